@@ -1,0 +1,187 @@
+//! The client: connect to a `ws://` URL and perform the opening handshake.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::error::{Error, HandshakeError, Result, UrlError};
+use crate::http::{handshake_io, read_head, set_deadline};
+use crate::protocol::Role;
+use crate::protocol::handshake::{ClientRequest, check_response, parse_response};
+use crate::url::WsUrl;
+use crate::websocket::{Transport, WebSocket};
+
+/// The most body bytes kept from a refused handshake.
+const MAX_REFUSAL_BODY: usize = 64 << 10;
+
+/// Connect to a WebSocket server with the default settings.
+///
+/// ```no_run
+/// let mut ws = syncws::connect("ws://127.0.0.1:9001/chat?room=1")?;
+/// ws.send_text("hello")?;
+/// # Ok::<(), syncws::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Url`] for a bad URL, [`Error::Io`] when the TCP connection
+/// fails, [`Error::Timeout`] when the handshake takes too long and
+/// [`Error::Handshake`] when the server refuses the upgrade.
+pub fn connect(url: &str) -> Result<WebSocket> {
+    ClientBuilder::new(url).connect()
+}
+
+/// Settings for a client connection: headers, subprotocols, origin,
+/// timeouts and limits.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use syncws::ClientBuilder;
+///
+/// let ws = ClientBuilder::new("ws://127.0.0.1:9001/chat")
+///     .protocol("chat.v2")
+///     .header("Authorization", "Bearer 42")
+///     .connect_timeout(Duration::from_secs(3))
+///     .connect()?;
+/// assert_eq!(ws.protocol(), Some("chat.v2"));
+/// # Ok::<(), syncws::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    url: String,
+    config: Config,
+    headers: Vec<(String, String)>,
+    protocols: Vec<String>,
+    origin: Option<String>,
+    connect_timeout: Option<Duration>,
+}
+
+impl ClientBuilder {
+    /// Settings for connecting to `url` (`ws://host:port/path?query`).
+    pub fn new(url: impl Into<String>) -> Self {
+        ClientBuilder {
+            url: url.into(),
+            config: Config::default(),
+            headers: Vec::new(),
+            protocols: Vec::new(),
+            origin: None,
+            connect_timeout: None,
+        }
+    }
+
+    /// Add a header to the handshake request.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Offer a subprotocol; offers keep their order of preference. If any is
+    /// offered, the server must choose one of them or none.
+    pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
+        self.protocols.push(protocol.into());
+        self
+    }
+
+    /// Send an `Origin` header, as a browser does.
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into());
+        self
+    }
+
+    /// Give up connecting after `timeout` per address tried.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Limits and timeouts of the connection, the handshake timeout among
+    /// them.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Connect and perform the opening handshake.
+    ///
+    /// # Errors
+    /// As for [`connect`].
+    pub fn connect(self) -> Result<WebSocket> {
+        let url = WsUrl::parse(&self.url)?;
+        if url.tls {
+            return Err(Error::Url(UrlError::TlsFeatureDisabled));
+        }
+        let stream = self.open_tcp(&url)?;
+        let deadline = self.config.handshake_timeout.map(|t| Instant::now() + t);
+        let request = ClientRequest {
+            protocols: self.protocols,
+            origin: self.origin,
+            headers: self.headers,
+            ..ClientRequest::new(url.host_header(), url.resource.clone())
+        };
+        set_deadline(&stream, deadline)?;
+        (&stream)
+            .write_all(&request.to_bytes())
+            .map_err(handshake_io)?;
+        let config = &self.config;
+        let (head, rest) = read_head(&stream, deadline, |buf| {
+            parse_response(buf, config.max_head_size, config.max_headers)
+        })?;
+        let protocol = match check_response(&head, &request) {
+            Ok(protocol) => protocol,
+            Err(HandshakeError::Refused {
+                status, headers, ..
+            }) => {
+                let body = read_refusal_body(&stream, rest, head.content_length());
+                return Err(Error::Handshake(HandshakeError::Refused {
+                    status,
+                    headers,
+                    body,
+                }));
+            }
+            Err(e) => return Err(Error::Handshake(e)),
+        };
+        stream.set_read_timeout(None).map_err(handshake_io)?;
+        stream.set_write_timeout(None).map_err(handshake_io)?;
+        let mut ws =
+            WebSocket::from_transport(Transport::Tcp(stream), Role::Client, config, &rest)?;
+        ws.set_protocol(protocol);
+        Ok(ws)
+    }
+
+    /// Open the TCP connection to the first address of the host that answers.
+    fn open_tcp(&self, url: &WsUrl) -> Result<TcpStream> {
+        let addrs = (url.host.as_str(), url.port)
+            .to_socket_addrs()
+            .map_err(|_| Error::Url(UrlError::UnresolvedHost(url.host.clone())))?;
+        let mut last_error = None;
+        for addr in addrs {
+            let attempt = match self.connect_timeout {
+                Some(timeout) => TcpStream::connect_timeout(&addr, timeout),
+                None => TcpStream::connect(addr),
+            };
+            match attempt {
+                Ok(stream) => {
+                    // Small messages go out at once, not after Nagle's delay.
+                    stream.set_nodelay(true)?;
+                    return Ok(stream);
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(match last_error {
+            Some(e) => Error::from(e),
+            None => Error::Url(UrlError::UnresolvedHost(url.host.clone())),
+        })
+    }
+}
+
+/// The body of a refusal, as far as it arrives within the handshake
+/// deadline already set on the stream, bounded in size.
+fn read_refusal_body(stream: &TcpStream, mut body: Vec<u8>, length: Option<usize>) -> Vec<u8> {
+    let want = length.unwrap_or(MAX_REFUSAL_BODY).min(MAX_REFUSAL_BODY);
+    if body.len() < want {
+        let _ = Read::take(stream, (want - body.len()) as u64).read_to_end(&mut body);
+    }
+    body.truncate(want);
+    body
+}

@@ -1,0 +1,126 @@
+//! Limits and timeouts, with safe defaults.
+
+use std::time::Duration;
+
+/// Default limit on the payload of one frame: 16 MiB.
+pub const DEFAULT_MAX_FRAME_SIZE: usize = 16 << 20;
+/// Default limit on one whole message: 64 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
+/// Default limit on an HTTP head (request or response line plus headers): 16 KiB.
+pub const DEFAULT_MAX_HEAD_SIZE: usize = 16 << 10;
+/// Default limit on the number of header lines in an HTTP head.
+pub const DEFAULT_MAX_HEADERS: usize = 64;
+/// Default time the opening handshake may take.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time to wait for the peer's side of the close handshake.
+pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default size of outgoing bytes queued by senders before they wait for
+/// the network to take them: 4 MiB.
+pub const DEFAULT_MAX_WRITE_BUFFER: usize = 4 << 20;
+
+/// Limits and timeouts of a connection.
+///
+/// Every limit is checked before the bytes it guards are buffered: a frame
+/// header announcing a payload above `max_frame_size` fails the connection
+/// with close code 1009 at once.
+///
+/// ```
+/// use std::time::Duration;
+/// use syncws::Config;
+///
+/// let config = Config::default()
+///     .max_message_size(1 << 20)
+///     .close_timeout(Duration::from_secs(2));
+/// assert_eq!(config.get_max_message_size(), 1 << 20);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub(crate) max_frame_size: usize,
+    pub(crate) max_message_size: usize,
+    pub(crate) max_head_size: usize,
+    pub(crate) max_headers: usize,
+    pub(crate) handshake_timeout: Option<Duration>,
+    pub(crate) close_timeout: Duration,
+    pub(crate) max_write_buffer: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_head_size: DEFAULT_MAX_HEAD_SIZE,
+            max_headers: DEFAULT_MAX_HEADERS,
+            handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
+            close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            max_write_buffer: DEFAULT_MAX_WRITE_BUFFER,
+        }
+    }
+}
+
+impl Config {
+    /// The largest frame payload accepted (default 16 MiB).
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = bytes;
+        self
+    }
+
+    /// The largest message accepted, all fragments together (default 64 MiB).
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// The largest HTTP head accepted in the opening handshake (default 16 KiB).
+    pub fn max_head_size(mut self, bytes: usize) -> Self {
+        self.max_head_size = bytes;
+        self
+    }
+
+    /// The most header lines accepted in the opening handshake (default 64).
+    pub fn max_headers(mut self, count: usize) -> Self {
+        self.max_headers = count;
+        self
+    }
+
+    /// The time the whole opening handshake may take (default 10 s; `None`
+    /// waits forever).
+    pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for the peer to finish the close handshake and
+    /// close the TCP connection (default 5 s).
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// How many outgoing bytes may wait for the network before senders block
+    /// (default 4 MiB).
+    pub fn max_write_buffer(mut self, bytes: usize) -> Self {
+        self.max_write_buffer = bytes;
+        self
+    }
+
+    /// The frame size limit.
+    pub fn get_max_frame_size(&self) -> usize {
+        self.max_frame_size
+    }
+
+    /// The message size limit.
+    pub fn get_max_message_size(&self) -> usize {
+        self.max_message_size
+    }
+
+    /// The HTTP head size limit.
+    pub fn get_max_head_size(&self) -> usize {
+        self.max_head_size
+    }
+
+    /// The header count limit.
+    pub fn get_max_headers(&self) -> usize {
+        self.max_headers
+    }
+}

@@ -1,0 +1,71 @@
+//! Reading an HTTP head off a stream during the opening handshake, within a
+//! size limit and a deadline. The parsing itself is sans-I/O
+//! (`protocol::handshake`); this is the blocking loop around it.
+
+use std::io::{self, Read};
+use std::net::TcpStream;
+use std::time::Instant;
+
+use crate::error::{Error, HandshakeError};
+
+/// Bytes asked for per read while the head arrives.
+const HEAD_READ_CHUNK: usize = 2048;
+
+/// Read from `stream` until `parse` finds a whole head in what has arrived.
+/// Returns the parsed head and the bytes that followed it (the start of the
+/// WebSocket stream, or of a body).
+///
+/// # Errors
+/// [`Error::Timeout`] when `deadline` passes; the parse error; an
+/// [`HandshakeError::Io`] when the stream ends or fails first.
+pub(crate) fn read_head<T>(
+    stream: &TcpStream,
+    deadline: Option<Instant>,
+    parse: impl Fn(&[u8]) -> Result<Option<(T, usize)>, HandshakeError>,
+) -> Result<(T, Vec<u8>), Error> {
+    let mut buf = Vec::with_capacity(HEAD_READ_CHUNK);
+    let mut chunk = [0u8; HEAD_READ_CHUNK];
+    loop {
+        set_deadline(stream, deadline)?;
+        let n = match (&*stream).read(&mut chunk) {
+            Ok(0) => {
+                return Err(Error::Handshake(HandshakeError::Io(
+                    io::ErrorKind::UnexpectedEof.into(),
+                )));
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(handshake_io(e)),
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some((head, len)) = parse(&buf)? {
+            let rest = buf.split_off(len);
+            return Ok((head, rest));
+        }
+    }
+}
+
+/// Make the next read on `stream` give up at `deadline`.
+pub(crate) fn set_deadline(stream: &TcpStream, deadline: Option<Instant>) -> Result<(), Error> {
+    let timeout = match deadline {
+        Some(deadline) => {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::Timeout);
+            }
+            Some(left)
+        }
+        None => None,
+    };
+    stream.set_read_timeout(timeout).map_err(handshake_io)?;
+    stream.set_write_timeout(timeout).map_err(handshake_io)?;
+    Ok(())
+}
+
+/// An I/O error during the handshake: a timeout stays [`Error::Timeout`].
+pub(crate) fn handshake_io(e: io::Error) -> Error {
+    match Error::from(e) {
+        Error::Io(e) => Error::Handshake(HandshakeError::Io(e)),
+        other => other,
+    }
+}

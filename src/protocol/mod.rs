@@ -1,0 +1,22 @@
+//! The sans-I/O protocol core: frames, messages, close rules and the
+//! opening handshake, working on byte buffers. Nothing in this module names
+//! a socket; the blocking layer drives it.
+
+pub mod close;
+pub mod frame;
+pub mod handshake;
+pub mod mask;
+pub mod receiver;
+pub mod utf8;
+
+pub use receiver::Receiver;
+
+/// Which end of the connection this is. It decides who masks (clients MUST
+/// mask every frame they send, servers MUST NOT: RFC 6455 §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The end that sent the opening handshake request.
+    Client,
+    /// The end that accepted it.
+    Server,
+}

@@ -1,0 +1,452 @@
+//! The receiving half of a connection: bytes in, events out.
+//!
+//! The [`Receiver`] owns every byte received and not yet delivered: a small
+//! read buffer for frame headers and small frames, the control frame being
+//! received, and the message being assembled. Whoever drives it asks it
+//! where the next bytes should go ([`Receiver::read_target`]), puts them
+//! there, reports how many ([`Receiver::filled`]) and collects events
+//! ([`Receiver::next_event`]). Because all partial state lives here, a read
+//! that times out loses nothing: the next read continues the same frame.
+//!
+//! Large payloads are read straight into the message buffer, so a 16 MiB
+//! message is copied once, by the kernel, and unmasked in place.
+
+use crate::config::Config;
+use crate::error::{CapacityError, Error, ProtocolViolation};
+use crate::message::{CloseCode, CloseFrame, Message};
+use crate::protocol::Role;
+use crate::protocol::close::parse_close_payload;
+use crate::protocol::frame::{FrameHeader, OpCode};
+use crate::protocol::mask::apply_mask;
+use crate::protocol::utf8::Utf8Validator;
+
+/// The read buffer starts this small: an idle connection costs little.
+const MIN_READ_BUFFER: usize = 4 << 10;
+/// The read buffer grows up to this while reads keep filling it.
+const MAX_READ_BUFFER: usize = 64 << 10;
+/// Text read straight into the message is validated at least this often,
+/// so invalid UTF-8 fails the connection early even in a huge frame.
+const TEXT_VALIDATION_STEP: usize = 64 << 10;
+
+/// What the peer sent, one whole unit at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A whole data message, fragments joined, text validated.
+    Message(Message),
+    /// A ping with its payload: answer it with a pong carrying the same.
+    Ping(Vec<u8>),
+    /// A pong with its payload.
+    Pong(Vec<u8>),
+    /// The peer's close frame (`None` when it carried no code). Nothing
+    /// after it is parsed.
+    Close(Option<CloseFrame>),
+}
+
+/// Where the driver should put the next bytes it reads.
+#[derive(Debug)]
+pub enum ReadTarget<'a> {
+    /// Read whatever is available into this slice (one read call).
+    Buffer(&'a mut [u8]),
+    /// Append at most `max` bytes to the end of `buf`, the message being
+    /// assembled: the payload goes straight where it belongs. The bytes may
+    /// be appended by several reads.
+    Message {
+        /// The message buffer; append only, at most `max` bytes.
+        buf: &'a mut Vec<u8>,
+        /// The most bytes that belong to the current frame's payload.
+        max: usize,
+    },
+}
+
+/// The frame whose header has been parsed and whose payload is arriving.
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    opcode: OpCode,
+    fin: bool,
+    mask: Option<[u8; 4]>,
+    /// Payload bytes received so far: the masking key's phase.
+    done: u64,
+    remaining: u64,
+}
+
+/// The data message being assembled from its frames.
+#[derive(Debug)]
+struct Assembly {
+    text: bool,
+    data: Vec<u8>,
+    utf8: Utf8Validator,
+}
+
+/// The receiving state machine of one connection.
+///
+/// ```
+/// use syncws::{Config, Message};
+/// use syncws::protocol::{Role, receiver::{Event, ReadTarget, Receiver}};
+///
+/// let mut receiver = Receiver::new(Role::Client, &Config::default());
+/// let wire = [0x81, 0x05, b'H', b'e', b'l', b'l', b'o']; // RFC 6455 §5.7
+/// assert_eq!(receiver.next_event().unwrap(), None);
+/// let ReadTarget::Buffer(buf) = receiver.read_target() else { unreachable!() };
+/// buf[..wire.len()].copy_from_slice(&wire);
+/// receiver.filled(wire.len()).unwrap();
+/// assert_eq!(receiver.next_event().unwrap(), Some(Event::Message(Message::from("Hello"))));
+/// ```
+#[derive(Debug)]
+pub struct Receiver {
+    role: Role,
+    max_frame_size: usize,
+    max_message_size: usize,
+    /// Read buffer: `buf[start..end]` is received and not yet parsed.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// The size the read buffer will have at the next read.
+    buf_size: usize,
+    frame: Option<Frame>,
+    message: Option<Assembly>,
+    /// The payload of the control frame being received.
+    control: Vec<u8>,
+    /// The last target handed out was the message buffer.
+    reading_direct: bool,
+    /// The peer's close frame has been received: nothing more is parsed.
+    closed: bool,
+}
+
+impl Receiver {
+    /// A receiver for this end of a connection, with the limits of `config`.
+    pub fn new(role: Role, config: &Config) -> Self {
+        Receiver {
+            role,
+            max_frame_size: config.max_frame_size,
+            max_message_size: config.max_message_size,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            buf_size: MIN_READ_BUFFER,
+            frame: None,
+            message: None,
+            control: Vec::new(),
+            reading_direct: false,
+            closed: false,
+        }
+    }
+
+    /// Bytes received before the receiver took over, such as those that
+    /// followed the HTTP head of the opening handshake in the same read.
+    pub fn push_bytes(&mut self, bytes: &[u8]) {
+        self.compact();
+        let needed = self.end + bytes.len();
+        if self.buf.len() < needed {
+            self.buf.resize(needed.max(self.buf_size), 0);
+        }
+        self.buf[self.end..needed].copy_from_slice(bytes);
+        self.end = needed;
+    }
+
+    /// True once the peer's close frame has been received.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// True if some bytes of a frame or message have been received but not
+    /// yet delivered.
+    pub fn has_partial_data(&self) -> bool {
+        self.start < self.end || self.frame.is_some() || self.message.is_some()
+    }
+
+    /// The next event from the bytes received so far; `Ok(None)` when more
+    /// bytes are needed (then call [`read_target`](Self::read_target)).
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] when the peer broke RFC 6455, and
+    /// [`Error::Capacity`] when a frame or message exceeds a limit, checked
+    /// on the frame header, before its payload is buffered. Either way the
+    /// connection must be failed with [`close_code_for`].
+    pub fn next_event(&mut self) -> Result<Option<Event>, Error> {
+        loop {
+            if self.closed {
+                return Ok(None);
+            }
+            if self.frame.is_none() {
+                let parsed = FrameHeader::parse(&self.buf[self.start..self.end])
+                    .map_err(|v| violation(v, CloseCode::Protocol))?;
+                let Some((header, len)) = parsed else {
+                    return Ok(None);
+                };
+                self.start += len;
+                self.begin_frame(header)?;
+            }
+            self.take_buffered_payload()?;
+            match self.frame {
+                Some(frame) if frame.remaining == 0 => {
+                    self.frame = None;
+                    if let Some(event) = self.end_frame(frame)? {
+                        return Ok(Some(event));
+                    }
+                }
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    /// Where the next bytes read should go. Call only after
+    /// [`next_event`](Self::next_event) returned `Ok(None)`, then report
+    /// with [`filled`](Self::filled).
+    pub fn read_target(&mut self) -> ReadTarget<'_> {
+        let direct = match (&self.frame, &self.message) {
+            (Some(frame), Some(message))
+                if !frame.opcode.is_control()
+                    && self.start == self.end
+                    && frame.remaining >= self.buf_size as u64 =>
+            {
+                let max = usize::try_from(frame.remaining).unwrap_or(usize::MAX);
+                Some(if message.text {
+                    max.min(TEXT_VALIDATION_STEP)
+                } else {
+                    max
+                })
+            }
+            _ => None,
+        };
+        self.reading_direct = direct.is_some();
+        let Some(max) = direct else {
+            return self.buffer_target();
+        };
+        let message = self
+            .message
+            .as_mut()
+            .expect("a direct read is only chosen inside a data message");
+        ReadTarget::Message {
+            buf: &mut message.data,
+            max,
+        }
+    }
+
+    fn buffer_target(&mut self) -> ReadTarget<'_> {
+        self.compact();
+        if self.buf.len() != self.buf_size && self.end <= self.buf_size {
+            // Grow when reads fill the buffer, shrink back when they no
+            // longer do (see `filled`). The bytes kept are a partial frame
+            // header: fewer than 14.
+            self.buf.truncate(self.end);
+            self.buf.resize(self.buf_size, 0);
+            self.buf.shrink_to(self.buf_size);
+        }
+        ReadTarget::Buffer(&mut self.buf[self.end..])
+    }
+
+    /// Report that `n` bytes were put where [`read_target`](Self::read_target)
+    /// said. For [`ReadTarget::Message`], `n` is how many bytes were
+    /// appended to the message buffer.
+    ///
+    /// # Errors
+    /// As for [`next_event`](Self::next_event): bytes read straight into a
+    /// text message are validated here.
+    pub fn filled(&mut self, n: usize) -> Result<(), Error> {
+        if std::mem::take(&mut self.reading_direct) {
+            let from = self.message.as_ref().map_or(0, |m| m.data.len() - n);
+            return self.payload_arrived(from, n);
+        }
+        let space = self.buf.len() - self.end;
+        self.end += n;
+        if n == space && self.buf_size < MAX_READ_BUFFER {
+            self.buf_size *= 2;
+        } else if n < MIN_READ_BUFFER / 2 && self.buf_size > MIN_READ_BUFFER {
+            self.buf_size = MIN_READ_BUFFER;
+        }
+        Ok(())
+    }
+
+    fn compact(&mut self) {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+    }
+
+    /// Check a new frame's header against the connection's state.
+    fn begin_frame(&mut self, header: FrameHeader) -> Result<(), Error> {
+        // §5.2: "If a nonzero value is received and none of the negotiated
+        // extensions defines the meaning of such a nonzero value, the
+        // receiving endpoint MUST _Fail the WebSocket Connection_."
+        if header.rsv != 0 {
+            return Err(violation(
+                ProtocolViolation::ReservedBits(header.rsv),
+                CloseCode::Protocol,
+            ));
+        }
+        // §5.1: "The server MUST close the connection upon receiving a frame
+        // that is not masked" and "A client MUST close a connection if it
+        // detects a masked frame."
+        match (self.role, header.mask) {
+            (Role::Server, None) => {
+                return Err(violation(
+                    ProtocolViolation::UnmaskedClientFrame,
+                    CloseCode::Protocol,
+                ));
+            }
+            (Role::Client, Some(_)) => {
+                return Err(violation(
+                    ProtocolViolation::MaskedServerFrame,
+                    CloseCode::Protocol,
+                ));
+            }
+            _ => {}
+        }
+        if header.payload_len > self.max_frame_size as u64 {
+            return Err(Error::Capacity(CapacityError::FrameTooLong {
+                size: header.payload_len,
+                max_size: self.max_frame_size,
+            }));
+        }
+        match header.opcode {
+            OpCode::Continuation if self.message.is_none() => {
+                return Err(violation(
+                    ProtocolViolation::UnexpectedContinuation,
+                    CloseCode::Protocol,
+                ));
+            }
+            // §5.4: the fragments of one message MUST NOT be interleaved with
+            // the fragments of another.
+            OpCode::Text | OpCode::Binary if self.message.is_some() => {
+                return Err(violation(
+                    ProtocolViolation::ExpectedContinuation,
+                    CloseCode::Protocol,
+                ));
+            }
+            OpCode::Text | OpCode::Binary => {
+                self.message = Some(Assembly {
+                    text: header.opcode == OpCode::Text,
+                    data: Vec::new(),
+                    utf8: Utf8Validator::new(),
+                });
+            }
+            OpCode::Continuation => {}
+            OpCode::Close | OpCode::Ping | OpCode::Pong => self.control.clear(),
+        }
+        if let (false, Some(message)) = (header.opcode.is_control(), &mut self.message) {
+            let size = message.data.len() as u64 + header.payload_len;
+            if size > self.max_message_size as u64 {
+                return Err(Error::Capacity(CapacityError::MessageTooLong {
+                    size,
+                    max_size: self.max_message_size,
+                }));
+            }
+            // Within the limits just checked.
+            message.data.reserve(header.payload_len as usize);
+        }
+        self.frame = Some(Frame {
+            opcode: header.opcode,
+            fin: header.fin,
+            mask: header.mask,
+            done: 0,
+            remaining: header.payload_len,
+        });
+        Ok(())
+    }
+
+    /// Move the buffered bytes of the current frame's payload to where they
+    /// belong.
+    fn take_buffered_payload(&mut self) -> Result<(), Error> {
+        let Some(frame) = &self.frame else {
+            return Ok(());
+        };
+        let n = frame.remaining.min((self.end - self.start) as u64) as usize;
+        if n == 0 {
+            return Ok(());
+        }
+        let bytes = &self.buf[self.start..self.start + n];
+        let target = match &mut self.message {
+            Some(message) if !frame.opcode.is_control() => &mut message.data,
+            _ => &mut self.control,
+        };
+        let from = target.len();
+        target.extend_from_slice(bytes);
+        self.start += n;
+        self.payload_arrived(from, n)
+    }
+
+    /// Unmask and validate `n` payload bytes that arrived at `from` in the
+    /// current frame's target buffer.
+    fn payload_arrived(&mut self, from: usize, n: usize) -> Result<(), Error> {
+        let Some(frame) = &mut self.frame else {
+            return Ok(());
+        };
+        let (target, utf8) = match &mut self.message {
+            Some(message) if !frame.opcode.is_control() => {
+                (&mut message.data, message.text.then_some(&mut message.utf8))
+            }
+            _ => (&mut self.control, None),
+        };
+        let arrived = &mut target[from..from + n];
+        if let Some(key) = frame.mask {
+            apply_mask(arrived, key, frame.done as usize);
+        }
+        frame.done += n as u64;
+        frame.remaining -= n as u64;
+        if let Some(utf8) = utf8 {
+            utf8.feed(arrived).map_err(|_| {
+                violation(ProtocolViolation::InvalidUtf8, CloseCode::InvalidPayload)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// A frame's payload is complete: deliver what it completes.
+    fn end_frame(&mut self, frame: Frame) -> Result<Option<Event>, Error> {
+        let event = match frame.opcode {
+            OpCode::Ping => Event::Ping(std::mem::take(&mut self.control)),
+            OpCode::Pong => Event::Pong(std::mem::take(&mut self.control)),
+            OpCode::Close => {
+                self.closed = true;
+                let frame = parse_close_payload(&self.control).map_err(|v| {
+                    let code = match v {
+                        ProtocolViolation::InvalidUtf8 => CloseCode::InvalidPayload,
+                        _ => CloseCode::Protocol,
+                    };
+                    violation(v, code)
+                })?;
+                Event::Close(frame)
+            }
+            OpCode::Text | OpCode::Binary | OpCode::Continuation => {
+                if !frame.fin {
+                    return Ok(None);
+                }
+                let Some(message) = self.message.take() else {
+                    return Ok(None);
+                };
+                if message.text {
+                    let invalid =
+                        || violation(ProtocolViolation::InvalidUtf8, CloseCode::InvalidPayload);
+                    message.utf8.finish().map_err(|_| invalid())?;
+                    let text = String::from_utf8(message.data).map_err(|_| invalid())?;
+                    Event::Message(Message::Text(text))
+                } else {
+                    Event::Message(Message::Binary(message.data))
+                }
+            }
+        };
+        Ok(Some(event))
+    }
+}
+
+fn violation(violation: ProtocolViolation, close_code: CloseCode) -> Error {
+    Error::Protocol {
+        violation,
+        close_code,
+    }
+}
+
+/// The close code with which to fail the connection after `error` from a
+/// [`Receiver`]: the one a violation names, 1009 for an exceeded limit.
+pub fn close_code_for(error: &Error) -> CloseCode {
+    match error {
+        Error::Protocol { close_code, .. } => *close_code,
+        Error::Capacity(_) => CloseCode::TooBig,
+        _ => CloseCode::Protocol,
+    }
+}

@@ -1,0 +1,649 @@
+//! The blocking `WebSocket`: it drives the sans-I/O [`Receiver`] with
+//! blocking reads, and shares its write side with every [`Sender`].
+
+mod transport;
+mod writer;
+
+use std::fmt;
+use std::io::{self, Read};
+use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::message::{CloseCode, CloseFrame, Message};
+use crate::protocol::Role;
+use crate::protocol::frame::OpCode;
+use crate::protocol::handshake::Request;
+use crate::protocol::receiver::{Event, ReadTarget, Receiver, close_code_for};
+
+pub(crate) use transport::Transport;
+use writer::{OutFrame, Writer};
+
+/// A WebSocket connection, after the opening handshake.
+///
+/// The `WebSocket` is the reading end: [`read_message`](Self::read_message)
+/// blocks until a whole message has arrived, answering pings and completing
+/// the close handshake on its own. It can send too, and so can any number of
+/// [`Sender`]s (see [`sender`](Self::sender)) from other threads, at the
+/// same time as a read is blocked.
+///
+/// ```no_run
+/// let mut ws = syncws::connect("ws://127.0.0.1:9001/echo")?;
+/// ws.send_text("hello")?;
+/// let reply = ws.read_message()?;
+/// println!("{reply:?}");
+/// ws.close(syncws::CloseCode::Normal, "done")?;
+/// # Ok::<(), syncws::Error>(())
+/// ```
+pub struct WebSocket {
+    reader: Transport,
+    receiver: Receiver,
+    sender: Sender,
+    role: Role,
+    close_timeout: Duration,
+    /// The connection is over for reading: every read is `AlreadyClosed`.
+    done: bool,
+    request: Option<Request>,
+    protocol: Option<String>,
+    peer_addr: Option<SocketAddr>,
+}
+
+impl fmt::Debug for WebSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("role", &self.role)
+            .field("peer_addr", &self.peer_addr)
+            .field("protocol", &self.protocol)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebSocket {
+    /// Take over a stream on which the opening handshake has completed.
+    /// `leftover` are bytes read past the end of the HTTP head.
+    pub(crate) fn from_transport(
+        transport: Transport,
+        role: Role,
+        config: &Config,
+        leftover: &[u8],
+    ) -> io::Result<WebSocket> {
+        let writer_transport = transport.try_clone()?;
+        let peer_addr = transport.peer_addr().ok();
+        let mut receiver = Receiver::new(role, config);
+        if !leftover.is_empty() {
+            receiver.push_bytes(leftover);
+        }
+        Ok(WebSocket {
+            reader: transport,
+            receiver,
+            sender: Sender {
+                writer: Arc::new(Writer::new(role, writer_transport, config.max_write_buffer)),
+            },
+            role,
+            close_timeout: config.close_timeout,
+            done: false,
+            request: None,
+            protocol: None,
+            peer_addr,
+        })
+    }
+
+    pub(crate) fn set_request(&mut self, request: Request) {
+        self.request = Some(request);
+    }
+
+    pub(crate) fn set_protocol(&mut self, protocol: Option<String>) {
+        self.protocol = protocol;
+    }
+
+    /// The handshake request this connection was opened with (server side;
+    /// `None` for a client): path, query, headers, peer address.
+    pub fn request(&self) -> Option<&Request> {
+        self.request.as_ref()
+    }
+
+    /// The subprotocol agreed in the handshake, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// The address of the other end.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer_addr
+    }
+
+    /// The address of this end.
+    ///
+    /// # Errors
+    /// The I/O error of the socket.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        Ok(self.reader.local_addr()?)
+    }
+
+    /// Whether this is the client or the server end.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// A handle that sends on this connection from any thread, while this
+    /// `WebSocket` reads. Clone it freely.
+    pub fn sender(&self) -> Sender {
+        self.sender.clone()
+    }
+
+    fn writer(&self) -> &Writer {
+        &self.sender.writer
+    }
+
+    /// Make [`read_message`](Self::read_message) give up after `timeout`
+    /// with [`Error::Timeout`] (`None`: wait forever). A timeout loses
+    /// nothing: a frame half received is completed by the next read.
+    ///
+    /// # Errors
+    /// The I/O error of the socket.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+        Ok(self.reader.set_read_timeout(timeout)?)
+    }
+
+    /// The read timeout.
+    ///
+    /// # Errors
+    /// The I/O error of the socket.
+    pub fn read_timeout(&self) -> Result<Option<Duration>> {
+        Ok(self.reader.read_timeout()?)
+    }
+
+    /// Make a send that cannot hand its bytes to the network within
+    /// `timeout` fail with [`Error::Timeout`]. A frame may then be half
+    /// sent, so the connection is over for sending.
+    ///
+    /// # Errors
+    /// The I/O error of the socket.
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+        Ok(self.writer().transport().set_write_timeout(timeout)?)
+    }
+
+    /// Block until a whole message has arrived and return it.
+    ///
+    /// Pings are answered, pongs noted and fragments joined on the way.
+    ///
+    /// # Errors
+    /// - [`Error::Timeout`] when the read timeout passes; call again.
+    /// - [`Error::Closed`] when the peer closed the connection: the close
+    ///   handshake has been completed, and the frame tells its code and
+    ///   reason. Reads after that give [`Error::AlreadyClosed`].
+    /// - [`Error::Protocol`] or [`Error::Capacity`] when the peer broke the
+    ///   protocol or a limit; the connection has been failed with the close
+    ///   code the error names.
+    /// - [`Error::Io`] when the stream failed, or ended without a close
+    ///   frame (`UnexpectedEof`).
+    pub fn read_message(&mut self) -> Result<Message> {
+        if self.done {
+            return Err(Error::AlreadyClosed);
+        }
+        loop {
+            match self.receiver.next_event() {
+                Ok(Some(Event::Message(message))) => return Ok(message),
+                Ok(Some(Event::Ping(payload))) => {
+                    // §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST
+                    // send a Pong frame in response". Never wait behind
+                    // another sender's write for it.
+                    if let Err(e) = self.writer().send_control(OpCode::Pong, &payload, false) {
+                        if !matches!(e, Error::AlreadyClosed) {
+                            return Err(self.end_with(e));
+                        }
+                    }
+                }
+                Ok(Some(Event::Pong(_))) => {}
+                Ok(Some(Event::Close(frame))) => return Err(self.peer_closed(frame)),
+                Ok(None) => {
+                    if let Err(e) = self.fill() {
+                        return Err(match e {
+                            Error::Timeout => Error::Timeout,
+                            Error::Protocol { .. } | Error::Capacity(_) => self.fail(e),
+                            e => self.end_with(e),
+                        });
+                    }
+                }
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
+    }
+
+    /// Read the next bytes where the receiver wants them.
+    fn fill(&mut self) -> Result<()> {
+        match self.receiver.read_target() {
+            ReadTarget::Buffer(buf) => {
+                let n = loop {
+                    match (&self.reader).read(buf) {
+                        Ok(n) => break n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                };
+                if n == 0 {
+                    return Err(Error::Io(io::ErrorKind::UnexpectedEof.into()));
+                }
+                self.receiver.filled(n)
+            }
+            ReadTarget::Message { buf, max } => {
+                let (n, result) = self.reader.read_append(buf, max);
+                self.receiver.filled(n)?;
+                Ok(result?)
+            }
+        }
+    }
+
+    /// The peer's close frame arrived: answer it, then end the connection.
+    fn peer_closed(&mut self, frame: Option<CloseFrame>) -> Error {
+        let frame = frame.unwrap_or_else(|| CloseFrame::new(CloseCode::NoStatus, ""));
+        // §5.5.1: "If an endpoint receives a Close frame and did not
+        // previously send a Close frame, the endpoint MUST send a Close frame
+        // in response. (When sending a Close frame in response, the endpoint
+        // typically echos the status code it received.)"
+        let _ = self.writer().send_close(frame.code, "", false);
+        self.linger();
+        Error::Closed(frame)
+    }
+
+    /// The peer broke the protocol or a limit: fail the connection (§7.1.7)
+    /// with the close code the error calls for.
+    fn fail(&mut self, error: Error) -> Error {
+        let code = close_code_for(&error);
+        let reason = match &error {
+            Error::Protocol { violation, .. } => violation.to_string(),
+            other => other.to_string(),
+        };
+        let _ = self.writer().send_close(code, &reason, false);
+        self.linger();
+        error
+    }
+
+    /// The stream failed or ended: nothing more can be read or sent.
+    fn end_with(&mut self, error: Error) -> Error {
+        self.done = true;
+        self.writer().end();
+        let _ = self.reader.shutdown(Shutdown::Both);
+        error
+    }
+
+    /// Close the TCP connection the way §7.1.1 asks, once the close frames
+    /// have been exchanged (or the connection failed): the server closes
+    /// first; the client waits for it. Either way the remaining input is read
+    /// and dropped until the peer closes, so that closing does not reset the
+    /// connection and destroy the close frame in flight. Bounded by the close
+    /// timeout.
+    fn linger(&mut self) {
+        self.done = true;
+        let deadline = Instant::now() + self.close_timeout;
+        let written = self.writer().wait_written(deadline);
+        self.writer().end();
+        if written && self.role == Role::Server {
+            let _ = self.reader.shutdown(Shutdown::Write);
+        }
+        let mut sink = [0u8; 1024];
+        loop {
+            let now = Instant::now();
+            if now >= deadline || self.reader.set_read_timeout(Some(deadline - now)).is_err() {
+                break;
+            }
+            match (&self.reader).read(&mut sink) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        let _ = self.reader.shutdown(Shutdown::Both);
+    }
+
+    /// Send a text message.
+    ///
+    /// # Errors
+    /// As for [`Sender::send_text`].
+    pub fn send_text(&self, text: &str) -> Result<()> {
+        self.sender.send_text(text)
+    }
+
+    /// Send a binary message.
+    ///
+    /// # Errors
+    /// As for [`Sender::send_text`].
+    pub fn send_binary(&self, data: &[u8]) -> Result<()> {
+        self.sender.send_binary(data)
+    }
+
+    /// Send a message of either kind.
+    ///
+    /// # Errors
+    /// As for [`send_text`](Self::send_text).
+    pub fn send_message(&self, message: &Message) -> Result<()> {
+        self.sender.send_message(message)
+    }
+
+    /// Send one text message as several frames, one per piece (Zinc's
+    /// `sendTextFrames:`). The frames go out together, never interleaved
+    /// with another message's.
+    ///
+    /// # Errors
+    /// As for [`send_text`](Self::send_text).
+    pub fn send_text_frames<I, S>(&self, pieces: I) -> Result<()>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.sender.send_text_frames(pieces)
+    }
+
+    /// Send one binary message as several frames, one per piece (Zinc's
+    /// `sendByteFrames:`).
+    ///
+    /// # Errors
+    /// As for [`send_text`](Self::send_text).
+    pub fn send_binary_frames<I, B>(&self, pieces: I) -> Result<()>
+    where
+        I: IntoIterator<Item = B>,
+        B: AsRef<[u8]>,
+    {
+        self.sender.send_binary_frames(pieces)
+    }
+
+    /// Send a ping (at most 125 bytes of payload).
+    ///
+    /// # Errors
+    /// As for [`Sender::ping`].
+    pub fn ping(&self, payload: &[u8]) -> Result<()> {
+        self.sender.ping(payload)
+    }
+
+    /// Close the connection: send a close frame, wait (up to the close
+    /// timeout) for the peer's, dropping any message that arrives first,
+    /// then close the TCP connection.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyClosed`] if the connection was already over; the
+    /// read error if the peer's close frame did not arrive in time
+    /// ([`Error::Timeout`]) or the connection failed.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+        if self.done {
+            return Err(Error::AlreadyClosed);
+        }
+        match self.writer().send_close(code, reason, true) {
+            Ok(_) | Err(Error::AlreadyClosed) => {}
+            Err(e) => return Err(self.end_with(e)),
+        }
+        let deadline = Instant::now() + self.close_timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.end_with(Error::Timeout);
+                return Err(Error::Timeout);
+            }
+            self.reader.set_read_timeout(Some(left))?;
+            match self.read_message() {
+                Ok(_) => {}
+                Err(Error::Closed(_)) => return Ok(()),
+                Err(Error::Timeout) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Iterate over incoming messages until the peer closes the connection.
+    /// Each item is what [`read_message`](Self::read_message) returns; the
+    /// iteration ends after a clean close or a failure.
+    ///
+    /// ```no_run
+    /// let mut ws = syncws::connect("ws://127.0.0.1:9001/")?;
+    /// for message in ws.incoming() {
+    ///     println!("{:?}", message?);
+    /// }
+    /// # Ok::<(), syncws::Error>(())
+    /// ```
+    pub fn incoming(&mut self) -> Incoming<'_> {
+        Incoming { ws: self }
+    }
+
+    /// Read messages forever, handing each to `handler` (Zinc's `runWith:`).
+    ///
+    /// On a read timeout (see [`set_read_timeout`](Self::set_read_timeout))
+    /// a keep-alive ping is sent and reading goes on. Returns `Ok(())` when
+    /// the peer closes the connection cleanly.
+    ///
+    /// ```no_run
+    /// let mut ws = syncws::connect("ws://127.0.0.1:9001/echo")?;
+    /// let sender = ws.sender();
+    /// ws.run_with(|message| sender.send_message(&message))?;
+    /// # Ok::<(), syncws::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The first error of `handler`, or any read error other than a timeout
+    /// and a clean close.
+    pub fn run_with<F>(&mut self, mut handler: F) -> Result<()>
+    where
+        F: FnMut(Message) -> Result<()>,
+    {
+        loop {
+            match self.read_message() {
+                Ok(message) => handler(message)?,
+                Err(Error::Timeout) => self.writer().send_control(OpCode::Ping, b"", true)?,
+                Err(Error::Closed(_)) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Drop for WebSocket {
+    /// A connection dropped while open is closed with 1000 (normal), or 1011
+    /// (internal error) when dropped by a panic. The close frame is sent only
+    /// if no other thread is writing, so dropping never blocks for long.
+    fn drop(&mut self) {
+        if !self.done {
+            let code = if std::thread::panicking() {
+                CloseCode::InternalError
+            } else {
+                CloseCode::Normal
+            };
+            let _ = self.writer().send_close(code, "", false);
+            let _ = self
+                .writer()
+                .wait_written(Instant::now() + Duration::from_millis(100));
+            self.writer().end();
+            let _ = self.reader.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// The messages of a [`WebSocket`], as an iterator: see
+/// [`WebSocket::incoming`].
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    ws: &'a mut WebSocket,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = Result<Message>;
+
+    fn next(&mut self) -> Option<Result<Message>> {
+        match self.ws.read_message() {
+            Ok(message) => Some(Ok(message)),
+            Err(Error::Closed(_) | Error::AlreadyClosed) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a mut WebSocket {
+    type Item = Result<Message>;
+    type IntoIter = Incoming<'a>;
+
+    fn into_iter(self) -> Incoming<'a> {
+        self.incoming()
+    }
+}
+
+/// Sends on a connection from any thread: cheap to clone, `Send + Sync`.
+///
+/// Sending never waits for the reading thread, and the reading thread never
+/// waits for a sender. Each message goes out whole: frames of two messages
+/// never interleave. A send returns once the kernel has the whole message.
+///
+/// ```no_run
+/// let mut ws = syncws::connect("ws://127.0.0.1:9001/")?;
+/// let sender = ws.sender();
+/// std::thread::spawn(move || {
+///     for i in 0..10 {
+///         sender.send_text(&format!("tick {i}")).unwrap();
+///     }
+/// });
+/// for message in &mut ws {
+///     println!("{:?}", message?);
+/// }
+/// # Ok::<(), syncws::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Sender {
+    writer: Arc<Writer>,
+}
+
+impl fmt::Debug for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender").finish_non_exhaustive()
+    }
+}
+
+impl Sender {
+    /// Send a text message.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyClosed`] after a close frame was sent or the
+    /// connection ended; [`Error::Io`] or [`Error::Timeout`] (write
+    /// timeout) when the stream failed.
+    pub fn send_text(&self, text: &str) -> Result<()> {
+        self.send_frames(OpCode::Text, &[text.as_bytes()])
+    }
+
+    /// Send a binary message.
+    ///
+    /// # Errors
+    /// As for [`send_text`](Self::send_text).
+    pub fn send_binary(&self, data: &[u8]) -> Result<()> {
+        self.send_frames(OpCode::Binary, &[data])
+    }
+
+    /// Send a message of either kind.
+    ///
+    /// # Errors
+    /// As for [`send_text`](Self::send_text).
+    pub fn send_message(&self, message: &Message) -> Result<()> {
+        match message {
+            Message::Text(text) => self.send_text(text),
+            Message::Binary(data) => self.send_binary(data),
+        }
+    }
+
+    /// Send one text message as several frames, one per piece.
+    ///
+    /// # Errors
+    /// As for [`send_text`](Self::send_text).
+    pub fn send_text_frames<I, S>(&self, pieces: I) -> Result<()>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let pieces: Vec<S> = pieces.into_iter().collect();
+        let slices: Vec<&[u8]> = pieces.iter().map(|p| p.as_ref().as_bytes()).collect();
+        self.send_frames(OpCode::Text, &slices)
+    }
+
+    /// Send one binary message as several frames, one per piece.
+    ///
+    /// # Errors
+    /// As for [`send_text`](Self::send_text).
+    pub fn send_binary_frames<I, B>(&self, pieces: I) -> Result<()>
+    where
+        I: IntoIterator<Item = B>,
+        B: AsRef<[u8]>,
+    {
+        let pieces: Vec<B> = pieces.into_iter().collect();
+        let slices: Vec<&[u8]> = pieces.iter().map(|p| p.as_ref()).collect();
+        self.send_frames(OpCode::Binary, &slices)
+    }
+
+    fn send_frames(&self, opcode: OpCode, pieces: &[&[u8]]) -> Result<()> {
+        if pieces.len() <= 1 {
+            return self.writer.send_message(&[OutFrame {
+                fin: true,
+                opcode,
+                payload: pieces.first().copied().unwrap_or_default(),
+            }]);
+        }
+        let frames: Vec<OutFrame<'_>> = pieces
+            .iter()
+            .enumerate()
+            .map(|(i, payload)| OutFrame {
+                fin: i + 1 == pieces.len(),
+                opcode: if i == 0 { opcode } else { OpCode::Continuation },
+                payload,
+            })
+            .collect();
+        self.writer.send_message(&frames)
+    }
+
+    /// Send a ping. The peer answers with a pong, which the reading
+    /// `WebSocket` consumes.
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] is never returned; a payload over 125 bytes is
+    /// refused with [`Error::Capacity`]. Otherwise as for
+    /// [`send_text`](Self::send_text).
+    pub fn ping(&self, payload: &[u8]) -> Result<()> {
+        check_control_payload(payload)?;
+        self.writer.send_control(OpCode::Ping, payload, true)
+    }
+
+    /// Send an unsolicited pong (a one-way heartbeat, RFC 6455 §5.5.3).
+    ///
+    /// # Errors
+    /// As for [`ping`](Self::ping).
+    pub fn pong(&self, payload: &[u8]) -> Result<()> {
+        check_control_payload(payload)?;
+        self.writer.send_control(OpCode::Pong, payload, true)
+    }
+
+    /// Start the close handshake: send a close frame with `code` and
+    /// `reason` (cut to 123 bytes). The reading `WebSocket` then receives
+    /// the peer's answer and ends with [`Error::Closed`].
+    ///
+    /// # Errors
+    /// [`Error::AlreadyClosed`] if a close frame was already sent.
+    pub fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
+        match self.writer.send_close(code, reason, true)? {
+            true => Ok(()),
+            false => Err(Error::AlreadyClosed),
+        }
+    }
+
+    /// True once a close frame has been sent on this connection (or it
+    /// ended): sends will fail with [`Error::AlreadyClosed`].
+    pub fn is_closed(&self) -> bool {
+        self.writer.close_sent()
+    }
+}
+
+fn check_control_payload(payload: &[u8]) -> Result<()> {
+    use crate::error::CapacityError;
+    use crate::protocol::frame::MAX_CONTROL_PAYLOAD;
+    if payload.len() > MAX_CONTROL_PAYLOAD {
+        return Err(Error::Capacity(CapacityError::FrameTooLong {
+            size: payload.len() as u64,
+            max_size: MAX_CONTROL_PAYLOAD,
+        }));
+    }
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! The byte stream under a connection.
+//!
+//! A connection is used by one reading thread and any number of sending
+//! threads at once, so the stream is held in two handles: the reader's and
+//! the writer's. For TCP both are the same socket (`try_clone`), and the
+//! kernel lets one thread read while another writes.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// A connected stream.
+#[derive(Debug)]
+pub(crate) enum Transport {
+    /// Plain TCP (`ws://`).
+    Tcp(TcpStream),
+}
+
+impl Transport {
+    /// A second handle on the same stream, for the other side of the
+    /// connection.
+    pub(crate) fn try_clone(&self) -> io::Result<Transport> {
+        match self {
+            Transport::Tcp(s) => s.try_clone().map(Transport::Tcp),
+        }
+    }
+
+    pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Transport::Tcp(s) => s.set_read_timeout(timeout.map(nonzero)),
+        }
+    }
+
+    pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Transport::Tcp(s) => s.set_write_timeout(timeout.map(nonzero)),
+        }
+    }
+
+    pub(crate) fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        match self {
+            Transport::Tcp(s) => s.read_timeout(),
+        }
+    }
+
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            Transport::Tcp(s) => s.shutdown(how),
+        }
+    }
+
+    pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Transport::Tcp(s) => s.peer_addr(),
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Transport::Tcp(s) => s.local_addr(),
+        }
+    }
+
+    /// Append at most `max` bytes to `buf`, reading into its spare capacity
+    /// without zero-filling it first (std reads a `TcpStream` straight into
+    /// uninitialised memory). Blocks until `max` bytes arrived, the stream
+    /// ended or an error (a timeout included) occurred; the bytes appended
+    /// are kept in every case, and their count returned with the outcome.
+    /// An end of stream before `max` bytes is `UnexpectedEof`.
+    pub(crate) fn read_append(&self, buf: &mut Vec<u8>, max: usize) -> (usize, io::Result<()>) {
+        let before = buf.len();
+        let result = match self {
+            Transport::Tcp(s) => Read::take(s, max as u64).read_to_end(buf),
+        };
+        let n = buf.len() - before;
+        let result = match result {
+            Ok(_) if n < max => Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        (n, result)
+    }
+}
+
+/// A zero timeout means "none" to callers but is an error to `std`.
+fn nonzero(timeout: Duration) -> Duration {
+    timeout.max(Duration::from_micros(1))
+}
+
+impl Read for &Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Tcp(s) => (&*s).read(buf),
+        }
+    }
+}
+
+impl Write for &Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Tcp(s) => (&*s).write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Transport::Tcp(s) => (&*s).write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,443 @@
+//! The sending side of a connection, shared by every thread that sends.
+//!
+//! Senders encode their frames into one outgoing buffer under a mutex that
+//! is never held while waiting for the network. One sender at a time holds
+//! the *flusher* role: it takes the buffer out, writes it without the lock,
+//! and repeats while others keep appending. Others wait on a condition
+//! variable until their bytes have been written, so `send` returning `Ok`
+//! means the kernel has the whole message, and messages queued together go
+//! out in one write system call (group commit). Frames of two messages never
+//! interleave: each message is appended (or, when large, written) whole.
+//!
+//! Large payloads are not copied into the buffer: the sender waits for the
+//! flusher role and writes header and payload with one vectored write.
+
+use std::io::{self, IoSlice, Write};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::message::CloseCode;
+use crate::protocol::Role;
+use crate::protocol::close::close_payload;
+use crate::protocol::frame::{FrameHeader, MAX_HEADER_LEN, OpCode, write_frame};
+use crate::protocol::mask::apply_mask;
+use crate::websocket::transport::Transport;
+
+/// Payloads at least this large are written from the caller's memory
+/// instead of being copied into the outgoing buffer.
+const DIRECT_WRITE_MIN: usize = 64 << 10;
+/// The outgoing buffer is given back to the allocator above this size, so an
+/// idle connection that once sent a burst does not keep its memory.
+const KEEP_BUFFER_CAPACITY: usize = 64 << 10;
+/// Client frames are masked into a scratch buffer of this size at a time.
+const MASK_CHUNK: usize = 64 << 10;
+
+/// Fresh masking keys for client frames (RFC 6455 §5.3: "The masking key is
+/// a 32-bit value chosen at random by the client ... derived from a strong
+/// source of entropy"). Random bytes are fetched from the OS in batches.
+#[derive(Debug)]
+struct MaskKeys {
+    bytes: [u8; 256],
+    used: usize,
+}
+
+impl MaskKeys {
+    fn new() -> Self {
+        MaskKeys {
+            bytes: [0; 256],
+            used: 256,
+        }
+    }
+
+    fn next(&mut self) -> io::Result<[u8; 4]> {
+        if self.used == self.bytes.len() {
+            getrandom::fill(&mut self.bytes).map_err(io::Error::other)?;
+            self.used = 0;
+        }
+        let key = self.bytes[self.used..self.used + 4]
+            .try_into()
+            .expect("4 bytes");
+        self.used += 4;
+        Ok(key)
+    }
+}
+
+/// What has been sent, and who is sending.
+#[derive(Debug)]
+struct WriteState {
+    /// Encoded frames waiting for the flusher.
+    pending: Vec<u8>,
+    /// An empty buffer to swap with `pending`, so neither is reallocated.
+    spare: Vec<u8>,
+    /// A thread is writing; it will write whatever is appended meanwhile.
+    flushing: bool,
+    /// Bytes ever appended to `pending`, and ever written (or given up on).
+    appended: u64,
+    written: u64,
+    /// Our close frame has been queued: no more data frames (RFC 6455 §5.5.1:
+    /// "The application MUST NOT send any more data frames after sending a
+    /// _Close_ frame").
+    close_sent: bool,
+    /// The connection is over for senders (failed write, or reader gone).
+    ended: Option<io::ErrorKind>,
+    masks: MaskKeys,
+}
+
+/// The write side of one connection.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    role: Role,
+    transport: Transport,
+    max_buffer: usize,
+    state: Mutex<WriteState>,
+    progress: Condvar,
+}
+
+/// One frame to send.
+pub(crate) struct OutFrame<'a> {
+    pub fin: bool,
+    pub opcode: OpCode,
+    pub payload: &'a [u8],
+}
+
+impl Writer {
+    pub(crate) fn new(role: Role, transport: Transport, max_buffer: usize) -> Self {
+        Writer {
+            role,
+            transport,
+            max_buffer,
+            state: Mutex::new(WriteState {
+                pending: Vec::new(),
+                spare: Vec::new(),
+                flushing: false,
+                appended: 0,
+                written: 0,
+                close_sent: false,
+                ended: None,
+                masks: MaskKeys::new(),
+            }),
+            progress: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    fn lock(&self) -> MutexGuard<'_, WriteState> {
+        // A panic while holding this lock leaves the state consistent (every
+        // update is a single assignment), so poisoning is ignored.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, WriteState>) -> MutexGuard<'a, WriteState> {
+        self.progress.wait(guard).unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Send one data message as the given frames, whole, never interleaved
+    /// with another message's frames.
+    pub(crate) fn send_message(&self, frames: &[OutFrame<'_>]) -> Result<()> {
+        let total: usize = frames.iter().map(|f| f.payload.len()).sum();
+        let mut st = self.lock();
+        check_open(&st)?;
+        if total >= DIRECT_WRITE_MIN {
+            while st.flushing {
+                st = self.wait(st);
+                check_open(&st)?;
+            }
+            st.flushing = true;
+            return self.write_direct(st, frames);
+        }
+        self.append(&mut st, frames)?;
+        self.finish_send(st, true)
+    }
+
+    /// Queue a ping or pong. With `wait` false (the reader answering a
+    /// ping), return at once if another thread is writing: it will write
+    /// this frame too, and the reader must not block behind it.
+    pub(crate) fn send_control(&self, opcode: OpCode, payload: &[u8], wait: bool) -> Result<()> {
+        let mut st = self.lock();
+        if st.close_sent {
+            // Nothing but the close handshake is left to say.
+            return if opcode == OpCode::Pong {
+                Ok(())
+            } else {
+                Err(Error::AlreadyClosed)
+            };
+        }
+        check_open(&st)?;
+        self.append(
+            &mut st,
+            &[OutFrame {
+                fin: true,
+                opcode,
+                payload,
+            }],
+        )?;
+        self.finish_send(st, wait)
+    }
+
+    /// Queue our close frame, once. Returns `Ok(false)` if it had already
+    /// been queued. The bytes are written before returning unless another
+    /// thread is writing and `wait` is false.
+    pub(crate) fn send_close(&self, code: CloseCode, reason: &str, wait: bool) -> Result<bool> {
+        let mut st = self.lock();
+        if st.close_sent {
+            return Ok(false);
+        }
+        check_open(&st)?;
+        let payload = close_payload(code, reason);
+        self.append(
+            &mut st,
+            &[OutFrame {
+                fin: true,
+                opcode: OpCode::Close,
+                payload: &payload,
+            }],
+        )?;
+        st.close_sent = true;
+        self.finish_send(st, wait).map(|()| true)
+    }
+
+    /// True once our close frame has been queued.
+    pub(crate) fn close_sent(&self) -> bool {
+        self.lock().close_sent
+    }
+
+    /// Wait until everything queued so far has been written, or the
+    /// deadline passes. True if it was written.
+    pub(crate) fn wait_written(&self, deadline: Instant) -> bool {
+        let mut st = self.lock();
+        let target = st.appended;
+        loop {
+            if st.written >= target {
+                return st.ended.is_none() || st.written >= target;
+            }
+            if st.ended.is_some() {
+                return false;
+            }
+            if !st.flushing {
+                // Queued by a sender that did not wait (a pong or close reply
+                // while another thread wrote, which has since stopped): write
+                // it now.
+                st.flushing = true;
+                return self.flush(st).is_ok();
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            st = self
+                .progress
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// The connection is over: later sends fail with `AlreadyClosed`.
+    pub(crate) fn end(&self) {
+        let mut st = self.lock();
+        st.close_sent = true;
+        st.ended.get_or_insert(io::ErrorKind::NotConnected);
+        self.progress.notify_all();
+    }
+
+    /// Encode `frames` into the outgoing buffer.
+    fn append(&self, st: &mut WriteState, frames: &[OutFrame<'_>]) -> Result<()> {
+        let before = st.pending.len();
+        for frame in frames {
+            let mask = match self.role {
+                Role::Client => Some(st.masks.next()?),
+                Role::Server => None,
+            };
+            write_frame(
+                &mut st.pending,
+                frame.fin,
+                frame.opcode,
+                frame.payload,
+                mask,
+            );
+        }
+        st.appended += (st.pending.len() - before) as u64;
+        Ok(())
+    }
+
+    /// After appending: write, or wait for the thread that is writing.
+    fn finish_send<'a>(&'a self, mut st: MutexGuard<'a, WriteState>, wait: bool) -> Result<()> {
+        if !st.flushing {
+            st.flushing = true;
+            return self.flush(st);
+        }
+        // A reader answering pings must not block behind a slow write,
+        // unless the peer piles up more answers than it reads: then the
+        // reader waits too, which stops it reading more pings.
+        if !wait && st.pending.len() <= self.max_buffer {
+            return Ok(());
+        }
+        let mine = st.appended;
+        // Backpressure and error reporting: return once our bytes are out.
+        while st.written < mine {
+            if let Some(kind) = st.ended {
+                return Err(ended_error(kind));
+            }
+            st = self.wait(st);
+        }
+        Ok(())
+    }
+
+    /// Write the outgoing buffer until it stays empty. Called holding the
+    /// flusher role; gives it up before returning.
+    fn flush<'a>(&'a self, mut st: MutexGuard<'a, WriteState>) -> Result<()> {
+        loop {
+            if st.pending.is_empty() {
+                st.flushing = false;
+                self.progress.notify_all();
+                return Ok(());
+            }
+            let spare = std::mem::take(&mut st.spare);
+            let mut batch = std::mem::replace(&mut st.pending, spare);
+            let end = st.appended;
+            drop(st);
+            let result = (&self.transport).write_all(&batch);
+            batch.clear();
+            if batch.capacity() > KEEP_BUFFER_CAPACITY {
+                batch.shrink_to(KEEP_BUFFER_CAPACITY);
+            }
+            st = self.lock();
+            st.spare = batch;
+            if let Err(e) = result {
+                return Err(self.fail(st, e));
+            }
+            st.written = end;
+            self.progress.notify_all();
+        }
+    }
+
+    /// Write a large message from the caller's memory, then whatever others
+    /// queued meanwhile. Called holding the flusher role.
+    fn write_direct<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, WriteState>,
+        frames: &[OutFrame<'_>],
+    ) -> Result<()> {
+        let masks: Vec<Option<[u8; 4]>> = match self.role {
+            Role::Client => frames
+                .iter()
+                .map(|_| st.masks.next().map(Some))
+                .collect::<io::Result<_>>()?,
+            Role::Server => vec![None; frames.len()],
+        };
+        let earlier = std::mem::take(&mut st.pending);
+        let earlier_end = st.appended;
+        drop(st);
+        let result = self.write_frames_direct(&earlier, frames, &masks);
+        st = self.lock();
+        // Whatever was appended while we wrote stays queued, in order; the
+        // buffer we took becomes the spare.
+        let mut earlier = earlier;
+        earlier.clear();
+        if st.spare.capacity() < earlier.capacity() && earlier.capacity() <= KEEP_BUFFER_CAPACITY {
+            st.spare = earlier;
+        }
+        if let Err(e) = result {
+            return Err(self.fail(st, e));
+        }
+        st.written = st.written.max(earlier_end);
+        // Our frames were never counted in `appended`, so `written` only
+        // tracks the queued bytes; those appended meanwhile come next.
+        self.flush(st)
+    }
+
+    fn write_frames_direct(
+        &self,
+        earlier: &[u8],
+        frames: &[OutFrame<'_>],
+        masks: &[Option<[u8; 4]>],
+    ) -> io::Result<()> {
+        let mut transport = &self.transport;
+        if !earlier.is_empty() {
+            transport.write_all(earlier)?;
+        }
+        let mut scratch = Vec::new();
+        for (frame, mask) in frames.iter().zip(masks) {
+            let header = FrameHeader {
+                fin: frame.fin,
+                rsv: 0,
+                opcode: frame.opcode,
+                mask: *mask,
+                payload_len: frame.payload.len() as u64,
+            };
+            let mut head = [0u8; MAX_HEADER_LEN];
+            let head_len = header.encode(&mut head);
+            match mask {
+                None => write_all_vectored(
+                    &mut transport,
+                    &mut [IoSlice::new(&head[..head_len]), IoSlice::new(frame.payload)],
+                )?,
+                Some(key) => {
+                    // A client must mask, so the payload is copied anyway:
+                    // a chunk at a time, the first one behind the header.
+                    scratch.reserve(MASK_CHUNK + MAX_HEADER_LEN);
+                    scratch.extend_from_slice(&head[..head_len]);
+                    for (i, chunk) in frame.payload.chunks(MASK_CHUNK).enumerate() {
+                        let start = scratch.len();
+                        scratch.extend_from_slice(chunk);
+                        apply_mask(&mut scratch[start..], *key, i * MASK_CHUNK);
+                        transport.write_all(&scratch)?;
+                        scratch.clear();
+                    }
+                    if !scratch.is_empty() {
+                        transport.write_all(&scratch)?;
+                        scratch.clear();
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A write failed: the stream is broken mid-frame, so the connection is
+    /// over for every sender. Wake them all.
+    fn fail(&self, mut st: MutexGuard<'_, WriteState>, e: io::Error) -> Error {
+        st.ended = Some(e.kind());
+        st.close_sent = true;
+        st.flushing = false;
+        st.written = st.appended;
+        st.pending.clear();
+        self.progress.notify_all();
+        Error::from(e)
+    }
+}
+
+fn check_open(st: &WriteState) -> Result<()> {
+    if let Some(kind) = st.ended {
+        return Err(ended_error(kind));
+    }
+    if st.close_sent {
+        return Err(Error::AlreadyClosed);
+    }
+    Ok(())
+}
+
+fn ended_error(kind: io::ErrorKind) -> Error {
+    match kind {
+        io::ErrorKind::NotConnected => Error::AlreadyClosed,
+        kind => Error::from(io::Error::from(kind)),
+    }
+}
+
+/// `Write::write_all_vectored` is not stable yet.
+fn write_all_vectored(out: &mut impl Write, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+    IoSlice::advance_slices(&mut bufs, 0);
+    while !bufs.is_empty() {
+        match out.write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

@@ -450,3 +450,7 @@ pub fn close_code_for(error: &Error) -> CloseCode {
         _ => CloseCode::Protocol,
     }
 }
+
+#[cfg(test)]
+#[path = "receiver_tests.rs"]
+mod tests;

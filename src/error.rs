@@ -346,7 +346,7 @@ mod tests {
     #[test]
     fn io_source_is_kept_and_printed_once() {
         use std::error::Error as _;
-        let e = Error::from(io::Error::new(io::ErrorKind::Other, "disk on fire"));
+        let e = Error::from(io::Error::other("disk on fire"));
         assert_eq!(e.to_string(), "I/O error");
         assert_eq!(e.source().unwrap().to_string(), "disk on fire");
     }

@@ -142,11 +142,7 @@ impl CloseCode {
     /// §7.4.2)? 1005, 1006 and 1015 are reserved for reporting; 1004 and
     /// 1016-2999 are reserved; below 1000 and above 4999 are not used.
     pub fn is_sendable(self) -> bool {
-        match u16::from(self) {
-            1000..=1003 | 1007..=1014 => true,
-            3000..=4999 => true,
-            _ => false,
-        }
+        matches!(u16::from(self), 1000..=1003 | 1007..=1014 | 3000..=4999)
     }
 }
 

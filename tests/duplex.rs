@@ -1,0 +1,149 @@
+//! Full duplex: one thread blocked in `read_message` while others send on
+//! the same connection.
+
+use std::sync::mpsc;
+use std::thread;
+
+use syncws::{CloseCode, Error, Message, Server};
+
+const COUNT: usize = 10_000;
+
+/// The server's handler blocks in `read_message` with no timeout while a
+/// second thread sends 10,000 messages through a `Sender`. The client only
+/// speaks once it has received them all, so the reader stays blocked for the
+/// whole run: every message must arrive, in order.
+#[test]
+fn a_blocked_reader_never_delays_a_sender() {
+    let (result_tx, result_rx) = mpsc::channel();
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .start(move |mut ws| {
+            let sender = ws.sender();
+            let pusher = thread::spawn(move || {
+                for i in 0..COUNT {
+                    sender.send_text(&i.to_string()).unwrap();
+                }
+            });
+            // Blocked here, no timeout, while the pusher sends everything.
+            let first = ws.read_message();
+            pusher.join().unwrap();
+            result_tx.send(first.map(|m| m.into_bytes())).unwrap();
+        })
+        .unwrap();
+    let mut client = syncws::connect(&format!("ws://{}/", server.local_addr())).unwrap();
+    for i in 0..COUNT {
+        assert_eq!(client.read_message().unwrap(), Message::Text(i.to_string()));
+    }
+    client.send_text("all received").unwrap();
+    let seen_by_reader = result_rx.recv().unwrap().unwrap();
+    assert_eq!(seen_by_reader, b"all received");
+}
+
+/// The same on the client side: the client's reader is blocked while its
+/// sender pushes 10,000 messages to an echo server, and reads them back.
+#[test]
+fn client_reads_while_another_thread_sends() {
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .start(|mut ws| {
+            let sender = ws.sender();
+            let _ = ws.run_with(|m| sender.send_message(&m));
+        })
+        .unwrap();
+    let mut client = syncws::connect(&format!("ws://{}/", server.local_addr())).unwrap();
+    let sender = client.sender();
+    let pusher = thread::spawn(move || {
+        for i in 0..COUNT {
+            sender.send_binary(&(i as u32).to_be_bytes()).unwrap();
+        }
+    });
+    for i in 0..COUNT {
+        let message = client.read_message().unwrap();
+        assert_eq!(message, Message::Binary((i as u32).to_be_bytes().to_vec()));
+    }
+    pusher.join().unwrap();
+    client.close(CloseCode::Normal, "").unwrap();
+}
+
+/// Several threads send at once, small and large messages mixed: each
+/// message arrives whole (frames never interleave) and each thread's
+/// messages keep their order.
+#[test]
+fn concurrent_senders_never_interleave_frames() {
+    const THREADS: usize = 4;
+    const PER_THREAD: usize = 300;
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .start(|mut ws| {
+            let mut pushers = Vec::new();
+            for t in 0..THREADS {
+                let sender = ws.sender();
+                pushers.push(thread::spawn(move || {
+                    for i in 0..PER_THREAD {
+                        // Every seventh message is large, to take the path
+                        // that writes from the caller's memory.
+                        let len = if i % 7 == 0 { 100_000 } else { 10 + i };
+                        let mut payload = vec![t as u8; len];
+                        payload[..4].copy_from_slice(&(i as u32).to_be_bytes());
+                        if i % 2 == 0 {
+                            sender.send_binary(&payload).unwrap();
+                        } else {
+                            let pieces: Vec<&[u8]> = payload.chunks(len / 3 + 1).collect();
+                            sender.send_binary_frames(pieces).unwrap();
+                        }
+                    }
+                }));
+            }
+            for p in pushers {
+                p.join().unwrap();
+            }
+            let _ = ws.read_message();
+        })
+        .unwrap();
+    let mut client = syncws::connect(&format!("ws://{}/", server.local_addr())).unwrap();
+    let mut next = [0u32; THREADS];
+    for _ in 0..THREADS * PER_THREAD {
+        let data = client.read_message().unwrap().into_bytes();
+        let thread = data[data.len() - 1] as usize;
+        let seq = u32::from_be_bytes(data[..4].try_into().unwrap());
+        assert_eq!(seq, next[thread], "thread {thread} out of order");
+        assert!(
+            data[4..].iter().all(|&b| b as usize == thread),
+            "mixed payload"
+        );
+        next[thread] += 1;
+    }
+    assert!(next.iter().all(|&n| n as usize == PER_THREAD));
+    client.close(CloseCode::Normal, "").unwrap();
+}
+
+/// A close started from another thread through a `Sender` ends the blocked
+/// reader with the peer's answer, and later sends fail cleanly.
+#[test]
+fn close_from_another_thread_ends_the_blocked_reader() {
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .start(|mut ws| {
+            let sender = ws.sender();
+            let _ = ws.run_with(|m| sender.send_message(&m));
+        })
+        .unwrap();
+    let mut client = syncws::connect(&format!("ws://{}/", server.local_addr())).unwrap();
+    let sender = client.sender();
+    let closer = thread::spawn(move || {
+        sender
+            .close(CloseCode::Other(4001), "from elsewhere")
+            .unwrap();
+        sender
+    });
+    match client.read_message() {
+        Err(Error::Closed(frame)) => assert_eq!(frame.code, CloseCode::Other(4001)),
+        other => panic!("expected the close handshake to end the read, got {other:?}"),
+    }
+    let sender = closer.join().unwrap();
+    assert!(matches!(
+        sender.send_text("late"),
+        Err(Error::AlreadyClosed)
+    ));
+    assert!(matches!(client.read_message(), Err(Error::AlreadyClosed)));
+}

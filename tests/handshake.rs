@@ -1,0 +1,237 @@
+//! The opening handshake from both ends: what a client sees when a server
+//! refuses, and what a server answers to requests that are not upgrades.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::thread;
+use std::time::Duration;
+
+use syncws::{ClientBuilder, Config, Error, HandshakeError, Message, Server, ServerHandle};
+
+fn echo_server() -> ServerHandle {
+    Server::bind("127.0.0.1:0")
+        .unwrap()
+        .start(|mut ws| {
+            let sender = ws.sender();
+            let _ = ws.run_with(|m| sender.send_message(&m));
+        })
+        .unwrap()
+}
+
+/// Send raw bytes to `server` and return its whole answer as text.
+fn raw_exchange(server: &ServerHandle, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(server.local_addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn status_of(answer: &str) -> u16 {
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"))
+}
+
+fn assert_still_serves(server: &ServerHandle) {
+    let mut ws = syncws::connect(&format!("ws://{}/", server.local_addr())).unwrap();
+    ws.send_text("ok").unwrap();
+    assert_eq!(ws.read_message().unwrap(), Message::from("ok"));
+}
+
+const GOOD_HEADERS: &str = "Host: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+
+#[test]
+fn server_refuses_what_is_not_a_valid_upgrade_with_the_right_status() {
+    let server = echo_server();
+    let cases: &[(&str, String, u16)] = &[
+        (
+            "a method other than GET",
+            format!("POST / HTTP/1.1\r\n{GOOD_HEADERS}Sec-WebSocket-Version: 13\r\n\r\n"),
+            405,
+        ),
+        (
+            "a plain HTTP request",
+            "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".to_string(),
+            400,
+        ),
+        (
+            "a missing key",
+            "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
+                .to_string(),
+            400,
+        ),
+        (
+            "a malformed key",
+            "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                .to_string(),
+            400,
+        ),
+        (
+            "a wrong version",
+            format!("GET / HTTP/1.1\r\n{GOOD_HEADERS}Sec-WebSocket-Version: 8\r\n\r\n"),
+            426,
+        ),
+        (
+            "garbage",
+            "\x16\x03\x01 hello there\r\n\r\n".to_string(),
+            400,
+        ),
+        (
+            "a head above the size limit",
+            format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(20_000)),
+            431,
+        ),
+        (
+            "too many headers",
+            format!("GET / HTTP/1.1\r\n{}\r\n", "X-A: 1\r\n".repeat(100)),
+            431,
+        ),
+    ];
+    for (what, request, status) in cases {
+        let answer = raw_exchange(&server, request.as_bytes());
+        assert_eq!(status_of(&answer), *status, "{what}: {answer}");
+        if *status == 426 {
+            assert!(answer.contains("Sec-WebSocket-Version: 13"), "{answer}");
+        }
+        assert_still_serves(&server);
+    }
+}
+
+/// A raw server that answers the first request with `answer` and closes.
+fn one_shot_http_server(answer: &'static [u8]) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let mut seen = Vec::new();
+        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).unwrap();
+            if n == 0 {
+                return;
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+        stream.write_all(answer).unwrap();
+        let _ = stream.shutdown(Shutdown::Write);
+        let _ = stream.read(&mut buf);
+    });
+    url
+}
+
+#[test]
+fn client_sees_the_status_headers_and_body_of_a_refusal() {
+    let url = one_shot_http_server(
+        b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\nnot for you",
+    );
+    match syncws::connect(&url) {
+        Err(Error::Handshake(HandshakeError::Refused {
+            status,
+            headers,
+            body,
+        })) => {
+            assert_eq!(status, 403);
+            assert!(
+                headers
+                    .iter()
+                    .any(|(k, v)| k == "Content-Type" && v == "text/plain")
+            );
+            assert_eq!(body, b"not for you");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn client_fails_on_a_wrong_accept_key() {
+    let url = one_shot_http_server(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Accept: bm90IHRoZSByaWdodCBrZXk=\r\n\r\n",
+    );
+    assert!(matches!(
+        syncws::connect(&url),
+        Err(Error::Handshake(HandshakeError::Invalid(_)))
+    ));
+}
+
+#[test]
+fn client_handshake_times_out_against_a_silent_server() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let result = ClientBuilder::new(url)
+        .config(Config::default().handshake_timeout(Some(Duration::from_millis(100))))
+        .connect();
+    assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
+    drop(listener);
+}
+
+#[test]
+fn client_reports_a_refused_tcp_connection_as_io() {
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let result = syncws::connect(&format!("ws://127.0.0.1:{port}/"));
+    assert!(matches!(result, Err(Error::Io(_))), "{result:?}");
+}
+
+#[test]
+fn client_rejects_bad_urls() {
+    for url in ["http://x/", "ws://", "ws://host:99999/", "ws://host/#frag"] {
+        assert!(matches!(syncws::connect(url), Err(Error::Url(_))), "{url}");
+    }
+}
+
+#[test]
+fn client_and_server_speak_over_ipv6_literals() {
+    let Ok(server) = Server::bind("[::1]:0") else {
+        eprintln!("IPv6 loopback unavailable here; nothing to test");
+        return;
+    };
+    let server = server
+        .start(|mut ws| {
+            let sender = ws.sender();
+            let _ = ws.run_with(|m| sender.send_message(&m));
+        })
+        .unwrap();
+    let url = format!("ws://[::1]:{}/v6?x=1", server.local_addr().port());
+    let mut ws = syncws::connect(&url).unwrap();
+    ws.send_text("over v6").unwrap();
+    assert_eq!(ws.read_message().unwrap(), Message::from("over v6"));
+}
+
+#[test]
+fn server_handler_sees_path_query_headers_and_peer() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .start(move |ws| {
+            let request = ws.request().unwrap();
+            tx.send((
+                request.path().to_owned(),
+                request.query().map(str::to_owned),
+                request.header("x-token").map(str::to_owned),
+                request.peer_addr(),
+            ))
+            .unwrap();
+        })
+        .unwrap();
+    let ws = ClientBuilder::new(format!("ws://{}/room/7?user=ann", server.local_addr()))
+        .header("X-Token", "s3cret")
+        .connect()
+        .unwrap();
+    let (path, query, token, peer) = rx.recv().unwrap();
+    assert_eq!(path, "/room/7");
+    assert_eq!(query.as_deref(), Some("user=ann"));
+    assert_eq!(token.as_deref(), Some("s3cret"));
+    assert_eq!(peer, Some(ws.local_addr().unwrap()));
+}

@@ -1,0 +1,170 @@
+//! Read timeouts are ordinary errors: nothing is lost, not even half a
+//! frame, and the connection stays usable.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use syncws::protocol::frame::{OpCode, write_frame};
+use syncws::protocol::handshake::{accept_response, check_upgrade, parse_request};
+use syncws::{CloseCode, Error, Message, Server};
+
+const SHORT: Duration = Duration::from_millis(50);
+
+/// Accept one connection on `listener` and answer its handshake by hand,
+/// returning the raw stream and the first bytes the client sent after it.
+fn accept_raw(listener: &TcpListener) -> TcpStream {
+    let (mut stream, _) = listener.accept().unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let request = loop {
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "client hung up during the handshake");
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some((request, _)) = parse_request(&buf, 16 << 10, 64).unwrap() {
+            break request;
+        }
+    };
+    let key = check_upgrade(&request).unwrap();
+    stream.write_all(&accept_response(&key, None, &[])).unwrap();
+    stream
+}
+
+/// A raw server that sends `frame` in two parts: `cut` bytes, then (once
+/// told to) the rest. Returns the URL and the "send the rest" trigger.
+fn split_frame_server(
+    frame: Vec<u8>,
+    cut: usize,
+) -> (String, mpsc::Sender<()>, thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let peer = thread::spawn(move || {
+        let mut stream = accept_raw(&listener);
+        stream.write_all(&frame[..cut]).unwrap();
+        go_rx.recv().unwrap();
+        stream.write_all(&frame[cut..]).unwrap();
+        // Wait for the client to finish before hanging up.
+        let _ = go_rx.recv();
+    });
+    (url, go_tx, peer)
+}
+
+fn check_half_frame_survives_timeout(payload: Vec<u8>, cut: usize) {
+    let mut frame = Vec::new();
+    write_frame(&mut frame, true, OpCode::Binary, &payload, None);
+    let (url, go, peer) = split_frame_server(frame, cut);
+    let mut ws = syncws::connect(&url).unwrap();
+    ws.set_read_timeout(Some(SHORT)).unwrap();
+    // Only part of the frame can arrive before the timeout.
+    assert!(matches!(ws.read_message(), Err(Error::Timeout)));
+    assert!(matches!(ws.read_message(), Err(Error::Timeout)));
+    go.send(()).unwrap();
+    ws.set_read_timeout(None).unwrap();
+    assert_eq!(ws.read_message().unwrap(), Message::Binary(payload));
+    drop(go);
+    peer.join().unwrap();
+}
+
+#[test]
+fn timeout_inside_a_frame_header_loses_nothing() {
+    check_half_frame_survives_timeout(b"after the timeout".to_vec(), 1);
+}
+
+#[test]
+fn timeout_inside_a_small_payload_loses_nothing() {
+    let payload: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+    check_half_frame_survives_timeout(payload, 300);
+}
+
+#[test]
+fn timeout_inside_a_large_payload_read_straight_into_the_message_loses_nothing() {
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i * 31) as u8).collect();
+    check_half_frame_survives_timeout(payload, 150_000);
+}
+
+/// Between two fragments of a message, a timeout keeps the first one.
+#[test]
+fn timeout_between_fragments_loses_nothing() {
+    let mut frames = Vec::new();
+    write_frame(&mut frames, false, OpCode::Text, "héllo ".as_bytes(), None);
+    let cut = frames.len() + 1; // and one byte of the next header
+    write_frame(
+        &mut frames,
+        true,
+        OpCode::Continuation,
+        "wörld".as_bytes(),
+        None,
+    );
+    let (url, go, peer) = split_frame_server(frames, cut);
+    let mut ws = syncws::connect(&url).unwrap();
+    ws.set_read_timeout(Some(SHORT)).unwrap();
+    assert!(matches!(ws.read_message(), Err(Error::Timeout)));
+    go.send(()).unwrap();
+    ws.set_read_timeout(None).unwrap();
+    assert_eq!(ws.read_message().unwrap(), Message::from("héllo wörld"));
+    drop(go);
+    peer.join().unwrap();
+}
+
+/// After a timeout the connection still sends and receives.
+#[test]
+fn connection_stays_usable_after_a_timeout() {
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .start(|mut ws| {
+            let sender = ws.sender();
+            let _ = ws.run_with(|m| sender.send_message(&m));
+        })
+        .unwrap();
+    let mut ws = syncws::connect(&format!("ws://{}/", server.local_addr())).unwrap();
+    ws.set_read_timeout(Some(SHORT)).unwrap();
+    assert!(matches!(ws.read_message(), Err(Error::Timeout)));
+    ws.send_text("still here").unwrap();
+    ws.set_read_timeout(None).unwrap();
+    assert_eq!(ws.read_message().unwrap(), Message::from("still here"));
+    ws.close(CloseCode::Normal, "").unwrap();
+}
+
+/// `run_with` sends a keep-alive ping at each read timeout, keeps serving,
+/// and returns `Ok(())` when the peer closes cleanly.
+#[test]
+fn run_with_pings_on_timeout_and_returns_ok_on_clean_close() {
+    let (done_tx, done_rx) = mpsc::channel();
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .start(move |mut ws| {
+            ws.set_read_timeout(Some(Duration::from_millis(20)))
+                .unwrap();
+            let sender = ws.sender();
+            let result = ws.run_with(|m| sender.send_message(&m));
+            done_tx.send(result.map_err(|e| e.to_string())).unwrap();
+        })
+        .unwrap();
+    let stream = TcpStream::connect(server.local_addr()).unwrap();
+    let url = format!("ws://{}/", server.local_addr());
+    let (mut peer, _) = tungstenite::client(url.as_str(), stream).unwrap();
+    // Say nothing: the server's read times out and it pings.
+    match peer.read().unwrap() {
+        tungstenite::Message::Ping(payload) => assert!(payload.is_empty()),
+        other => panic!("expected a keep-alive ping, got {other:?}"),
+    }
+    peer.send(tungstenite::Message::text("echo me")).unwrap();
+    loop {
+        match peer.read().unwrap() {
+            tungstenite::Message::Text(text) => {
+                assert_eq!(text.as_str(), "echo me");
+                break;
+            }
+            tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    peer.close(None).unwrap();
+    while peer.read().is_ok() {}
+    // The server closes the TCP connection once the client has.
+    drop(peer);
+    assert_eq!(done_rx.recv().unwrap(), Ok(()));
+}

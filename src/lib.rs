@@ -1,4 +1,23 @@
 //! Blocking WebSockets (RFC 6455) over `std::net`.
+//!
+//! A [`WebSocket`] is read by one thread with a blocking
+//! [`read_message`](WebSocket::read_message) while any number of other
+//! threads send on it through [`Sender`]s. Read timeouts are ordinary
+//! errors ([`Error::Timeout`]) that lose nothing. [`connect`] opens a client
+//! connection; [`Server`] serves a thread per connection.
+//!
+//! ```no_run
+//! let mut ws = syncws::connect("ws://127.0.0.1:9001/")?;
+//! ws.send_text("hello")?;
+//! let reply = ws.read_message()?;
+//! assert_eq!(reply.as_text(), Some("hello"));
+//! # Ok::<(), syncws::Error>(())
+//! ```
+//!
+//! The crate is layered: [`protocol`] is a sans-I/O core that works on
+//! byte buffers (frames, handshake, the receiving state machine); the
+//! blocking `WebSocket` drives it over a socket; the client and server
+//! perform the opening handshake and hand over a `WebSocket`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -19,3 +38,8 @@ pub use message::{CloseCode, CloseFrame, Message};
 pub use protocol::handshake::Request;
 pub use server::{Server, ServerHandle};
 pub use websocket::{Incoming, Sender, WebSocket};
+
+/// The examples of README.md, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Every test of syncws, conformance included. Run from anywhere:
+#   bash scripts/test-all.sh
+# Installs what it needs itself (the kosoku conformance runner goes into a
+# venv under target/). Needs Rust, Python 3 and nothing else.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== format and lints"
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo clippy --all-targets --no-default-features -- -D warnings
+
+echo "== tests without TLS (feature native-tls off)"
+cargo test --no-default-features -q
+
+echo "== conformance: Autobahn TestSuite cases through kosoku, both sides"
+bash autobahn/run.sh
+
+echo "== all tests, default features"
+cargo test

@@ -168,3 +168,42 @@ fn run_with_pings_on_timeout_and_returns_ok_on_clean_close() {
     drop(peer);
     assert_eq!(done_rx.recv().unwrap(), Ok(()));
 }
+
+/// A close sent from another thread to a peer that never answers: the
+/// blocked reader gives up after the close timeout instead of waiting
+/// forever, even with no read timeout of its own.
+#[test]
+fn reader_gives_up_when_the_peer_never_answers_our_close() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let (hold_tx, hold_rx) = mpsc::channel::<()>();
+    let peer = thread::spawn(move || {
+        let _stream = accept_raw(&listener);
+        // Keep the connection open and silent until the test ends.
+        let _ = hold_rx.recv();
+    });
+    let mut ws = syncws::ClientBuilder::new(url)
+        .config(syncws::Config::default().close_timeout(Duration::from_millis(200)))
+        .connect()
+        .unwrap();
+    let sender = ws.sender();
+    thread::spawn(move || sender.close(CloseCode::Normal, "").unwrap())
+        .join()
+        .unwrap();
+    let mut outcomes = Vec::new();
+    for _ in 0..3 {
+        match ws.read_message() {
+            Err(Error::Timeout) => outcomes.push("timeout"),
+            Err(Error::Io(e)) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+                outcomes.push("gave up");
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(outcomes.last(), Some(&"gave up"), "{outcomes:?}");
+    assert!(matches!(ws.read_message(), Err(Error::AlreadyClosed)));
+    drop(hold_tx);
+    peer.join().unwrap();
+}

@@ -215,6 +215,22 @@ impl WebSocket {
 
     /// Read the next bytes where the receiver wants them.
     fn fill(&mut self) -> Result<()> {
+        if let Some(sent) = self.writer().close_sent_at() {
+            // We sent a close frame (perhaps from another thread): the
+            // peer's answer is due within the close timeout, whatever read
+            // timeout the caller chose.
+            let left = (sent + self.close_timeout).saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::Io(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the peer did not answer our close frame in time",
+                )));
+            }
+            let current = self.reader.read_timeout()?;
+            if current.is_none_or(|t| t > left) {
+                self.reader.set_read_timeout(Some(left))?;
+            }
+        }
         match self.receiver.read_target() {
             ReadTarget::Buffer(buf) => {
                 let n = loop {

@@ -79,6 +79,9 @@ struct WriteState {
     /// "The application MUST NOT send any more data frames after sending a
     /// _Close_ frame").
     close_sent: bool,
+    /// When our close frame was queued: the peer's answer is due within the
+    /// close timeout.
+    close_sent_at: Option<Instant>,
     /// The connection is over for senders (failed write, or reader gone).
     ended: Option<io::ErrorKind>,
     masks: MaskKeys,
@@ -114,6 +117,7 @@ impl Writer {
                 appended: 0,
                 written: 0,
                 close_sent: false,
+                close_sent_at: None,
                 ended: None,
                 masks: MaskKeys::new(),
             }),
@@ -197,12 +201,18 @@ impl Writer {
             }],
         )?;
         st.close_sent = true;
+        st.close_sent_at = Some(Instant::now());
         self.finish_send(st, wait).map(|()| true)
     }
 
     /// True once our close frame has been queued.
     pub(crate) fn close_sent(&self) -> bool {
         self.lock().close_sent
+    }
+
+    /// When our close frame was queued, if it was.
+    pub(crate) fn close_sent_at(&self) -> Option<Instant> {
+        self.lock().close_sent_at
     }
 
     /// Wait until everything queued so far has been written, or the
@@ -212,7 +222,7 @@ impl Writer {
         let target = st.appended;
         loop {
             if st.written >= target {
-                return st.ended.is_none() || st.written >= target;
+                return true;
             }
             if st.ended.is_some() {
                 return false;
@@ -277,14 +287,17 @@ impl Writer {
             return Ok(());
         }
         let mine = st.appended;
-        // Backpressure and error reporting: return once our bytes are out.
-        while st.written < mine {
+        // Backpressure and error reporting: return once our bytes are out,
+        // or with the error that stopped them.
+        loop {
+            if st.written >= mine {
+                return Ok(());
+            }
             if let Some(kind) = st.ended {
                 return Err(ended_error(kind));
             }
             st = self.wait(st);
         }
-        Ok(())
     }
 
     /// Write the outgoing buffer until it stays empty. Called holding the
@@ -404,7 +417,8 @@ impl Writer {
         st.ended = Some(e.kind());
         st.close_sent = true;
         st.flushing = false;
-        st.written = st.appended;
+        // The bytes not written are dropped; `written` stays short of
+        // `appended` so their senders learn it.
         st.pending.clear();
         self.progress.notify_all();
         Error::from(e)

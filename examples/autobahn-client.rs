@@ -52,10 +52,11 @@ fn main() {
             eprintln!("case {case}: {e}");
         }
     }
+    // The fuzzing server writes its reports when this connection opens. It
+    // may then drop the TCP connection without a close frame (kosoku does),
+    // so how the close ends does not matter.
     let mut ws =
         connect(&addr, &format!("/updateReports?agent={AGENT}")).expect("updateReports failed");
-    if let Err(e) = ws.close(CloseCode::Normal, "") {
-        eprintln!("updateReports: {e}");
-    }
+    let _ = ws.close(CloseCode::Normal, "");
     println!("done");
 }

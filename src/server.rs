@@ -265,7 +265,11 @@ fn upgrade(stream: TcpStream, config: &Config) -> Result<WebSocket, Error> {
     };
     set_deadline(&stream, deadline)?;
     (&stream)
-        .write_all(&accept_response(&key, None, &[]))
+        .write_all(&accept_response(
+            &key,
+            None,
+            &[("Server".into(), "syncws".into())],
+        ))
         .map_err(handshake_io)?;
     stream.set_read_timeout(None).map_err(handshake_io)?;
     stream.set_write_timeout(None).map_err(handshake_io)?;

@@ -124,3 +124,35 @@ impl Config {
         self.max_headers
     }
 }
+
+/// Pings sent to a quiet peer, and how long it has to answer.
+///
+/// A peer that has sent nothing for `interval` gets a ping; if nothing at
+/// all arrives within `timeout` after it, the connection is failed and the
+/// read returns an error. A dead peer is thus noticed within
+/// `interval + timeout`, as long as some thread is reading. While keep-alive
+/// is on, a write that cannot make progress for `timeout` fails too (unless
+/// a write timeout of your own is set), so a peer that stopped reading is
+/// noticed by senders as well.
+///
+/// ```
+/// use std::time::Duration;
+/// use syncws::KeepAlive;
+///
+/// let keep_alive = KeepAlive::new(Duration::from_secs(30), Duration::from_secs(10));
+/// assert_eq!(keep_alive.interval, Duration::from_secs(30));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepAlive {
+    /// Quiet time before a ping.
+    pub interval: Duration,
+    /// Time the peer has to answer a ping.
+    pub timeout: Duration,
+}
+
+impl KeepAlive {
+    /// A ping after `interval` of silence, answered within `timeout`.
+    pub fn new(interval: Duration, timeout: Duration) -> KeepAlive {
+        KeepAlive { interval, timeout }
+    }
+}

@@ -185,6 +185,13 @@ impl Request {
             .collect()
     }
 
+    /// True if the request asks for a WebSocket (its `Upgrade` header
+    /// names `websocket`), whether or not the rest of it is valid: the
+    /// server routes it as an upgrade and [`check_upgrade`] judges it.
+    pub fn is_upgrade(&self) -> bool {
+        has_token(&self.headers, "Upgrade", "websocket")
+    }
+
     /// The `Origin` header, sent by browsers (RFC 6455 §10.2: servers may
     /// use it to refuse connections from pages they do not trust).
     pub fn origin(&self) -> Option<&str> {

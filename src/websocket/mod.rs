@@ -1,25 +1,41 @@
 //! The blocking `WebSocket`: it drives the sans-I/O [`Receiver`] with
 //! blocking reads, and shares its write side with every [`Sender`].
 
+mod sender;
+mod timers;
 mod transport;
 mod writer;
 
+use std::any::Any;
 use std::fmt;
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
+use crate::config::{Config, KeepAlive};
 use crate::error::{Error, Result};
 use crate::message::{CloseCode, CloseFrame, Message};
 use crate::protocol::Role;
 use crate::protocol::frame::OpCode;
 use crate::protocol::handshake::Request;
 use crate::protocol::receiver::{Event, ReadTarget, Receiver, close_code_for};
+use crate::server::ConnectionId;
 
+pub use sender::Sender;
+use timers::{Timers, Wake};
 pub(crate) use transport::Transport;
-use writer::{OutFrame, Writer};
+pub(crate) use writer::Ending;
+use writer::Writer;
+
+/// What a server knows of a connection, beyond the socket.
+#[derive(Clone)]
+pub(crate) struct ServerSide {
+    pub id: ConnectionId,
+    pub data: Option<Arc<dyn Any + Send + Sync>>,
+    /// Where [`WebSocket::detach`] leaves the connection for the server.
+    pub detach_to: Arc<Mutex<Option<WebSocket>>>,
+}
 
 /// A WebSocket connection, after the opening handshake.
 ///
@@ -42,12 +58,17 @@ pub struct WebSocket {
     receiver: Receiver,
     sender: Sender,
     role: Role,
-    close_timeout: Duration,
+    timers: Timers,
+    /// The read timeout currently set on the socket.
+    socket_timeout: Option<Duration>,
+    /// The caller set a write timeout of their own.
+    own_write_timeout: bool,
     /// The connection is over for reading: every read is `AlreadyClosed`.
     done: bool,
     request: Option<Request>,
     protocol: Option<String>,
     peer_addr: Option<SocketAddr>,
+    server: Option<ServerSide>,
 }
 
 impl fmt::Debug for WebSocket {
@@ -83,12 +104,47 @@ impl WebSocket {
                 writer: Arc::new(Writer::new(role, writer_transport, config.max_write_buffer)),
             },
             role,
-            close_timeout: config.close_timeout,
+            timers: Timers::new(config.close_timeout),
+            socket_timeout: None,
+            own_write_timeout: false,
             done: false,
             request: None,
             protocol: None,
             peer_addr,
+            server: None,
         })
+    }
+
+    pub(crate) fn set_server_side(&mut self, server: ServerSide) {
+        self.server = Some(server);
+    }
+
+    /// The id the server gave this connection (`None` for a client).
+    pub fn id(&self) -> Option<ConnectionId> {
+        self.server.as_ref().map(|s| s.id)
+    }
+
+    /// The data attached to this connection before the upgrade (see
+    /// [`Route::before_upgrade`](crate::server::Route::before_upgrade)), if
+    /// it is a `T`.
+    pub fn data<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.server.as_ref()?.data.as_ref()?.downcast_ref()
+    }
+
+    /// Hand the connection back to the server and return (IRIS's shared
+    /// connections): it stays open, its incoming messages wait in a bounded
+    /// queue, pings are still answered and a close still noticed, and any
+    /// thread can later take it up with
+    /// [`ServerHandle::attach`](crate::ServerHandle::attach) by its id.
+    ///
+    /// # Errors
+    /// Gives the `WebSocket` back if it was not accepted by a [`Server`](crate::Server).
+    pub fn detach(self) -> std::result::Result<ConnectionId, Box<WebSocket>> {
+        let Some(server) = self.server.clone() else {
+            return Err(Box::new(self));
+        };
+        *server.detach_to.lock().unwrap_or_else(|e| e.into_inner()) = Some(self);
+        Ok(server.id)
     }
 
     pub(crate) fn set_request(&mut self, request: Request) {
@@ -138,22 +194,24 @@ impl WebSocket {
         &self.sender.writer
     }
 
-    /// Make [`read_message`](Self::read_message) give up after `timeout`
-    /// with [`Error::Timeout`] (`None`: wait forever). A timeout loses
-    /// nothing: a frame half received is completed by the next read.
+    /// Make [`read_message`](Self::read_message) give up with
+    /// [`Error::Timeout`] when no whole message has arrived within `timeout`
+    /// (`None`: wait forever). A timeout loses nothing: a frame half
+    /// received is completed by the next read.
     ///
     /// # Errors
-    /// The I/O error of the socket.
+    /// Never fails today; kept fallible for transports to come.
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
-        Ok(self.reader.set_read_timeout(timeout)?)
+        self.timers.read_timeout = timeout.filter(|t| !t.is_zero());
+        Ok(())
     }
 
     /// The read timeout.
     ///
     /// # Errors
-    /// The I/O error of the socket.
+    /// Never fails today; kept fallible for transports to come.
     pub fn read_timeout(&self) -> Result<Option<Duration>> {
-        Ok(self.reader.read_timeout()?)
+        Ok(self.timers.read_timeout)
     }
 
     /// Make a send that cannot hand its bytes to the network within
@@ -163,7 +221,25 @@ impl WebSocket {
     /// # Errors
     /// The I/O error of the socket.
     pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+        self.own_write_timeout = timeout.is_some();
+        let timeout = timeout.or(self.timers.keep_alive.map(|k| k.timeout));
         Ok(self.writer().transport().set_write_timeout(timeout)?)
+    }
+
+    /// Ping a quiet peer and fail the connection when it stops answering
+    /// (see [`KeepAlive`]); `None` turns it off. Works while a thread is in
+    /// [`read_message`](Self::read_message).
+    ///
+    /// # Errors
+    /// The I/O error of the socket.
+    pub fn set_keep_alive(&mut self, keep_alive: Option<KeepAlive>) -> Result<()> {
+        self.timers.keep_alive = keep_alive;
+        self.timers.received();
+        if !self.own_write_timeout {
+            let timeout = keep_alive.map(|k| k.timeout);
+            self.writer().transport().set_write_timeout(timeout)?;
+        }
+        Ok(())
     }
 
     /// Block until a whole message has arrived and return it.
@@ -184,6 +260,7 @@ impl WebSocket {
         if self.done {
             return Err(Error::AlreadyClosed);
         }
+        let read_deadline = self.timers.read_timeout.map(|t| Instant::now() + t);
         loop {
             match self.receiver.next_event() {
                 Ok(Some(Event::Message(message))) => return Ok(message),
@@ -200,7 +277,7 @@ impl WebSocket {
                 Ok(Some(Event::Pong(_))) => {}
                 Ok(Some(Event::Close(frame))) => return Err(self.peer_closed(frame)),
                 Ok(None) => {
-                    if let Err(e) = self.fill() {
+                    if let Err(e) = self.fill(read_deadline) {
                         return Err(match e {
                             Error::Timeout => Error::Timeout,
                             Error::Protocol { .. } | Error::Capacity(_) => self.fail(e),
@@ -213,44 +290,71 @@ impl WebSocket {
         }
     }
 
-    /// Read the next bytes where the receiver wants them.
-    fn fill(&mut self) -> Result<()> {
-        if let Some(sent) = self.writer().close_sent_at() {
-            // We sent a close frame (perhaps from another thread): the
-            // peer's answer is due within the close timeout, whatever read
-            // timeout the caller chose.
-            let left = (sent + self.close_timeout).saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Error::Io(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the peer did not answer our close frame in time",
-                )));
-            }
-            let current = self.reader.read_timeout()?;
-            if current.is_none_or(|t| t > left) {
-                self.reader.set_read_timeout(Some(left))?;
-            }
-        }
-        match self.receiver.read_target() {
-            ReadTarget::Buffer(buf) => {
-                let n = loop {
-                    match (&self.reader).read(buf) {
-                        Ok(n) => break n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                };
-                if n == 0 {
-                    return Err(Error::Io(io::ErrorKind::UnexpectedEof.into()));
+    /// Read the next bytes where the receiver wants them, waking up for
+    /// the deadlines of [`Timers`] on the way.
+    fn fill(&mut self, read_deadline: Option<Instant>) -> Result<()> {
+        loop {
+            match self
+                .timers
+                .next(read_deadline, self.writer().close_sent_at())
+            {
+                Wake::Sleep(timeout) => self.lower_socket_timeout(timeout)?,
+                Wake::Ping => {
+                    let now = Instant::now();
+                    self.writer().send_control(OpCode::Ping, b"", false)?;
+                    self.timers.ping_sent(now);
+                    continue;
                 }
-                self.receiver.filled(n)
+                Wake::ReadTimeout => return Err(Error::Timeout),
+                Wake::PongOverdue => {
+                    return Err(gone("the peer did not answer a keep-alive ping in time"));
+                }
+                Wake::CloseOverdue => {
+                    return Err(gone("the peer did not answer our close frame in time"));
+                }
             }
-            ReadTarget::Message { buf, max } => {
-                let (n, result) = self.reader.read_append(buf, max);
+            let (n, result) = match self.receiver.read_target() {
+                ReadTarget::Buffer(buf) => match (&self.reader).read(buf) {
+                    Ok(0) => (0, Err(io::ErrorKind::UnexpectedEof.into())),
+                    Ok(n) => (n, Ok(())),
+                    Err(e) => (0, Err(e)),
+                },
+                ReadTarget::Message { buf, max } => self.reader.read_append(buf, max),
+            };
+            if n > 0 {
+                self.timers.received();
                 self.receiver.filled(n)?;
-                Ok(result?)
+            }
+            match result {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => match Error::from(e) {
+                    // The socket woke us for one of our deadlines: look again.
+                    Error::Timeout if n == 0 => {}
+                    Error::Timeout => return Ok(()),
+                    e => return Err(e),
+                },
             }
         }
+    }
+
+    /// Make the socket's read timeout no later than `timeout` (see
+    /// [`timers`]).
+    fn lower_socket_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+        let lower = match (self.socket_timeout, timeout) {
+            (None, None) => false,
+            (Some(_), None) => true,
+            (None, Some(_)) => true,
+            (Some(current), Some(wanted)) => wanted < current,
+        };
+        if lower {
+            // The wait may end up a little longer than asked: the kernel
+            // rounds up to its tick.
+            let timeout = timeout.map(|t| t.max(Duration::from_millis(1)));
+            self.reader.set_read_timeout(timeout)?;
+            self.socket_timeout = timeout;
+        }
+        Ok(())
     }
 
     /// The peer's close frame arrived: answer it, then end the connection.
@@ -261,6 +365,7 @@ impl WebSocket {
         // in response. (When sending a Close frame in response, the endpoint
         // typically echos the status code it received.)"
         let _ = self.writer().send_close(frame.code, "", false);
+        self.writer().set_ending(Ending::Closed(frame.clone()));
         self.linger();
         Error::Closed(frame)
     }
@@ -274,6 +379,7 @@ impl WebSocket {
             other => other.to_string(),
         };
         let _ = self.writer().send_close(code, &reason, false);
+        self.writer().set_ending(Ending::Failed(error.to_string()));
         self.linger();
         error
     }
@@ -281,6 +387,10 @@ impl WebSocket {
     /// The stream failed or ended: nothing more can be read or sent.
     fn end_with(&mut self, error: Error) -> Error {
         self.done = true;
+        self.writer().set_ending(Ending::Failed(match &error {
+            Error::Io(e) => format!("I/O error: {e}"),
+            other => other.to_string(),
+        }));
         self.writer().end();
         let _ = self.reader.shutdown(Shutdown::Both);
         error
@@ -294,7 +404,7 @@ impl WebSocket {
     /// timeout.
     fn linger(&mut self) {
         self.done = true;
-        let deadline = Instant::now() + self.close_timeout;
+        let deadline = Instant::now() + self.timers.close_timeout;
         let written = self.writer().wait_written(deadline);
         self.writer().end();
         if written && self.role == Role::Server {
@@ -380,9 +490,10 @@ impl WebSocket {
     /// then close the TCP connection.
     ///
     /// # Errors
-    /// [`Error::AlreadyClosed`] if the connection was already over; the
-    /// read error if the peer's close frame did not arrive in time
-    /// ([`Error::Timeout`]) or the connection failed.
+    /// [`Error::AlreadyClosed`] if the connection was already over; an
+    /// [`Error::Io`] of kind `TimedOut` if the peer's close frame did not
+    /// arrive within the close timeout; the read error if the connection
+    /// failed.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
         if self.done {
             return Err(Error::AlreadyClosed);
@@ -391,18 +502,11 @@ impl WebSocket {
             Ok(_) | Err(Error::AlreadyClosed) => {}
             Err(e) => return Err(self.end_with(e)),
         }
-        let deadline = Instant::now() + self.close_timeout;
+        // The peer's answer is due within the close timeout (see `fill`).
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                self.end_with(Error::Timeout);
-                return Err(Error::Timeout);
-            }
-            self.reader.set_read_timeout(Some(left))?;
             match self.read_message() {
-                Ok(_) => {}
+                Ok(_) | Err(Error::Timeout) => {}
                 Err(Error::Closed(_)) => return Ok(()),
-                Err(Error::Timeout) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -503,163 +607,7 @@ impl<'a> IntoIterator for &'a mut WebSocket {
     }
 }
 
-/// Sends on a connection from any thread: cheap to clone, `Send + Sync`.
-///
-/// Sending never waits for the reading thread, and the reading thread never
-/// waits for a sender. Each message goes out whole: frames of two messages
-/// never interleave. A send returns once the kernel has the whole message.
-///
-/// ```no_run
-/// let mut ws = syncws::connect("ws://127.0.0.1:9001/")?;
-/// let sender = ws.sender();
-/// std::thread::spawn(move || {
-///     for i in 0..10 {
-///         sender.send_text(&format!("tick {i}")).unwrap();
-///     }
-/// });
-/// for message in &mut ws {
-///     println!("{:?}", message?);
-/// }
-/// # Ok::<(), syncws::Error>(())
-/// ```
-#[derive(Clone)]
-pub struct Sender {
-    writer: Arc<Writer>,
-}
-
-impl fmt::Debug for Sender {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sender").finish_non_exhaustive()
-    }
-}
-
-impl Sender {
-    /// Send a text message.
-    ///
-    /// # Errors
-    /// [`Error::AlreadyClosed`] after a close frame was sent or the
-    /// connection ended; [`Error::Io`] or [`Error::Timeout`] (write
-    /// timeout) when the stream failed.
-    pub fn send_text(&self, text: &str) -> Result<()> {
-        self.send_frames(OpCode::Text, &[text.as_bytes()])
-    }
-
-    /// Send a binary message.
-    ///
-    /// # Errors
-    /// As for [`send_text`](Self::send_text).
-    pub fn send_binary(&self, data: &[u8]) -> Result<()> {
-        self.send_frames(OpCode::Binary, &[data])
-    }
-
-    /// Send a message of either kind.
-    ///
-    /// # Errors
-    /// As for [`send_text`](Self::send_text).
-    pub fn send_message(&self, message: &Message) -> Result<()> {
-        match message {
-            Message::Text(text) => self.send_text(text),
-            Message::Binary(data) => self.send_binary(data),
-        }
-    }
-
-    /// Send one text message as several frames, one per piece.
-    ///
-    /// # Errors
-    /// As for [`send_text`](Self::send_text).
-    pub fn send_text_frames<I, S>(&self, pieces: I) -> Result<()>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        let pieces: Vec<S> = pieces.into_iter().collect();
-        let slices: Vec<&[u8]> = pieces.iter().map(|p| p.as_ref().as_bytes()).collect();
-        self.send_frames(OpCode::Text, &slices)
-    }
-
-    /// Send one binary message as several frames, one per piece.
-    ///
-    /// # Errors
-    /// As for [`send_text`](Self::send_text).
-    pub fn send_binary_frames<I, B>(&self, pieces: I) -> Result<()>
-    where
-        I: IntoIterator<Item = B>,
-        B: AsRef<[u8]>,
-    {
-        let pieces: Vec<B> = pieces.into_iter().collect();
-        let slices: Vec<&[u8]> = pieces.iter().map(|p| p.as_ref()).collect();
-        self.send_frames(OpCode::Binary, &slices)
-    }
-
-    fn send_frames(&self, opcode: OpCode, pieces: &[&[u8]]) -> Result<()> {
-        if pieces.len() <= 1 {
-            return self.writer.send_message(&[OutFrame {
-                fin: true,
-                opcode,
-                payload: pieces.first().copied().unwrap_or_default(),
-            }]);
-        }
-        let frames: Vec<OutFrame<'_>> = pieces
-            .iter()
-            .enumerate()
-            .map(|(i, payload)| OutFrame {
-                fin: i + 1 == pieces.len(),
-                opcode: if i == 0 { opcode } else { OpCode::Continuation },
-                payload,
-            })
-            .collect();
-        self.writer.send_message(&frames)
-    }
-
-    /// Send a ping. The peer answers with a pong, which the reading
-    /// `WebSocket` consumes.
-    ///
-    /// # Errors
-    /// [`Error::Protocol`] is never returned; a payload over 125 bytes is
-    /// refused with [`Error::Capacity`]. Otherwise as for
-    /// [`send_text`](Self::send_text).
-    pub fn ping(&self, payload: &[u8]) -> Result<()> {
-        check_control_payload(payload)?;
-        self.writer.send_control(OpCode::Ping, payload, true)
-    }
-
-    /// Send an unsolicited pong (a one-way heartbeat, RFC 6455 §5.5.3).
-    ///
-    /// # Errors
-    /// As for [`ping`](Self::ping).
-    pub fn pong(&self, payload: &[u8]) -> Result<()> {
-        check_control_payload(payload)?;
-        self.writer.send_control(OpCode::Pong, payload, true)
-    }
-
-    /// Start the close handshake: send a close frame with `code` and
-    /// `reason` (cut to 123 bytes). The reading `WebSocket` then receives
-    /// the peer's answer and ends with [`Error::Closed`].
-    ///
-    /// # Errors
-    /// [`Error::AlreadyClosed`] if a close frame was already sent.
-    pub fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
-        match self.writer.send_close(code, reason, true)? {
-            true => Ok(()),
-            false => Err(Error::AlreadyClosed),
-        }
-    }
-
-    /// True once a close frame has been sent on this connection (or it
-    /// ended): sends will fail with [`Error::AlreadyClosed`].
-    pub fn is_closed(&self) -> bool {
-        self.writer.close_sent()
-    }
-}
-
-fn check_control_payload(payload: &[u8]) -> Result<()> {
-    use crate::error::CapacityError;
-    use crate::protocol::frame::MAX_CONTROL_PAYLOAD;
-    if payload.len() > MAX_CONTROL_PAYLOAD {
-        return Err(Error::Capacity(CapacityError::FrameTooLong {
-            size: payload.len() as u64,
-            max_size: MAX_CONTROL_PAYLOAD,
-        }));
-    }
-    Ok(())
+/// The peer is gone: an I/O error of kind `TimedOut` that says why.
+fn gone(why: &str) -> Error {
+    Error::Io(io::Error::new(io::ErrorKind::TimedOut, why.to_owned()))
 }

@@ -37,12 +37,6 @@ impl Transport {
         }
     }
 
-    pub(crate) fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        match self {
-            Transport::Tcp(s) => s.read_timeout(),
-        }
-    }
-
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         match self {
             Transport::Tcp(s) => s.shutdown(how),

@@ -13,11 +13,11 @@
 //! flusher role and writes header and payload with one vectored write.
 
 use std::io::{self, IoSlice, Write};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::message::CloseCode;
+use crate::message::{CloseCode, CloseFrame};
 use crate::protocol::Role;
 use crate::protocol::close::close_payload;
 use crate::protocol::frame::{FrameHeader, MAX_HEADER_LEN, OpCode, write_frame};
@@ -79,9 +79,6 @@ struct WriteState {
     /// "The application MUST NOT send any more data frames after sending a
     /// _Close_ frame").
     close_sent: bool,
-    /// When our close frame was queued: the peer's answer is due within the
-    /// close timeout.
-    close_sent_at: Option<Instant>,
     /// The connection is over for senders (failed write, or reader gone).
     ended: Option<io::ErrorKind>,
     masks: MaskKeys,
@@ -95,6 +92,20 @@ pub(crate) struct Writer {
     max_buffer: usize,
     state: Mutex<WriteState>,
     progress: Condvar,
+    /// When our close frame was queued: the peer's answer is due within the
+    /// close timeout. Read without the lock on every blocking read.
+    close_sent_at: OnceLock<Instant>,
+    /// How the connection ended, as the reader saw it.
+    ending: OnceLock<Ending>,
+}
+
+/// How a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// The close handshake completed; the peer's close frame.
+    Closed(CloseFrame),
+    /// The connection failed: the error, as text.
+    Failed(String),
 }
 
 /// One frame to send.
@@ -117,11 +128,12 @@ impl Writer {
                 appended: 0,
                 written: 0,
                 close_sent: false,
-                close_sent_at: None,
                 ended: None,
                 masks: MaskKeys::new(),
             }),
             progress: Condvar::new(),
+            close_sent_at: OnceLock::new(),
+            ending: OnceLock::new(),
         }
     }
 
@@ -154,6 +166,24 @@ impl Writer {
             return self.write_direct(st, frames);
         }
         self.append(&mut st, frames)?;
+        self.finish_send(st, true)
+    }
+
+    /// Send frames already encoded (a server's frames are not masked, so
+    /// one encoding serves every connection a broadcast goes to). Each
+    /// slice holds whole frames.
+    pub(crate) fn send_encoded(&self, frames: &[&[u8]]) -> Result<()> {
+        debug_assert_eq!(
+            self.role,
+            Role::Server,
+            "client frames must be masked one by one"
+        );
+        let mut st = self.lock();
+        check_open(&st)?;
+        for frame in frames {
+            st.pending.extend_from_slice(frame);
+            st.appended += frame.len() as u64;
+        }
         self.finish_send(st, true)
     }
 
@@ -201,7 +231,7 @@ impl Writer {
             }],
         )?;
         st.close_sent = true;
-        st.close_sent_at = Some(Instant::now());
+        let _ = self.close_sent_at.set(Instant::now());
         self.finish_send(st, wait).map(|()| true)
     }
 
@@ -212,7 +242,28 @@ impl Writer {
 
     /// When our close frame was queued, if it was.
     pub(crate) fn close_sent_at(&self) -> Option<Instant> {
-        self.lock().close_sent_at
+        self.close_sent_at.get().copied()
+    }
+
+    /// End the connection at once, from any thread: the reader's blocked
+    /// read returns, and sends fail.
+    pub(crate) fn abort(&self) {
+        self.end();
+        let _ = self.transport.shutdown(std::net::Shutdown::Both);
+    }
+
+    /// Whether this is the client or the server end.
+    pub(crate) fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Record how the connection ended; the first record stays.
+    pub(crate) fn set_ending(&self, ending: Ending) {
+        let _ = self.ending.set(ending);
+    }
+
+    pub(crate) fn ending(&self) -> Option<&Ending> {
+        self.ending.get()
     }
 
     /// Wait until everything queued so far has been written, or the

@@ -1,0 +1,301 @@
+//! One connection's thread: read the request head, route it, answer a page
+//! or refuse or accept the upgrade, run the handler, then report the end.
+
+use std::io::Write;
+use std::net::{Shutdown, TcpStream};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use crate::error::{Error, HandshakeError};
+use crate::http::{handshake_io, read_head, set_deadline};
+use crate::message::CloseCode;
+use crate::protocol::Role;
+use crate::protocol::handshake::{
+    Request, Response, accept_response, check_upgrade, parse_request,
+};
+use crate::server::route::{Upgrade, WsRoute, best_match};
+use crate::server::{ConnectionEnd, ConnectionId, ConnectionInfo, EndReason, Shared};
+use crate::websocket::{Ending, ServerSide, Transport, WebSocket};
+
+/// An upgrade that was accepted: everything needed to start the handler.
+struct Accepted {
+    route: WsRoute,
+    request: Request,
+    /// Bytes that followed the request head: the first frames.
+    rest: Vec<u8>,
+    protocol: Option<String>,
+    upgrade: Upgrade,
+}
+
+/// Serve the connection numbered `n` on its own thread.
+pub(crate) fn serve(shared: &Arc<Shared>, n: u64, stream: TcpStream) {
+    shared.registry.handshake_started(n, &stream);
+    let accepted = answer_request(shared, &stream);
+    shared.registry.handshake_ended(n);
+    if let Some(accepted) = accepted {
+        run_websocket(shared, ConnectionId(n), stream, accepted);
+    }
+}
+
+/// Read the request and answer it, unless it is an upgrade that is
+/// accepted: then the `101` has been sent and the connection is the
+/// caller's.
+fn answer_request(shared: &Shared, stream: &TcpStream) -> Option<Accepted> {
+    // Small messages go out at once, not after Nagle's delay.
+    let _ = stream.set_nodelay(true);
+    let config = &shared.settings.config;
+    let deadline = config.handshake_timeout.map(|t| Instant::now() + t);
+    let head = read_head(stream, deadline, |buf| {
+        parse_request(buf, config.max_head_size, config.max_headers)
+    });
+    let (mut request, rest) = match head {
+        Ok(head) => head,
+        Err(Error::Handshake(e)) => {
+            let status = match e {
+                HandshakeError::HeadTooLarge { .. } | HandshakeError::TooManyHeaders { .. } => 431,
+                HandshakeError::Io(_) => return None,
+                _ => 400,
+            };
+            respond(stream, None, &plain(status, &e.to_string()));
+            return None;
+        }
+        // A timeout, or the peer went away: nobody to answer.
+        Err(_) => return None,
+    };
+    if let Ok(peer) = stream.peer_addr() {
+        request.set_peer_addr(peer);
+    }
+    if shared.stopping.load(Ordering::Acquire) {
+        respond(
+            stream,
+            Some(&request),
+            &plain(503, "the server is stopping"),
+        );
+        return None;
+    }
+    let path = request.path().to_owned();
+    let websocket_route = best_match(&shared.websockets, &path, |r| &r.route);
+    if !request.is_upgrade() {
+        let response = match best_match(&shared.pages, &path, |r| &r.route) {
+            Some(page) if matches!(request.method(), "GET" | "HEAD") => {
+                match catch_unwind(AssertUnwindSafe(|| (page.handler)(&request))) {
+                    Ok(response) => response,
+                    Err(_) => {
+                        log::error!("page handler for {path} panicked");
+                        plain(500, "internal error")
+                    }
+                }
+            }
+            Some(_) => plain(405, "only GET and HEAD").with_header("Allow", "GET, HEAD"),
+            // A WebSocket path asked for without an upgrade: check_upgrade
+            // says what is missing (400, or 426 for a wrong version).
+            None if websocket_route.is_some() => match check_upgrade(&request) {
+                Err(refusal) => refusal,
+                Ok(_) => plain(400, "not a WebSocket upgrade"),
+            },
+            None => plain(404, "not found"),
+        };
+        respond(stream, Some(&request), &response);
+        return None;
+    }
+    let Some(route) = websocket_route else {
+        respond(stream, Some(&request), &plain(404, "no WebSocket here"));
+        return None;
+    };
+    let policy = &route.route;
+    let decided = check_upgrade(&request).and_then(|key| {
+        policy.check_origin(&request)?;
+        let protocol = policy.choose_protocol(&request)?;
+        let mut upgrade = Upgrade::default();
+        policy.run_before_upgrade(&request, &mut upgrade)?;
+        Ok((key, protocol, upgrade))
+    });
+    let (key, protocol, upgrade) = match decided {
+        Ok(decided) => decided,
+        Err(refusal) => {
+            respond(stream, Some(&request), &refusal);
+            return None;
+        }
+    };
+    if !shared.registry.reserve(shared.settings.max_connections) {
+        respond(stream, Some(&request), &plain(503, "too many connections"));
+        return None;
+    }
+    let mut headers = vec![("Server".to_owned(), "syncws".to_owned())];
+    headers.extend(upgrade.headers.iter().cloned());
+    let sent = set_deadline(stream, deadline).and_then(|()| {
+        (&*stream)
+            .write_all(&accept_response(&key, protocol.as_deref(), &headers))
+            .map_err(handshake_io)
+    });
+    let cleared = stream
+        .set_read_timeout(None)
+        .and(stream.set_write_timeout(None));
+    if sent.is_err() || cleared.is_err() {
+        shared.registry.unreserve();
+        return None;
+    }
+    Some(Accepted {
+        route: route.clone(),
+        request,
+        rest,
+        protocol,
+        upgrade,
+    })
+}
+
+/// Run the handler of an accepted upgrade, then report how it ended.
+fn run_websocket(shared: &Shared, id: ConnectionId, stream: TcpStream, accepted: Accepted) {
+    let Accepted {
+        route,
+        request,
+        rest,
+        protocol,
+        upgrade,
+    } = accepted;
+    let settings = &shared.settings;
+    let info = ConnectionInfo {
+        id,
+        path: request.path().to_owned(),
+        peer: request.peer_addr(),
+        since: SystemTime::now(),
+        protocol: protocol.clone(),
+        detached: false,
+    };
+    let mut ws = match WebSocket::from_transport(
+        Transport::Tcp(stream),
+        Role::Server,
+        &settings.config,
+        &rest,
+    ) {
+        Ok(ws) => ws,
+        Err(e) => {
+            shared.registry.unreserve();
+            log::warn!("connection {id}: {e}");
+            return;
+        }
+    };
+    let detach_to = Arc::new(Mutex::new(None));
+    ws.set_request(request);
+    ws.set_protocol(protocol);
+    ws.set_server_side(ServerSide {
+        id,
+        data: upgrade.data,
+        detach_to: Arc::clone(&detach_to),
+    });
+    let keep_alive = route
+        .route
+        .keep_alive_override()
+        .unwrap_or(settings.keep_alive);
+    if let Err(e) = ws.set_keep_alive(keep_alive) {
+        log::warn!("connection {id}: cannot set keep-alive: {e}");
+    }
+    let sender = ws.sender();
+    shared.registry.open(info.clone(), sender.clone());
+    if shared.stopping.load(Ordering::Acquire) {
+        // Opened while `stop` was closing the others.
+        sender.close_without_waiting(CloseCode::GoingAway, "server stopping");
+    }
+    log::info!(
+        "connection {id} from {:?} opened on {}",
+        info.peer,
+        info.path
+    );
+    let started = Instant::now();
+
+    // A panicking handler must not take the server down. The `WebSocket` it
+    // held is dropped while unwinding, which closes with 1011.
+    let outcome = catch_unwind(AssertUnwindSafe(|| route.handler.handle(ws)));
+    let detached = detach_to.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(ws) = detached {
+        pump_detached(shared, id, ws);
+    }
+    let reason = match outcome {
+        Err(panic) => {
+            let what = panic_message(panic.as_ref());
+            log::error!("connection {id} on {}: handler panicked: {what}", info.path);
+            EndReason::HandlerPanicked(what)
+        }
+        Ok(()) => match sender.ending() {
+            Some(Ending::Closed(frame)) => EndReason::Closed(frame.clone()),
+            Some(Ending::Failed(why)) => EndReason::Failed(why.clone()),
+            None => EndReason::HandlerReturned,
+        },
+    };
+    shared.registry.close(id);
+    let end = ConnectionEnd {
+        info,
+        duration: started.elapsed(),
+        reason,
+    };
+    log::info!(
+        "connection {id} from {:?} on {} closed after {:?}: {:?}",
+        end.info.peer,
+        end.info.path,
+        end.duration,
+        end.reason
+    );
+    if let Some(hook) = route.route.after_close_hook() {
+        if catch_unwind(AssertUnwindSafe(|| hook(&end))).is_err() {
+            log::error!("connection {id}: after-close hook panicked");
+        }
+    }
+}
+
+/// Keep reading a detached connection into a bounded queue for whoever
+/// attaches to it, until it ends. When the queue is full, reading pauses.
+fn pump_detached(shared: &Shared, id: ConnectionId, mut ws: WebSocket) {
+    let (queue, inbox) = crossbeam_channel::bounded(shared.settings.detached_queue);
+    shared.registry.set_inbox(id, inbox);
+    loop {
+        match ws.read_message() {
+            Ok(message) => {
+                if queue.send(Ok(message)).is_err() {
+                    return;
+                }
+            }
+            Err(Error::Timeout) => {}
+            Err(end) => {
+                let _ = queue.send(Err(end));
+                return;
+            }
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(not a string)".to_owned()
+    }
+}
+
+fn plain(status: u16, why: &str) -> Response {
+    Response::new(status).with_body("text/plain; charset=utf-8", why.to_owned())
+}
+
+/// Send a plain HTTP response, then close: no keep-alive between requests.
+fn respond(stream: &TcpStream, request: Option<&Request>, response: &Response) {
+    if response.status >= 400 {
+        log::info!(
+            "refused {} {} from {:?}: {} {}",
+            request.map_or("-", |r| r.method()),
+            request.map_or("-", |r| r.target()),
+            stream.peer_addr().ok(),
+            response.status,
+            String::from_utf8_lossy(&response.body)
+        );
+    }
+    let mut bytes = response.to_bytes();
+    if request.is_some_and(|r| r.method() == "HEAD") {
+        let body_len = response.body.len();
+        bytes.truncate(bytes.len() - body_len);
+    }
+    let _ = (&*stream).write_all(&bytes);
+    let _ = stream.shutdown(Shutdown::Write);
+}

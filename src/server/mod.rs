@@ -1,0 +1,453 @@
+//! The server: a thread per connection on a [`TcpListener`], with routes
+//! to WebSocket handlers and plain HTTP pages on the same port, an upgrade
+//! policy per route, lifecycle hooks, connection ids and a graceful stop.
+
+mod connection;
+mod handler;
+mod registry;
+mod route;
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, KeepAlive};
+use crate::message::{CloseCode, CloseFrame};
+use crate::protocol::handshake::{Request, Response};
+use crate::websocket::Sender;
+
+pub use handler::{EventHandler, Events, Handler, events};
+pub use registry::{Attached, ConnectionId, ConnectionInfo};
+pub use route::{AfterClose, BeforeUpgrade, HttpHandler, Route, Upgrade};
+
+use registry::Registry;
+use route::{HttpRoute, WsRoute};
+
+/// Default stack size of a connection thread. The memory is reserved, not
+/// used: only the pages a handler touches count.
+pub const DEFAULT_THREAD_STACK_SIZE: usize = 256 << 10;
+/// Default time `stop` gives connections to close before dropping them.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default number of messages a detached connection keeps for its next
+/// reader before it stops reading.
+pub const DEFAULT_DETACHED_QUEUE: usize = 256;
+
+/// A WebSocket server on a [`TcpListener`], one thread per connection.
+///
+/// Routes map paths to WebSocket handlers and to plain HTTP responses, all
+/// on one port:
+///
+/// ```no_run
+/// use syncws::server::Route;
+/// use syncws::protocol::handshake::Response;
+/// use syncws::Server;
+///
+/// let server = Server::bind("127.0.0.1:0")?
+///     .websocket("/echo", |mut ws| {
+///         let sender = ws.sender();
+///         let _ = ws.run_with(|message| sender.send_message(&message));
+///     })
+///     .websocket(Route::prefix("/rooms/").protocols(["chat"]), |ws| {
+///         let _ = ws.send_text(&format!("welcome to {}", ws.request().unwrap().path()));
+///     })
+///     .page("/", "text/html", "<h1>hello</h1>")
+///     .serve()?;
+/// println!("listening on {}", server.local_addr());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Server {
+    listener: TcpListener,
+    settings: Settings,
+    websockets: Vec<WsRoute>,
+    pages: Vec<HttpRoute>,
+}
+
+/// The settings every connection of a server shares.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub config: Config,
+    pub stack_size: usize,
+    pub max_connections: Option<usize>,
+    pub keep_alive: Option<KeepAlive>,
+    pub stop_timeout: Duration,
+    pub detached_queue: usize,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("listener", &self.listener)
+            .field("settings", &self.settings)
+            .field("websockets", &self.websockets.len())
+            .field("pages", &self.pages.len())
+            .finish()
+    }
+}
+
+impl Server {
+    /// Listen on `addr` (port 0 picks a free port: see
+    /// [`ServerHandle::local_addr`]).
+    ///
+    /// # Errors
+    /// The error of binding the socket.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Server> {
+        Ok(Server::from_listener(TcpListener::bind(addr)?))
+    }
+
+    /// Serve on a listener bound elsewhere.
+    pub fn from_listener(listener: TcpListener) -> Server {
+        Server {
+            listener,
+            settings: Settings {
+                config: Config::default(),
+                stack_size: DEFAULT_THREAD_STACK_SIZE,
+                max_connections: None,
+                keep_alive: None,
+                stop_timeout: DEFAULT_STOP_TIMEOUT,
+                detached_queue: DEFAULT_DETACHED_QUEUE,
+            },
+            websockets: Vec::new(),
+            pages: Vec::new(),
+        }
+    }
+
+    /// The address the server listens on.
+    ///
+    /// # Errors
+    /// The I/O error of the socket.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Limits and timeouts of every connection (frame and message sizes,
+    /// HTTP head size and header count, handshake and close timeouts).
+    pub fn config(mut self, config: Config) -> Self {
+        self.settings.config = config;
+        self
+    }
+
+    /// The stack size of connection threads (default 256 KiB).
+    pub fn thread_stack_size(mut self, bytes: usize) -> Self {
+        self.settings.stack_size = bytes;
+        self
+    }
+
+    /// At most this many open WebSocket connections; further upgrades get
+    /// `503 Service Unavailable`.
+    pub fn max_connections(mut self, limit: usize) -> Self {
+        self.settings.max_connections = Some(limit);
+        self
+    }
+
+    /// Keep-alive for every route that does not set its own (see
+    /// [`KeepAlive`]).
+    pub fn keep_alive(mut self, keep_alive: KeepAlive) -> Self {
+        self.settings.keep_alive = Some(keep_alive);
+        self
+    }
+
+    /// How long [`ServerHandle::stop`] waits for connections to close
+    /// before dropping them (default 5 s).
+    pub fn stop_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.stop_timeout = timeout;
+        self
+    }
+
+    /// How many messages a detached connection keeps before it stops
+    /// reading from the network (default 256).
+    pub fn detached_queue(mut self, messages: usize) -> Self {
+        self.settings.detached_queue = messages.max(1);
+        self
+    }
+
+    /// Serve WebSocket upgrades on `route` (a `&str` is an exact path) with
+    /// a closure that takes the [`WebSocket`](crate::WebSocket) (Zinc's
+    /// block handler). The connection closes when it returns.
+    pub fn websocket<F>(self, route: impl Into<Route>, handler: F) -> Self
+    where
+        F: Fn(crate::WebSocket) + Send + Sync + 'static,
+    {
+        self.websocket_handler(route, handler)
+    }
+
+    /// Serve WebSocket upgrades on `route` with a [`Handler`]: a type of
+    /// yours that can hold state shared by its connections, or [`events`]
+    /// around an [`EventHandler`].
+    pub fn websocket_handler(mut self, route: impl Into<Route>, handler: impl Handler) -> Self {
+        self.websockets.push(WsRoute {
+            route: route.into(),
+            handler: Arc::new(handler),
+        });
+        self
+    }
+
+    /// Answer plain HTTP requests on `route` with `handler`.
+    pub fn http<F>(mut self, route: impl Into<Route>, handler: F) -> Self
+    where
+        F: Fn(&Request) -> Response + Send + Sync + 'static,
+    {
+        self.pages.push(HttpRoute {
+            route: route.into(),
+            handler: Arc::new(handler),
+        });
+        self
+    }
+
+    /// Serve a fixed page on `path` (for instance an HTML page whose script
+    /// opens a WebSocket on the same port).
+    pub fn page(self, path: &str, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        let response = Response::new(200).with_body(content_type, body);
+        self.http(path, move |_| response.clone())
+    }
+
+    /// Serve every path with `handler`, in a background thread.
+    ///
+    /// # Errors
+    /// The error of starting the accepting thread.
+    pub fn start<F>(self, handler: F) -> io::Result<ServerHandle>
+    where
+        F: Fn(crate::WebSocket) + Send + Sync + 'static,
+    {
+        self.websocket(Route::any(), handler).serve()
+    }
+
+    /// Serve every path with `handler` on the calling thread, until the
+    /// listener fails.
+    ///
+    /// # Errors
+    /// The error of starting the accepting thread.
+    pub fn run<F>(self, handler: F) -> io::Result<()>
+    where
+        F: Fn(crate::WebSocket) + Send + Sync + 'static,
+    {
+        self.start(handler)?.join();
+        Ok(())
+    }
+
+    /// Serve the routes in a background thread. The handle tells the
+    /// address, lists the connections and stops the server; dropping the
+    /// last clone of it stops the server too.
+    ///
+    /// # Errors
+    /// The error of starting the accepting thread.
+    pub fn serve(self) -> io::Result<ServerHandle> {
+        let local_addr = self.listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            settings: self.settings,
+            websockets: self.websockets,
+            pages: self.pages,
+            registry: Registry::default(),
+            stopping: AtomicBool::new(false),
+        });
+        let accepting = Arc::clone(&shared);
+        let listener = self.listener;
+        let accept = thread::Builder::new()
+            .name(format!("syncws-accept-{}", local_addr.port()))
+            .spawn(move || accept_loop(&listener, &accepting))?;
+        Ok(ServerHandle {
+            inner: Arc::new(HandleInner {
+                local_addr,
+                shared,
+                accept: Mutex::new(Some(accept)),
+            }),
+        })
+    }
+}
+
+/// What the accepting thread and every connection thread share.
+pub(crate) struct Shared {
+    pub settings: Settings,
+    pub websockets: Vec<WsRoute>,
+    pub pages: Vec<HttpRoute>,
+    pub registry: Registry,
+    pub stopping: AtomicBool,
+}
+
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    for stream in listener.incoming() {
+        if shared.stopping.load(Ordering::Acquire) {
+            break;
+        }
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(e) => {
+                // Out of file descriptors or memory: back off a little
+                // instead of spinning, and keep serving.
+                log::warn!("accept failed: {e}");
+                thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        let n = shared.registry.next_id();
+        let connection = Arc::clone(shared);
+        shared.registry.thread_started();
+        let spawned = thread::Builder::new()
+            .name(format!("syncws-conn-{n}"))
+            .stack_size(shared.settings.stack_size)
+            .spawn(move || {
+                connection::serve(&connection, n, stream);
+                connection.registry.thread_ended();
+            });
+        if let Err(e) = spawned {
+            shared.registry.thread_ended();
+            log::warn!("could not start a thread for connection {n}: {e}");
+        }
+    }
+}
+
+/// A running server: tells its address, lists and reaches its connections,
+/// and stops it. Clones share the server; dropping the last one stops it.
+#[derive(Clone)]
+pub struct ServerHandle {
+    inner: Arc<HandleInner>,
+}
+
+struct HandleInner {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("local_addr", &self.inner.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerHandle {
+    /// The address the server listens on, with the real port when it was
+    /// bound to port 0.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr
+    }
+
+    /// The open WebSocket connections, by id.
+    pub fn connections(&self) -> Vec<ConnectionInfo> {
+        self.inner.shared.registry.list()
+    }
+
+    /// A sending handle for the connection `id`, if it is open.
+    pub fn sender(&self, id: ConnectionId) -> Option<Sender> {
+        self.inner.shared.registry.sender(id)
+    }
+
+    /// Take up a [detached](crate::WebSocket::detach) connection: read the messages
+    /// it queued, and send on it. `None` if `id` is not open or not
+    /// detached.
+    pub fn attach(&self, id: ConnectionId) -> Option<Attached> {
+        self.inner.shared.registry.attach(id)
+    }
+
+    /// Stop: accept no more connections, close every open one with 1001
+    /// (going away), wait for their threads up to the stop timeout, then
+    /// drop whatever is left and return. Calling it again does nothing.
+    pub fn stop(&self) {
+        self.inner.stop();
+    }
+
+    /// Wait until the server has stopped (by [`stop`](Self::stop) from
+    /// another clone, or because the listener failed).
+    pub fn join(&self) {
+        let accept = self
+            .inner
+            .accept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(accept) = accept {
+            let _ = accept.join();
+        }
+    }
+}
+
+impl HandleInner {
+    fn stop(&self) {
+        let shared = &self.shared;
+        if shared.stopping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // Wake the accepting thread, blocked in accept(), with a connection
+        // of our own; it sees `stopping` and ends, closing the listener.
+        let _ = TcpStream::connect_timeout(&wake_addr(self.local_addr), Duration::from_secs(1));
+        let accept = self.accept.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(accept) = accept {
+            let _ = accept.join();
+        }
+        let deadline = Instant::now() + shared.settings.stop_timeout;
+        // Queuing close frames never waits for the network, but writing one
+        // may if a socket's buffer is full: do it on a thread of its own,
+        // which dropping the connections below unblocks.
+        let closing = Arc::clone(shared);
+        let closer = thread::Builder::new()
+            .name("syncws-stop".into())
+            .spawn(move || {
+                closing
+                    .registry
+                    .close_all(CloseCode::GoingAway, "server stopping")
+            });
+        if !shared.registry.wait_threads(deadline) {
+            shared.registry.abort_all();
+            if !shared
+                .registry
+                .wait_threads(Instant::now() + Duration::from_secs(1))
+            {
+                log::warn!("stop: some connection handlers did not return");
+            }
+        }
+        if let Ok(closer) = closer {
+            let _ = closer.join();
+        }
+        log::info!("server on {} stopped", self.local_addr);
+    }
+}
+
+impl Drop for HandleInner {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The address to connect to in order to reach a listener bound to `addr`
+/// (an unspecified address is reached on loopback).
+fn wake_addr(addr: SocketAddr) -> SocketAddr {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    addr
+}
+
+/// How a connection ended, as told to the after-close hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndReason {
+    /// The close handshake completed; the peer's close frame.
+    Closed(CloseFrame),
+    /// The connection failed (protocol violation, I/O error, keep-alive
+    /// timeout): what happened.
+    Failed(String),
+    /// The handler returned while the connection was open; it was closed
+    /// with 1000.
+    HandlerReturned,
+    /// The handler panicked; the connection was closed with 1011.
+    HandlerPanicked(String),
+}
+
+/// A connection that has ended, as told to the after-close hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionEnd {
+    /// What the connection was.
+    pub info: ConnectionInfo,
+    /// How long it was open.
+    pub duration: Duration,
+    /// How it ended.
+    pub reason: EndReason,
+}

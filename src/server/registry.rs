@@ -1,0 +1,258 @@
+//! The server's book of connections: ids, what each serves, a sending
+//! handle for each, the inboxes of detached connections, and a count of
+//! live connection threads so that `stop` can wait for them.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::Receiver;
+
+use crate::error::{Error, Result};
+use crate::message::{CloseCode, Message};
+use crate::websocket::Sender;
+
+/// The id of a connection, unique within its server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub u64);
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// What the server can tell about an open connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    /// Its id.
+    pub id: ConnectionId,
+    /// The request path it was opened on.
+    pub path: String,
+    /// The peer's address.
+    pub peer: Option<SocketAddr>,
+    /// When it was opened.
+    pub since: SystemTime,
+    /// The subprotocol agreed, if any.
+    pub protocol: Option<String>,
+    /// Its handler has detached it (see [`WebSocket::detach`](crate::WebSocket::detach)).
+    pub detached: bool,
+}
+
+struct Entry {
+    info: ConnectionInfo,
+    sender: Sender,
+    inbox: Option<Receiver<Result<Message>>>,
+}
+
+#[derive(Default)]
+struct Book {
+    open: HashMap<ConnectionId, Entry>,
+    /// Sockets still in their opening handshake, so `stop` can drop them.
+    handshaking: HashMap<u64, TcpStream>,
+    /// Upgrades accepted and not yet registered, counted against the limit.
+    reserved: usize,
+    /// Connection threads still running.
+    threads: usize,
+}
+
+/// The book, shared by the accepting thread, every connection thread and
+/// every `ServerHandle`. Its lock is held only to read or change the book,
+/// never across I/O that may block (closes are queued without waiting).
+#[derive(Default)]
+pub(crate) struct Registry {
+    book: Mutex<Book>,
+    changed: Condvar,
+    next_id: AtomicU64,
+}
+
+impl Registry {
+    fn lock(&self) -> MutexGuard<'_, Book> {
+        self.book.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// A connection thread starts; it must call [`thread_ended`](Self::thread_ended).
+    pub fn thread_started(&self) {
+        self.lock().threads += 1;
+    }
+
+    pub fn thread_ended(&self) {
+        let mut book = self.lock();
+        book.threads -= 1;
+        self.changed.notify_all();
+    }
+
+    /// Wait until no connection thread runs, or `deadline`. True if none does.
+    pub fn wait_threads(&self, deadline: Instant) -> bool {
+        let mut book = self.lock();
+        while book.threads > 0 {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            book = self
+                .changed
+                .wait_timeout(book, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+
+    pub fn handshake_started(&self, n: u64, stream: &TcpStream) {
+        if let Ok(clone) = stream.try_clone() {
+            self.lock().handshaking.insert(n, clone);
+        }
+    }
+
+    pub fn handshake_ended(&self, n: u64) {
+        self.lock().handshaking.remove(&n);
+    }
+
+    /// Hold a place for an upgrade under `limit` open connections.
+    pub fn reserve(&self, limit: Option<usize>) -> bool {
+        let mut book = self.lock();
+        if limit.is_some_and(|limit| book.open.len() + book.reserved >= limit) {
+            return false;
+        }
+        book.reserved += 1;
+        true
+    }
+
+    pub fn unreserve(&self) {
+        self.lock().reserved -= 1;
+    }
+
+    /// Turn a reservation into an open connection.
+    pub fn open(&self, info: ConnectionInfo, sender: Sender) {
+        let mut book = self.lock();
+        book.reserved -= 1;
+        book.open.insert(
+            info.id,
+            Entry {
+                info,
+                sender,
+                inbox: None,
+            },
+        );
+    }
+
+    pub fn close(&self, id: ConnectionId) {
+        self.lock().open.remove(&id);
+    }
+
+    pub fn set_inbox(&self, id: ConnectionId, inbox: Receiver<Result<Message>>) {
+        if let Some(entry) = self.lock().open.get_mut(&id) {
+            entry.info.detached = true;
+            entry.inbox = Some(inbox);
+        }
+    }
+
+    pub fn list(&self) -> Vec<ConnectionInfo> {
+        let mut list: Vec<_> = self.lock().open.values().map(|e| e.info.clone()).collect();
+        list.sort_by_key(|info| info.id);
+        list
+    }
+
+    pub fn sender(&self, id: ConnectionId) -> Option<Sender> {
+        self.lock().open.get(&id).map(|e| e.sender.clone())
+    }
+
+    pub fn attach(&self, id: ConnectionId) -> Option<Attached> {
+        let book = self.lock();
+        let entry = book.open.get(&id)?;
+        Some(Attached {
+            id,
+            inbox: entry.inbox.clone()?,
+            sender: entry.sender.clone(),
+        })
+    }
+
+    /// Start the close handshake on every open connection, without waiting.
+    pub fn close_all(&self, code: CloseCode, reason: &str) {
+        let senders: Vec<Sender> = self
+            .lock()
+            .open
+            .values()
+            .map(|e| e.sender.clone())
+            .collect();
+        for sender in senders {
+            sender.close_without_waiting(code, reason);
+        }
+    }
+
+    /// Drop every connection at once, open or still in its handshake.
+    pub fn abort_all(&self) {
+        let (senders, streams): (Vec<Sender>, Vec<TcpStream>) = {
+            let mut book = self.lock();
+            let senders = book.open.values().map(|e| e.sender.clone()).collect();
+            let streams = book.handshaking.drain().map(|(_, s)| s).collect();
+            (senders, streams)
+        };
+        for sender in senders {
+            sender.abort();
+        }
+        for stream in streams {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// A detached connection taken up by another thread: read its queued
+/// messages, and send on it.
+///
+/// ```no_run
+/// # fn demo(server: &syncws::ServerHandle, id: syncws::server::ConnectionId) -> syncws::Result<()> {
+/// if let Some(connection) = server.attach(id) {
+///     let message = connection.read_message()?;
+///     connection.sender().send_message(&message)?;
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Attached {
+    id: ConnectionId,
+    inbox: Receiver<Result<Message>>,
+    sender: Sender,
+}
+
+impl Attached {
+    /// The connection's id.
+    pub fn id(&self) -> ConnectionId {
+        self.id
+    }
+
+    /// The next message, waiting for it as long as it takes.
+    ///
+    /// # Errors
+    /// What the connection's reading ended with ([`Error::Closed`] after a
+    /// clean close), then [`Error::AlreadyClosed`].
+    pub fn read_message(&self) -> Result<Message> {
+        self.inbox.recv().unwrap_or(Err(Error::AlreadyClosed))
+    }
+
+    /// The next message, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] if none came in time; otherwise as for
+    /// [`read_message`](Self::read_message).
+    pub fn read_message_timeout(&self, timeout: Duration) -> Result<Message> {
+        match self.inbox.recv_timeout(timeout) {
+            Ok(result) => result,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(Error::Timeout),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(Error::AlreadyClosed),
+        }
+    }
+
+    /// A handle to send on the connection.
+    pub fn sender(&self) -> &Sender {
+        &self.sender
+    }
+}

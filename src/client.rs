@@ -54,6 +54,8 @@ pub struct ClientBuilder {
     protocols: Vec<String>,
     origin: Option<String>,
     connect_timeout: Option<Duration>,
+    #[cfg(feature = "native-tls")]
+    tls: Option<native_tls::TlsConnector>,
 }
 
 impl ClientBuilder {
@@ -66,6 +68,8 @@ impl ClientBuilder {
             protocols: Vec::new(),
             origin: None,
             connect_timeout: None,
+            #[cfg(feature = "native-tls")]
+            tls: None,
         }
     }
 
@@ -101,17 +105,59 @@ impl ClientBuilder {
         self
     }
 
+    /// Use this TLS connector for `wss://` (trusted roots, client
+    /// certificates, protocol versions). By default the system's trust
+    /// store verifies the server.
+    #[cfg(feature = "native-tls")]
+    pub fn tls_connector(mut self, connector: native_tls::TlsConnector) -> Self {
+        self.tls = Some(connector);
+        self
+    }
+
+    /// Trust this root certificate (PEM) for `wss://`, besides the
+    /// system's trust store.
+    ///
+    /// # Errors
+    /// [`Error::Tls`] if the PEM cannot be read or the connector built.
+    #[cfg(feature = "native-tls")]
+    pub fn add_root_certificate(self, pem: &[u8]) -> Result<Self> {
+        let certificate = native_tls::Certificate::from_pem(pem).map_err(Error::Tls)?;
+        let connector = native_tls::TlsConnector::builder()
+            .add_root_certificate(certificate)
+            .build()
+            .map_err(Error::Tls)?;
+        Ok(self.tls_connector(connector))
+    }
+
+    /// **Dangerous, for tests only**: accept any server certificate for
+    /// `wss://`, expired, self-signed or for another name. The connection
+    /// is then encrypted but not authenticated: anyone in the middle can
+    /// read and change it.
+    ///
+    /// # Errors
+    /// [`Error::Tls`] if the connector cannot be built.
+    #[cfg(feature = "native-tls")]
+    pub fn danger_accept_invalid_certs(self) -> Result<Self> {
+        let connector = native_tls::TlsConnector::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .map_err(Error::Tls)?;
+        Ok(self.tls_connector(connector))
+    }
+
     /// Connect and perform the opening handshake.
     ///
     /// # Errors
     /// As for [`connect`].
     pub fn connect(self) -> Result<WebSocket> {
         let url = WsUrl::parse(&self.url)?;
-        if url.tls {
-            return Err(Error::Url(UrlError::TlsFeatureDisabled));
-        }
-        let stream = self.open_tcp(&url)?;
+        let tcp = self.open_tcp(&url)?;
         let deadline = self.config.handshake_timeout.map(|t| Instant::now() + t);
+        let stream = if url.tls {
+            self.tls_connect(tcp, &url.host, deadline)?
+        } else {
+            Transport::Tcp(tcp)
+        };
         let request = ClientRequest {
             protocols: self.protocols,
             origin: self.origin,
@@ -142,10 +188,46 @@ impl ClientBuilder {
         };
         stream.set_read_timeout(None).map_err(handshake_io)?;
         stream.set_write_timeout(None).map_err(handshake_io)?;
-        let mut ws =
-            WebSocket::from_transport(Transport::Tcp(stream), Role::Client, config, &rest)?;
+        let mut ws = WebSocket::from_transport(stream, Role::Client, config, &rest)?;
         ws.set_protocol(protocol);
         Ok(ws)
+    }
+
+    #[cfg(feature = "native-tls")]
+    fn tls_connect(
+        &self,
+        tcp: TcpStream,
+        host: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Transport> {
+        use crate::websocket::{Pipe, TlsTransport};
+        let connector = match &self.tls {
+            Some(connector) => connector.clone(),
+            None => native_tls::TlsConnector::builder()
+                .build()
+                .map_err(Error::Tls)?,
+        };
+        let timeout = deadline.map(|d| {
+            d.saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1))
+        });
+        tcp.set_read_timeout(timeout).map_err(handshake_io)?;
+        tcp.set_write_timeout(timeout).map_err(handshake_io)?;
+        // The SNI name and the name checked against the certificate are
+        // the URL's host.
+        match connector.connect(host, Pipe::new(tcp)) {
+            Ok(stream) => Ok(Transport::Tls(std::sync::Arc::new(TlsTransport::new(
+                stream,
+            )?))),
+            Err(native_tls::HandshakeError::Failure(e)) => Err(Error::Tls(e)),
+            // The socket's timeout stopped the handshake.
+            Err(native_tls::HandshakeError::WouldBlock(_)) => Err(Error::Timeout),
+        }
+    }
+
+    #[cfg(not(feature = "native-tls"))]
+    fn tls_connect(&self, _: TcpStream, _: &str, _: Option<Instant>) -> Result<Transport> {
+        Err(Error::Url(UrlError::TlsFeatureDisabled))
     }
 
     /// Open the TCP connection to the first address of the host that answers.
@@ -177,7 +259,7 @@ impl ClientBuilder {
 
 /// The body of a refusal, as far as it arrives within the handshake
 /// deadline already set on the stream, bounded in size.
-fn read_refusal_body(stream: &TcpStream, mut body: Vec<u8>, length: Option<usize>) -> Vec<u8> {
+fn read_refusal_body(stream: &Transport, mut body: Vec<u8>, length: Option<usize>) -> Vec<u8> {
     let want = length.unwrap_or(MAX_REFUSAL_BODY).min(MAX_REFUSAL_BODY);
     if body.len() < want {
         let _ = Read::take(stream, (want - body.len()) as u64).read_to_end(&mut body);

@@ -3,10 +3,10 @@
 //! (`protocol::handshake`); this is the blocking loop around it.
 
 use std::io::{self, Read};
-use std::net::TcpStream;
 use std::time::Instant;
 
 use crate::error::{Error, HandshakeError};
+use crate::websocket::Transport;
 
 /// Bytes asked for per read while the head arrives.
 const HEAD_READ_CHUNK: usize = 2048;
@@ -19,7 +19,7 @@ const HEAD_READ_CHUNK: usize = 2048;
 /// [`Error::Timeout`] when `deadline` passes; the parse error; an
 /// [`HandshakeError::Io`] when the stream ends or fails first.
 pub(crate) fn read_head<T>(
-    stream: &TcpStream,
+    stream: &Transport,
     deadline: Option<Instant>,
     parse: impl Fn(&[u8]) -> Result<Option<(T, usize)>, HandshakeError>,
 ) -> Result<(T, Vec<u8>), Error> {
@@ -27,7 +27,7 @@ pub(crate) fn read_head<T>(
     let mut chunk = [0u8; HEAD_READ_CHUNK];
     loop {
         set_deadline(stream, deadline)?;
-        let n = match (&*stream).read(&mut chunk) {
+        let n = match Read::read(&mut &*stream, &mut chunk) {
             Ok(0) => {
                 return Err(Error::Handshake(HandshakeError::Io(
                     io::ErrorKind::UnexpectedEof.into(),
@@ -46,7 +46,7 @@ pub(crate) fn read_head<T>(
 }
 
 /// Make the next read on `stream` give up at `deadline`.
-pub(crate) fn set_deadline(stream: &TcpStream, deadline: Option<Instant>) -> Result<(), Error> {
+pub(crate) fn set_deadline(stream: &Transport, deadline: Option<Instant>) -> Result<(), Error> {
     let timeout = match deadline {
         Some(deadline) => {
             let left = deadline.saturating_duration_since(Instant::now());

@@ -41,6 +41,11 @@ pub use protocol::handshake::Request;
 pub use server::{Server, ServerHandle};
 pub use websocket::{Incoming, Sender, WebSocket};
 
+/// The TLS library under `wss://`, re-exported for its `Identity`,
+/// `Certificate` and `TlsConnector`.
+#[cfg(feature = "native-tls")]
+pub use native_tls;
+
 /// The examples of README.md, compiled as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -30,23 +30,61 @@ struct Accepted {
 }
 
 /// Serve the connection numbered `n` on its own thread.
-pub(crate) fn serve(shared: &Arc<Shared>, n: u64, stream: TcpStream) {
-    shared.registry.handshake_started(n, &stream);
-    let accepted = answer_request(shared, &stream);
+pub(crate) fn serve(shared: &Arc<Shared>, n: u64, tcp: TcpStream) {
+    // Small messages go out at once, not after Nagle's delay.
+    let _ = tcp.set_nodelay(true);
+    shared.registry.handshake_started(n, &tcp);
+    let deadline = shared
+        .settings
+        .config
+        .handshake_timeout
+        .map(|t| Instant::now() + t);
+    let accepted = open_stream(shared, tcp, deadline)
+        .and_then(|stream| answer_request(shared, &stream, deadline).map(|a| (stream, a)));
     shared.registry.handshake_ended(n);
-    if let Some(accepted) = accepted {
+    if let Some((stream, accepted)) = accepted {
         run_websocket(shared, ConnectionId(n), stream, accepted);
     }
+}
+
+/// The stream to speak HTTP on: the socket, or TLS over it once the TLS
+/// handshake is done (within the handshake deadline: a client that speaks
+/// plain HTTP or garbage to a TLS port, or stalls, is dropped).
+fn open_stream(shared: &Shared, tcp: TcpStream, deadline: Option<Instant>) -> Option<Transport> {
+    #[cfg(feature = "native-tls")]
+    if let Some(acceptor) = &shared.settings.tls {
+        use crate::websocket::{Pipe, TlsTransport};
+        let peer = tcp.peer_addr().ok();
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if tcp
+            .set_read_timeout(timeout.map(|t| t.max(std::time::Duration::from_millis(1))))
+            .is_err()
+        {
+            return None;
+        }
+        return match acceptor.accept(Pipe::new(tcp)) {
+            Ok(stream) => TlsTransport::new(stream)
+                .ok()
+                .map(|t| Transport::Tls(Arc::new(t))),
+            Err(e) => {
+                log::info!("TLS handshake with {peer:?} failed: {e}");
+                None
+            }
+        };
+    }
+    let _ = (shared, deadline);
+    Some(Transport::Tcp(tcp))
 }
 
 /// Read the request and answer it, unless it is an upgrade that is
 /// accepted: then the `101` has been sent and the connection is the
 /// caller's.
-fn answer_request(shared: &Shared, stream: &TcpStream) -> Option<Accepted> {
-    // Small messages go out at once, not after Nagle's delay.
-    let _ = stream.set_nodelay(true);
+fn answer_request(
+    shared: &Shared,
+    stream: &Transport,
+    deadline: Option<Instant>,
+) -> Option<Accepted> {
     let config = &shared.settings.config;
-    let deadline = config.handshake_timeout.map(|t| Instant::now() + t);
     let head = read_head(stream, deadline, |buf| {
         parse_request(buf, config.max_head_size, config.max_headers)
     });
@@ -147,7 +185,7 @@ fn answer_request(shared: &Shared, stream: &TcpStream) -> Option<Accepted> {
 }
 
 /// Run the handler of an accepted upgrade, then report how it ended.
-fn run_websocket(shared: &Shared, id: ConnectionId, stream: TcpStream, accepted: Accepted) {
+fn run_websocket(shared: &Shared, id: ConnectionId, stream: Transport, accepted: Accepted) {
     let Accepted {
         route,
         request,
@@ -164,12 +202,7 @@ fn run_websocket(shared: &Shared, id: ConnectionId, stream: TcpStream, accepted:
         protocol: protocol.clone(),
         detached: false,
     };
-    let mut ws = match WebSocket::from_transport(
-        Transport::Tcp(stream),
-        Role::Server,
-        &settings.config,
-        &rest,
-    ) {
+    let mut ws = match WebSocket::from_transport(stream, Role::Server, &settings.config, &rest) {
         Ok(ws) => ws,
         Err(e) => {
             shared.registry.unreserve();
@@ -280,7 +313,7 @@ fn plain(status: u16, why: &str) -> Response {
 }
 
 /// Send a plain HTTP response, then close: no keep-alive between requests.
-fn respond(stream: &TcpStream, request: Option<&Request>, response: &Response) {
+fn respond(stream: &Transport, request: Option<&Request>, response: &Response) {
     if response.status >= 400 {
         log::info!(
             "refused {} {} from {:?}: {} {}",

@@ -66,7 +66,7 @@ pub struct Server {
 }
 
 /// The settings every connection of a server shares.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Settings {
     pub config: Config,
     pub stack_size: usize,
@@ -74,13 +74,15 @@ pub(crate) struct Settings {
     pub keep_alive: Option<KeepAlive>,
     pub stop_timeout: Duration,
     pub detached_queue: usize,
+    #[cfg(feature = "native-tls")]
+    pub tls: Option<Arc<native_tls::TlsAcceptor>>,
 }
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
             .field("listener", &self.listener)
-            .field("settings", &self.settings)
+            .field("config", &self.settings.config)
             .field("websockets", &self.websockets.len())
             .field("pages", &self.pages.len())
             .finish()
@@ -108,6 +110,8 @@ impl Server {
                 keep_alive: None,
                 stop_timeout: DEFAULT_STOP_TIMEOUT,
                 detached_queue: DEFAULT_DETACHED_QUEUE,
+                #[cfg(feature = "native-tls")]
+                tls: None,
             },
             websockets: Vec::new(),
             pages: Vec::new(),
@@ -160,6 +164,36 @@ impl Server {
     /// reading from the network (default 256).
     pub fn detached_queue(mut self, messages: usize) -> Self {
         self.settings.detached_queue = messages.max(1);
+        self
+    }
+
+    /// Serve over TLS (`wss://` and `https://`) with this identity: a
+    /// certificate chain and its private key, from PEM
+    /// ([`native_tls::Identity::from_pkcs8`]) or PKCS#12
+    /// ([`native_tls::Identity::from_pkcs12`]). Everything else works
+    /// unchanged.
+    ///
+    /// ```no_run
+    /// # fn demo(cert_pem: &[u8], key_pem: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+    /// let identity = syncws::native_tls::Identity::from_pkcs8(cert_pem, key_pem)?;
+    /// let server = syncws::Server::bind("127.0.0.1:0")?.tls(identity)?.start(|ws| {
+    ///     let _ = ws.send_text("over TLS");
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The error of building the TLS acceptor.
+    #[cfg(feature = "native-tls")]
+    pub fn tls(self, identity: native_tls::Identity) -> Result<Self, native_tls::Error> {
+        Ok(self.tls_acceptor(native_tls::TlsAcceptor::new(identity)?))
+    }
+
+    /// Serve over TLS with an acceptor of your own making (protocol
+    /// versions and the like).
+    #[cfg(feature = "native-tls")]
+    pub fn tls_acceptor(mut self, acceptor: native_tls::TlsAcceptor) -> Self {
+        self.settings.tls = Some(Arc::new(acceptor));
         self
     }
 

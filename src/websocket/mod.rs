@@ -3,6 +3,8 @@
 
 mod sender;
 mod timers;
+#[cfg(feature = "native-tls")]
+mod tls;
 mod transport;
 mod writer;
 
@@ -25,6 +27,8 @@ use crate::server::ConnectionId;
 pub use sender::Sender;
 use timers::{Timers, Wake};
 pub(crate) use transport::Transport;
+#[cfg(feature = "native-tls")]
+pub(crate) use transport::{Pipe, TlsTransport};
 pub(crate) use writer::Ending;
 use writer::Writer;
 
@@ -91,7 +95,7 @@ impl WebSocket {
         config: &Config,
         leftover: &[u8],
     ) -> io::Result<WebSocket> {
-        let writer_transport = transport.try_clone()?;
+        let writer_transport = transport.share()?;
         let peer_addr = transport.peer_addr().ok();
         let mut receiver = Receiver::new(role, config);
         if !leftover.is_empty() {

@@ -1,58 +1,75 @@
-//! The byte stream under a connection.
+//! The byte stream under a connection: plain TCP, or TLS.
 //!
 //! A connection is used by one reading thread and any number of sending
 //! threads at once, so the stream is held in two handles: the reader's and
 //! the writer's. For TCP both are the same socket (`try_clone`), and the
-//! kernel lets one thread read while another writes.
+//! kernel lets one thread read while another writes. For TLS both share one
+//! [`TlsTransport`], which is built for exactly that.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+#[cfg(feature = "native-tls")]
+use std::sync::Arc;
 use std::time::Duration;
+
+#[cfg(feature = "native-tls")]
+pub(crate) use super::tls::{Pipe, TlsTransport};
 
 /// A connected stream.
 #[derive(Debug)]
 pub(crate) enum Transport {
     /// Plain TCP (`ws://`).
     Tcp(TcpStream),
+    /// TLS (`wss://`).
+    #[cfg(feature = "native-tls")]
+    Tls(Arc<TlsTransport>),
 }
 
 impl Transport {
+    /// The TCP socket under the stream.
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        match self {
+            Transport::Tcp(s) => s,
+            #[cfg(feature = "native-tls")]
+            Transport::Tls(t) => t.tcp(),
+        }
+    }
+
     /// A second handle on the same stream, for the other side of the
-    /// connection.
-    pub(crate) fn try_clone(&self) -> io::Result<Transport> {
+    /// connection. From now on the stream is shared between threads.
+    pub(crate) fn share(&self) -> io::Result<Transport> {
         match self {
             Transport::Tcp(s) => s.try_clone().map(Transport::Tcp),
+            #[cfg(feature = "native-tls")]
+            Transport::Tls(t) => {
+                t.start_sharing();
+                Ok(Transport::Tls(Arc::clone(t)))
+            }
         }
     }
 
     pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        match self {
-            Transport::Tcp(s) => s.set_read_timeout(timeout.map(nonzero)),
-        }
+        self.tcp().set_read_timeout(timeout.map(nonzero))
     }
 
     pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        match self {
-            Transport::Tcp(s) => s.set_write_timeout(timeout.map(nonzero)),
-        }
+        self.tcp().set_write_timeout(timeout.map(nonzero))
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         match self {
             Transport::Tcp(s) => s.shutdown(how),
+            #[cfg(feature = "native-tls")]
+            Transport::Tls(t) => t.shutdown(how),
         }
     }
 
     pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
-        match self {
-            Transport::Tcp(s) => s.peer_addr(),
-        }
+        self.tcp().peer_addr()
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
-        match self {
-            Transport::Tcp(s) => s.local_addr(),
-        }
+        self.tcp().local_addr()
     }
 
     /// Append at most `max` bytes to `buf`, reading into its spare capacity
@@ -65,6 +82,8 @@ impl Transport {
         let before = buf.len();
         let result = match self {
             Transport::Tcp(s) => Read::take(s, max as u64).read_to_end(buf),
+            #[cfg(feature = "native-tls")]
+            Transport::Tls(_) => Read::take(self, max as u64).read_to_end(buf),
         };
         let n = buf.len() - before;
         let result = match result {
@@ -85,6 +104,8 @@ impl Read for &Transport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Transport::Tcp(s) => (&*s).read(buf),
+            #[cfg(feature = "native-tls")]
+            Transport::Tls(t) => t.read(buf),
         }
     }
 }
@@ -93,12 +114,23 @@ impl Write for &Transport {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Transport::Tcp(s) => (&*s).write(buf),
+            #[cfg(feature = "native-tls")]
+            Transport::Tls(t) => t.write(buf),
         }
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Transport::Tcp(s) => (&*s).write_vectored(bufs),
+            #[cfg(feature = "native-tls")]
+            Transport::Tls(t) => {
+                // One record per slice would be wasteful for small ones;
+                // TLS copies anyway, so join what is small.
+                match bufs.iter().find(|b| !b.is_empty()) {
+                    Some(first) => t.write(first),
+                    None => Ok(0),
+                }
+            }
         }
     }
 

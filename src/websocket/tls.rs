@@ -1,0 +1,222 @@
+//! TLS under a connection, keeping full duplex.
+//!
+//! A `native_tls::TlsStream` is one object: reading and writing both need
+//! `&mut` to it, so it cannot be split between a reading thread and sending
+//! threads, and a lock around it held during a blocking read would stop
+//! every sender. So the TLS stream never touches the socket once the
+//! connection is open: it sits on a [`Pipe`] of in-memory buffers.
+//!
+//! - The reader waits for ciphertext on the socket **without any lock**,
+//!   then takes the TLS lock only to hand the bytes over and decrypt what
+//!   can be decrypted.
+//! - A sender (the writer's flusher) takes the TLS lock only to encrypt into
+//!   the pipe, then writes the ciphertext to the socket holding the
+//!   `socket_write` lock, which orders ciphertext on the wire and is only
+//!   ever waited for by writers.
+//! - Decrypting can produce ciphertext to send (an alert, a key update). The
+//!   reader flushes it only if no one is writing (`try_lock`); otherwise the
+//!   writer holding `socket_write` sends it after its own bytes. The reader
+//!   never waits for a writer.
+//!
+//! During the opening handshakes (TLS, then HTTP) the connection has one
+//! thread, and the pipe reads and writes the socket directly.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::{Mutex, MutexGuard};
+
+use native_tls::TlsStream;
+
+/// Ciphertext read from the socket per system call.
+const RAW_READ: usize = 16 << 10;
+
+/// The stream under the TLS stream.
+#[derive(Debug)]
+pub(crate) struct Pipe {
+    tcp: TcpStream,
+    /// Before the connection is shared: read and write the socket itself.
+    direct: bool,
+    /// Ciphertext received and not yet consumed by TLS.
+    incoming: Vec<u8>,
+    consumed: usize,
+    /// Ciphertext produced by TLS and not yet sent.
+    outgoing: Vec<u8>,
+}
+
+impl Pipe {
+    pub(crate) fn new(tcp: TcpStream) -> Pipe {
+        Pipe {
+            tcp,
+            direct: true,
+            incoming: Vec::new(),
+            consumed: 0,
+            outgoing: Vec::new(),
+        }
+    }
+}
+
+impl Read for Pipe {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.direct {
+            return self.tcp.read(buf);
+        }
+        let available = &self.incoming[self.consumed..];
+        if available.is_empty() {
+            // Tells TLS to wait for more; the reader fetches it unlocked.
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consumed += n;
+        if self.consumed == self.incoming.len() {
+            self.incoming.clear();
+            self.consumed = 0;
+        }
+        Ok(n)
+    }
+}
+
+impl Write for Pipe {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.direct {
+            return self.tcp.write(buf);
+        }
+        self.outgoing.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.direct {
+            return self.tcp.flush();
+        }
+        Ok(())
+    }
+}
+
+/// A TLS connection shared by one reader and the writers.
+pub(crate) struct TlsTransport {
+    /// The reader's handle of the socket: raw reads, timeouts, shutdown.
+    tcp: TcpStream,
+    state: Mutex<TlsStream<Pipe>>,
+    /// Held while ciphertext goes onto the socket, so records keep their
+    /// order. Only writers wait for it.
+    socket_write: Mutex<()>,
+}
+
+impl std::fmt::Debug for TlsTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsTransport")
+            .field("tcp", &self.tcp)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsTransport {
+    pub(crate) fn new(stream: TlsStream<Pipe>) -> io::Result<TlsTransport> {
+        let tcp = stream.get_ref().tcp.try_clone()?;
+        Ok(TlsTransport {
+            tcp,
+            state: Mutex::new(stream),
+            socket_write: Mutex::new(()),
+        })
+    }
+
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        &self.tcp
+    }
+
+    fn tls(&self) -> MutexGuard<'_, TlsStream<Pipe>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// From now on other threads share the connection: stop using the
+    /// socket from inside TLS.
+    pub(crate) fn start_sharing(&self) {
+        self.tls().get_mut().direct = false;
+    }
+
+    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut raw = [0u8; RAW_READ];
+        loop {
+            {
+                let mut tls = self.tls();
+                if tls.get_ref().direct {
+                    return tls.read(buf);
+                }
+                let result = tls.read(buf);
+                let produced = !tls.get_ref().outgoing.is_empty();
+                drop(tls);
+                if produced {
+                    self.flush_if_free();
+                }
+                match result {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    other => return other,
+                }
+            }
+            // Wait for ciphertext with no lock held: senders go on.
+            let n = loop {
+                match (&self.tcp).read(&mut raw) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    other => break other?,
+                }
+            };
+            if n == 0 {
+                return Ok(0);
+            }
+            self.tls().get_mut().incoming.extend_from_slice(&raw[..n]);
+        }
+    }
+
+    pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        let order = self.socket_write.lock().unwrap_or_else(|e| e.into_inner());
+        let ciphertext = {
+            let mut tls = self.tls();
+            if tls.get_ref().direct {
+                return tls.write(buf);
+            }
+            tls.write_all(buf)?;
+            std::mem::take(&mut tls.get_mut().outgoing)
+        };
+        (&self.tcp).write_all(&ciphertext)?;
+        self.send_produced()?;
+        drop(order);
+        // The reader may have produced ciphertext after our last look and
+        // found the lock taken: look once more now that it is free.
+        self.flush_if_free();
+        Ok(buf.len())
+    }
+
+    /// Send ciphertext waiting in the pipe; called holding `socket_write`.
+    fn send_produced(&self) -> io::Result<()> {
+        loop {
+            let ciphertext = std::mem::take(&mut self.tls().get_mut().outgoing);
+            if ciphertext.is_empty() {
+                return Ok(());
+            }
+            (&self.tcp).write_all(&ciphertext)?;
+        }
+    }
+
+    /// Send waiting ciphertext unless a writer is busy (it will).
+    fn flush_if_free(&self) {
+        if let Ok(_order) = self.socket_write.try_lock() {
+            let _ = self.send_produced();
+        }
+    }
+
+    /// Say goodbye at the TLS level (close_notify), then shut the socket.
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            if let Ok(_order) = self.socket_write.try_lock() {
+                let mut tls = self.tls();
+                if !tls.get_ref().direct {
+                    let _ = tls.shutdown();
+                }
+                drop(tls);
+                let _ = self.send_produced();
+            }
+        }
+        self.tcp.shutdown(how)
+    }
+}

@@ -11,6 +11,14 @@ cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --no-default-features -- -D warnings
 
+echo "== peers from other languages (Python websockets, for the wss interop test)"
+if [ ! -x target/py-venv/bin/python ]; then
+    python3 -m venv target/py-venv
+fi
+target/py-venv/bin/python -c "import websockets" 2>/dev/null ||
+    target/py-venv/bin/pip install -q websockets==17.4
+export SYNCWS_PYTHON="$PWD/target/py-venv/bin/python"
+
 echo "== tests without TLS (feature native-tls off)"
 cargo test --no-default-features -q
 

@@ -246,6 +246,7 @@ fn certificate_for_another_name_is_a_tls_error() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn pkcs12_identity_serves_wss() {
     let (cert_pem, key_pem) = certificate(&["localhost"]);
     let cert = openssl::x509::X509::from_pem(cert_pem.as_bytes()).unwrap();

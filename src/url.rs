@@ -11,20 +11,8 @@ const WS_DEFAULT_PORT: u16 = 80;
 /// The port of `wss://` URLs that name none (RFC 6455 §3).
 const WSS_DEFAULT_PORT: u16 = 443;
 
-/// A parsed `ws://` or `wss://` URL.
-///
-/// ```ignore
-/// // Ignored until `WsUrl` is re-exported by the crate.
-/// use syncws::WsUrl;
-///
-/// let url = WsUrl::parse("wss://[::1]:9001/chat?room=1")?;
-/// assert!(url.tls);
-/// assert_eq!(url.host, "::1");
-/// assert_eq!(url.port, 9001);
-/// assert_eq!(url.resource, "/chat?room=1");
-/// assert_eq!(url.host_header(), "[::1]:9001");
-/// # Ok::<(), syncws::UrlError>(())
-/// ```
+/// A parsed `ws://` or `wss://` URL (crate-private: the tests below show
+/// it at work).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WsUrl {
     /// True for `wss://`: the connection runs over TLS.

@@ -81,6 +81,8 @@ struct WriteState {
     close_sent: bool,
     /// The connection is over for senders (failed write, or reader gone).
     ended: Option<io::ErrorKind>,
+    /// Threads waiting on `progress`.
+    waiters: usize,
     masks: MaskKeys,
 }
 
@@ -129,6 +131,7 @@ impl Writer {
                 written: 0,
                 close_sent: false,
                 ended: None,
+                waiters: 0,
                 masks: MaskKeys::new(),
             }),
             progress: Condvar::new(),
@@ -147,8 +150,20 @@ impl Writer {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn wait<'a>(&self, guard: MutexGuard<'a, WriteState>) -> MutexGuard<'a, WriteState> {
-        self.progress.wait(guard).unwrap_or_else(|e| e.into_inner())
+    fn wait<'a>(&self, mut st: MutexGuard<'a, WriteState>) -> MutexGuard<'a, WriteState> {
+        st.waiters += 1;
+        let mut st = self.progress.wait(st).unwrap_or_else(|e| e.into_inner());
+        st.waiters -= 1;
+        st
+    }
+
+    /// Wake the threads waiting for progress, if there are any: std's
+    /// `notify_all` is a system call even when nobody waits, and this runs
+    /// on every send.
+    fn wake(&self, st: &WriteState) {
+        if st.waiters > 0 {
+            self.progress.notify_all();
+        }
     }
 
     /// Send one data message as the given frames, whole, never interleaved
@@ -289,11 +304,13 @@ impl Writer {
             if now >= deadline {
                 return false;
             }
+            st.waiters += 1;
             st = self
                 .progress
                 .wait_timeout(st, deadline - now)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+            st.waiters -= 1;
         }
     }
 
@@ -302,7 +319,7 @@ impl Writer {
         let mut st = self.lock();
         st.close_sent = true;
         st.ended.get_or_insert(io::ErrorKind::NotConnected);
-        self.progress.notify_all();
+        self.wake(&st);
     }
 
     /// Encode `frames` into the outgoing buffer.
@@ -357,7 +374,7 @@ impl Writer {
         loop {
             if st.pending.is_empty() {
                 st.flushing = false;
-                self.progress.notify_all();
+                self.wake(&st);
                 return Ok(());
             }
             let spare = std::mem::take(&mut st.spare);
@@ -375,7 +392,7 @@ impl Writer {
                 return Err(self.fail(st, e));
             }
             st.written = end;
-            self.progress.notify_all();
+            self.wake(&st);
         }
     }
 
@@ -471,7 +488,7 @@ impl Writer {
         // The bytes not written are dropped; `written` stays short of
         // `appended` so their senders learn it.
         st.pending.clear();
-        self.progress.notify_all();
+        self.wake(&st);
         Error::from(e)
     }
 }

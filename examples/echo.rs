@@ -10,7 +10,11 @@ use syncws::Server;
 fn main() -> std::io::Result<()> {
     let addr = std::env::args().nth(1);
     let server = Server::bind(addr.as_deref().unwrap_or("127.0.0.1:1701"))?
-        .page("/", "text/html; charset=utf-8", include_str!("pages/echo.html"))
+        .page(
+            "/",
+            "text/html; charset=utf-8",
+            include_str!("pages/echo.html"),
+        )
         .websocket("/ws-echo", |mut ws| {
             // One thread per connection: read each message, send it back,
             // until the page closes.

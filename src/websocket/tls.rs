@@ -29,6 +29,9 @@ use native_tls::TlsStream;
 
 /// Ciphertext read from the socket per system call.
 const RAW_READ: usize = 16 << 10;
+/// Plaintext encrypted per step of a large write: the ciphertext buffer
+/// stays this small and is reused, instead of growing to the message size.
+const ENCRYPT_STEP: usize = 64 << 10;
 
 /// The stream under the TLS stream.
 #[derive(Debug)]
@@ -99,8 +102,9 @@ pub(crate) struct TlsTransport {
     tcp: TcpStream,
     state: Mutex<TlsStream<Pipe>>,
     /// Held while ciphertext goes onto the socket, so records keep their
-    /// order. Only writers wait for it.
-    socket_write: Mutex<()>,
+    /// order. Only writers wait for it. It keeps the buffer ciphertext is
+    /// swapped into, reused from write to write.
+    socket_write: Mutex<Vec<u8>>,
 }
 
 impl std::fmt::Debug for TlsTransport {
@@ -117,7 +121,7 @@ impl TlsTransport {
         Ok(TlsTransport {
             tcp,
             state: Mutex::new(stream),
-            socket_write: Mutex::new(()),
+            socket_write: Mutex::new(Vec::new()),
         })
     }
 
@@ -169,52 +173,57 @@ impl TlsTransport {
     }
 
     pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        let order = self.socket_write.lock().unwrap_or_else(|e| e.into_inner());
-        let ciphertext = {
-            let mut tls = self.tls();
-            if tls.get_ref().direct {
-                return tls.write(buf);
+        let mut ciphertext = self.socket_write.lock().unwrap_or_else(|e| e.into_inner());
+        for plaintext in buf.chunks(ENCRYPT_STEP) {
+            {
+                let mut tls = self.tls();
+                if tls.get_ref().direct {
+                    return tls.write(buf);
+                }
+                tls.write_all(plaintext)?;
+                ciphertext.clear();
+                std::mem::swap(&mut *ciphertext, &mut tls.get_mut().outgoing);
             }
-            tls.write_all(buf)?;
-            std::mem::take(&mut tls.get_mut().outgoing)
-        };
-        (&self.tcp).write_all(&ciphertext)?;
-        self.send_produced()?;
-        drop(order);
+            (&self.tcp).write_all(&ciphertext)?;
+        }
+        self.send_produced(&mut ciphertext)?;
+        drop(ciphertext);
         // The reader may have produced ciphertext after our last look and
         // found the lock taken: look once more now that it is free.
         self.flush_if_free();
         Ok(buf.len())
     }
 
-    /// Send ciphertext waiting in the pipe; called holding `socket_write`.
-    fn send_produced(&self) -> io::Result<()> {
+    /// Send ciphertext waiting in the pipe; called holding `socket_write`,
+    /// whose buffer is `spare`.
+    fn send_produced(&self, spare: &mut Vec<u8>) -> io::Result<()> {
         loop {
-            let ciphertext = std::mem::take(&mut self.tls().get_mut().outgoing);
-            if ciphertext.is_empty() {
+            spare.clear();
+            std::mem::swap(spare, &mut self.tls().get_mut().outgoing);
+            if spare.is_empty() {
                 return Ok(());
             }
-            (&self.tcp).write_all(&ciphertext)?;
+            (&self.tcp).write_all(spare)?;
         }
     }
 
     /// Send waiting ciphertext unless a writer is busy (it will).
     fn flush_if_free(&self) {
-        if let Ok(_order) = self.socket_write.try_lock() {
-            let _ = self.send_produced();
+        if let Ok(mut spare) = self.socket_write.try_lock() {
+            let _ = self.send_produced(&mut spare);
         }
     }
 
     /// Say goodbye at the TLS level (close_notify), then shut the socket.
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         if matches!(how, Shutdown::Write | Shutdown::Both) {
-            if let Ok(_order) = self.socket_write.try_lock() {
+            if let Ok(mut spare) = self.socket_write.try_lock() {
                 let mut tls = self.tls();
                 if !tls.get_ref().direct {
                     let _ = tls.shutdown();
                 }
                 drop(tls);
-                let _ = self.send_produced();
+                let _ = self.send_produced(&mut spare);
             }
         }
         self.tcp.shutdown(how)

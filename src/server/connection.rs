@@ -6,18 +6,24 @@ use std::net::{Shutdown, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{SendTimeoutError, Sender};
 
 use crate::error::{Error, HandshakeError};
 use crate::http::{handshake_io, read_head, set_deadline};
-use crate::message::CloseCode;
+use crate::message::{CloseCode, Message};
 use crate::protocol::Role;
 use crate::protocol::handshake::{
     Request, Response, accept_response, check_upgrade, parse_request,
 };
 use crate::server::route::{Upgrade, WsRoute, best_match};
 use crate::server::{ConnectionEnd, ConnectionId, ConnectionInfo, EndReason, Shared};
-use crate::websocket::{Ending, ServerSide, Transport, WebSocket};
+use crate::websocket::{DetachSlot, Ending, ServerSide, Transport, WebSocket};
+
+/// How often a detached connection blocked on its full queue checks
+/// whether the server is stopping.
+const STOP_CHECK: Duration = Duration::from_millis(100);
 
 /// An upgrade that was accepted: everything needed to start the handler.
 struct Accepted {
@@ -33,7 +39,7 @@ struct Accepted {
 pub(crate) fn serve(shared: &Arc<Shared>, n: u64, tcp: TcpStream) {
     // Small messages go out at once, not after Nagle's delay.
     let _ = tcp.set_nodelay(true);
-    shared.registry.handshake_started(n, &tcp);
+    let handshake = shared.registry.handshake_started(n, &tcp);
     let deadline = shared
         .settings
         .config
@@ -41,7 +47,7 @@ pub(crate) fn serve(shared: &Arc<Shared>, n: u64, tcp: TcpStream) {
         .map(|t| Instant::now() + t);
     let accepted = open_stream(shared, tcp, deadline)
         .and_then(|stream| answer_request(shared, &stream, deadline).map(|a| (stream, a)));
-    shared.registry.handshake_ended(n);
+    drop(handshake);
     if let Some((stream, accepted)) = accepted {
         run_websocket(shared, ConnectionId(n), stream, accepted);
     }
@@ -147,7 +153,17 @@ fn answer_request(
         policy.check_origin(&request)?;
         let protocol = policy.choose_protocol(&request)?;
         let mut upgrade = Upgrade::default();
-        policy.run_before_upgrade(&request, &mut upgrade)?;
+        let hook = catch_unwind(AssertUnwindSafe(|| {
+            policy.run_before_upgrade(&request, &mut upgrade)
+        }));
+        match hook {
+            Ok(verdict) => verdict?,
+            Err(panic) => {
+                let what = panic_message(panic.as_ref());
+                log::error!("before-upgrade hook for {path} panicked: {what}");
+                return Err(plain(500, "internal error"));
+            }
+        }
         Ok((key, protocol, upgrade))
     });
     let (key, protocol, upgrade) = match decided {
@@ -185,7 +201,7 @@ fn answer_request(
 }
 
 /// Run the handler of an accepted upgrade, then report how it ended.
-fn run_websocket(shared: &Shared, id: ConnectionId, stream: Transport, accepted: Accepted) {
+fn run_websocket(shared: &Arc<Shared>, id: ConnectionId, stream: Transport, accepted: Accepted) {
     let Accepted {
         route,
         request,
@@ -210,7 +226,15 @@ fn run_websocket(shared: &Shared, id: ConnectionId, stream: Transport, accepted:
             return;
         }
     };
-    let detach_to = Arc::new(Mutex::new(None));
+    let inboxes = Arc::clone(shared);
+    let detach_to = Arc::new(DetachSlot {
+        detached: Mutex::new(None),
+        open_inbox: Box::new(move || {
+            let (queue, inbox) = crossbeam_channel::bounded(inboxes.settings.detached_queue);
+            inboxes.registry.set_inbox(id, inbox);
+            queue
+        }),
+    });
     ws.set_request(request);
     ws.set_protocol(protocol);
     ws.set_server_side(ServerSide {
@@ -241,9 +265,13 @@ fn run_websocket(shared: &Shared, id: ConnectionId, stream: Transport, accepted:
     // A panicking handler must not take the server down. The `WebSocket` it
     // held is dropped while unwinding, which closes with 1011.
     let outcome = catch_unwind(AssertUnwindSafe(|| route.handler.handle(ws)));
-    let detached = detach_to.lock().unwrap_or_else(|e| e.into_inner()).take();
-    if let Some(ws) = detached {
-        pump_detached(shared, id, ws);
+    let detached = detach_to
+        .detached
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some((ws, queue)) = detached {
+        pump_detached(shared, ws, &queue);
     }
     let reason = match outcome {
         Err(panic) => {
@@ -278,22 +306,41 @@ fn run_websocket(shared: &Shared, id: ConnectionId, stream: Transport, accepted:
 }
 
 /// Keep reading a detached connection into a bounded queue for whoever
-/// attaches to it, until it ends. When the queue is full, reading pauses.
-fn pump_detached(shared: &Shared, id: ConnectionId, mut ws: WebSocket) {
-    let (queue, inbox) = crossbeam_channel::bounded(shared.settings.detached_queue);
-    shared.registry.set_inbox(id, inbox);
+/// attaches to it, until it ends. When the queue is full, reading pauses;
+/// once the server is stopping, messages are dropped so that the close
+/// handshake can finish.
+fn pump_detached(shared: &Shared, mut ws: WebSocket, queue: &Sender<Result<Message, Error>>) {
     loop {
         match ws.read_message() {
             Ok(message) => {
-                if queue.send(Ok(message)).is_err() {
+                if !deliver(shared, queue, Ok(message)) {
                     return;
                 }
             }
             Err(Error::Timeout) => {}
             Err(end) => {
-                let _ = queue.send(Err(end));
+                deliver(shared, queue, Err(end));
                 return;
             }
+        }
+    }
+}
+
+/// Queue `item`, waiting while the queue is full unless the server stops.
+/// False if nobody will ever read it.
+fn deliver(
+    shared: &Shared,
+    queue: &Sender<Result<Message, Error>>,
+    mut item: Result<Message, Error>,
+) -> bool {
+    loop {
+        if shared.stopping.load(Ordering::Acquire) {
+            return true;
+        }
+        match queue.send_timeout(item, STOP_CHECK) {
+            Ok(()) => return true,
+            Err(SendTimeoutError::Timeout(back)) => item = back,
+            Err(SendTimeoutError::Disconnected(_)) => return false,
         }
     }
 }

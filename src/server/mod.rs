@@ -10,7 +10,7 @@ mod route;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -273,14 +273,16 @@ impl Server {
             settings: self.settings,
             websockets: self.websockets,
             pages: self.pages,
-            registry: Registry::default(),
+            registry: Arc::new(Registry::default()),
             stopping: AtomicBool::new(false),
+            accepting: Mutex::new(true),
+            accept_ended: Condvar::new(),
         });
         let accepting = Arc::clone(&shared);
         let listener = self.listener;
         let accept = thread::Builder::new()
             .name(format!("syncws-accept-{}", local_addr.port()))
-            .spawn(move || accept_loop(&listener, &accepting))?;
+            .spawn(move || accept_loop(listener, &accepting))?;
         Ok(ServerHandle {
             inner: Arc::new(HandleInner {
                 local_addr,
@@ -296,11 +298,34 @@ pub(crate) struct Shared {
     pub settings: Settings,
     pub websockets: Vec<WsRoute>,
     pub pages: Vec<HttpRoute>,
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
     pub stopping: AtomicBool,
+    /// True until the accepting thread has closed the listener.
+    accepting: Mutex<bool>,
+    accept_ended: Condvar,
 }
 
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+impl Shared {
+    /// Wait until the listener is closed.
+    fn wait_accept_ended(&self) {
+        let mut accepting = self.accepting.lock().unwrap_or_else(|e| e.into_inner());
+        while *accepting {
+            accepting = self
+                .accept_ended
+                .wait(accepting)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+fn accept_loop(listener: TcpListener, shared: &Arc<Shared>) {
+    serve_listener(&listener, shared);
+    drop(listener);
+    *shared.accepting.lock().unwrap_or_else(|e| e.into_inner()) = false;
+    shared.accept_ended.notify_all();
+}
+
+fn serve_listener(listener: &TcpListener, shared: &Arc<Shared>) {
     for stream in listener.incoming() {
         if shared.stopping.load(Ordering::Acquire) {
             break;
@@ -317,16 +342,16 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
         };
         let n = shared.registry.next_id();
         let connection = Arc::clone(shared);
-        shared.registry.thread_started();
+        let live = shared.registry.thread_started();
         let spawned = thread::Builder::new()
             .name(format!("syncws-conn-{n}"))
             .stack_size(shared.settings.stack_size)
             .spawn(move || {
+                let _live = live;
                 connection::serve(&connection, n, stream);
-                connection.registry.thread_ended();
             });
+        // If the thread could not start, its closure (and the count) is gone.
         if let Err(e) = spawned {
-            shared.registry.thread_ended();
             log::warn!("could not start a thread for connection {n}: {e}");
         }
     }
@@ -387,15 +412,7 @@ impl ServerHandle {
     /// Wait until the server has stopped (by [`stop`](Self::stop) from
     /// another clone, or because the listener failed).
     pub fn join(&self) {
-        let accept = self
-            .inner
-            .accept
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(accept) = accept {
-            let _ = accept.join();
-        }
+        self.inner.shared.wait_accept_ended();
     }
 }
 
@@ -412,6 +429,9 @@ impl HandleInner {
         if let Some(accept) = accept {
             let _ = accept.join();
         }
+        shared.wait_accept_ended();
+        // Nobody will be served now: do not wait for slow handshakes.
+        shared.registry.abort_handshakes();
         let deadline = Instant::now() + shared.settings.stop_timeout;
         // Queuing close frames never waits for the network, but writing one
         // may if a socket's buffer is full: do it on a thread of its own,

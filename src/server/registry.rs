@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::Receiver;
@@ -78,12 +78,16 @@ impl Registry {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// A connection thread starts; it must call [`thread_ended`](Self::thread_ended).
-    pub fn thread_started(&self) {
+    /// A connection thread is about to start; it counts as live until the
+    /// guard (moved into the thread) is dropped, even by a panic.
+    pub fn thread_started(self: &Arc<Self>) -> ThreadGuard {
         self.lock().threads += 1;
+        ThreadGuard {
+            registry: Arc::clone(self),
+        }
     }
 
-    pub fn thread_ended(&self) {
+    fn thread_ended(&self) {
         let mut book = self.lock();
         book.threads -= 1;
         self.changed.notify_all();
@@ -106,14 +110,21 @@ impl Registry {
         true
     }
 
-    pub fn handshake_started(&self, n: u64, stream: &TcpStream) {
+    /// A connection starts its opening handshake; it ends when the guard
+    /// is dropped, whatever happens.
+    pub fn handshake_started(&self, n: u64, stream: &TcpStream) -> HandshakeGuard<'_> {
         if let Ok(clone) = stream.try_clone() {
             self.lock().handshaking.insert(n, clone);
         }
+        HandshakeGuard { registry: self, n }
     }
 
-    pub fn handshake_ended(&self, n: u64) {
-        self.lock().handshaking.remove(&n);
+    /// Drop every connection still in its opening handshake.
+    pub fn abort_handshakes(&self) {
+        let streams: Vec<TcpStream> = self.lock().handshaking.drain().map(|(_, s)| s).collect();
+        for stream in streams {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
     }
 
     /// Hold a place for an upgrade under `limit` open connections.
@@ -202,6 +213,29 @@ impl Registry {
         for stream in streams {
             let _ = stream.shutdown(Shutdown::Both);
         }
+    }
+}
+
+/// Counts a connection thread as live while it exists.
+pub(crate) struct ThreadGuard {
+    registry: Arc<Registry>,
+}
+
+impl Drop for ThreadGuard {
+    fn drop(&mut self) {
+        self.registry.thread_ended();
+    }
+}
+
+/// Keeps a connection's socket reachable by `stop` while it handshakes.
+pub(crate) struct HandshakeGuard<'a> {
+    registry: &'a Registry,
+    n: u64,
+}
+
+impl Drop for HandshakeGuard<'_> {
+    fn drop(&mut self) {
+        self.registry.lock().handshaking.remove(&self.n);
     }
 }
 

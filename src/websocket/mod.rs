@@ -38,7 +38,18 @@ pub(crate) struct ServerSide {
     pub id: ConnectionId,
     pub data: Option<Arc<dyn Any + Send + Sync>>,
     /// Where [`WebSocket::detach`] leaves the connection for the server.
-    pub detach_to: Arc<Mutex<Option<WebSocket>>>,
+    pub detach_to: Arc<DetachSlot>,
+}
+
+/// A detached connection, and the queue its messages go to.
+pub(crate) type Detached = (WebSocket, crossbeam_channel::Sender<Result<Message>>);
+
+/// Where a detached connection waits for its server thread to pump it.
+pub(crate) struct DetachSlot {
+    pub detached: Mutex<Option<Detached>>,
+    /// Makes the queue of a detaching connection and registers its reading
+    /// end, so that `attach` works as soon as `detach` has returned.
+    pub open_inbox: Box<dyn Fn() -> crossbeam_channel::Sender<Result<Message>> + Send + Sync>,
 }
 
 /// A WebSocket connection, after the opening handshake.
@@ -147,7 +158,12 @@ impl WebSocket {
         let Some(server) = self.server.clone() else {
             return Err(Box::new(self));
         };
-        *server.detach_to.lock().unwrap_or_else(|e| e.into_inner()) = Some(self);
+        let queue = (server.detach_to.open_inbox)();
+        *server
+            .detach_to
+            .detached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some((self, queue));
         Ok(server.id)
     }
 

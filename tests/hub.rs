@@ -1,0 +1,196 @@
+//! Broadcast with a `Hub`, seen from clients over loopback: every member
+//! gets every message in order, and a member that never reads is evicted
+//! without delaying the others.
+
+mod server_raw;
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use server_raw::{End, RawClient, TIMEOUT};
+use syncws::{CloseCode, Error, Hub, Message, Server, ServerHandle, WebSocket};
+
+/// A server whose connections join `hub` and stay until they end; each
+/// reports on `joined` once it is a member.
+fn hub_server(hub: &Hub) -> (ServerHandle, mpsc::Receiver<()>) {
+    let (joined_tx, joined_rx) = mpsc::channel();
+    let hub = hub.clone();
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .websocket("/hub", move |mut ws: WebSocket| {
+            let _membership = hub.join(ws.sender());
+            let _ = joined_tx.send(());
+            let _ = ws.set_read_timeout(Some(TIMEOUT));
+            for _ in 0..10_000 {
+                match ws.read_message() {
+                    Ok(_) | Err(Error::Timeout) => {}
+                    Err(_) => break,
+                }
+            }
+        })
+        .serve()
+        .unwrap();
+    (server, joined_rx)
+}
+
+#[track_caller]
+fn connect(server: &ServerHandle) -> WebSocket {
+    let mut ws = syncws::connect(&format!("ws://{}/hub", server.local_addr())).unwrap();
+    ws.set_read_timeout(Some(TIMEOUT)).unwrap();
+    ws.set_write_timeout(Some(TIMEOUT)).unwrap();
+    ws
+}
+
+#[track_caller]
+fn await_joins(joined: &mpsc::Receiver<()>, n: usize) {
+    for i in 0..n {
+        joined
+            .recv_timeout(TIMEOUT)
+            .unwrap_or_else(|e| panic!("member {i} of {n} never joined: {e}"));
+    }
+}
+
+/// Poll `condition` until it holds, for at most [`TIMEOUT`].
+#[track_caller]
+fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !condition() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_broadcast_reaches_every_member_and_members_leave_when_they_close() {
+    const N: usize = 5;
+    let hub = Hub::new();
+    let (server, joined) = hub_server(&hub);
+    let mut clients: Vec<WebSocket> = (0..N).map(|_| connect(&server)).collect();
+    await_joins(&joined, N);
+    assert_eq!(hub.len(), N);
+
+    for round in 0..3 {
+        let message = Message::from(format!("round {round}"));
+        assert_eq!(hub.broadcast(&message), N);
+        for (i, ws) in clients.iter_mut().enumerate() {
+            assert_eq!(ws.read_message().unwrap(), message, "client {i}");
+        }
+    }
+    let binary = Message::Binary((0..=255).collect());
+    assert_eq!(hub.broadcast(&binary), N);
+    for ws in &mut clients {
+        assert_eq!(ws.read_message().unwrap(), binary);
+    }
+
+    let mut leaving = clients.pop().unwrap();
+    leaving.close(CloseCode::Normal, "bye").unwrap();
+    eventually("the closed member leaves the hub", || hub.len() == N - 1);
+    assert_eq!(hub.broadcast(&Message::from("fewer")), N - 1);
+    for ws in &mut clients {
+        assert_eq!(ws.read_message().unwrap(), Message::from("fewer"));
+    }
+}
+
+/// A 64 KiB message that says its index in its first bytes and in its
+/// filling.
+fn numbered(i: usize) -> Message {
+    let mut data = vec![i as u8; 64 << 10];
+    data[..4].copy_from_slice(&(i as u32).to_be_bytes());
+    Message::Binary(data)
+}
+
+#[test]
+fn a_member_that_never_reads_is_evicted_without_delaying_the_others() {
+    const FAST: usize = 3;
+    const MESSAGES: usize = 200;
+    // How far the broadcaster may run ahead of the slowest fast reader:
+    // less than the member queue, so that a reader that keeps up is never
+    // evicted, and ahead enough to keep the queues busy.
+    const WINDOW: usize = 4;
+    let hub = Hub::with_member_queue(8);
+    let (server, joined) = hub_server(&hub);
+
+    // The fast members read in threads, reporting each message's index.
+    let (progress_tx, progress_rx) = mpsc::channel::<(usize, usize)>();
+    let fast: Vec<_> = (0..FAST)
+        .map(|c| {
+            let mut ws = connect(&server);
+            let progress = progress_tx.clone();
+            thread::spawn(move || -> Result<(), String> {
+                for expected in 0..MESSAGES {
+                    let message = ws
+                        .read_message()
+                        .map_err(|e| format!("client {c}, message {expected}: {e:?}"))?;
+                    let data = message.as_bytes();
+                    let index = u32::from_be_bytes(data[..4].try_into().unwrap()) as usize;
+                    if index != expected
+                        || data.len() != 64 << 10
+                        || data[4..].iter().any(|&b| b != expected as u8)
+                    {
+                        return Err(format!(
+                            "client {c}: expected message {expected}, got {index} ({} bytes)",
+                            data.len()
+                        ));
+                    }
+                    let _ = progress.send((c, index));
+                }
+                let _ = ws.close(CloseCode::Normal, "");
+                Ok(())
+            })
+        })
+        .collect();
+    drop(progress_tx);
+    // The slow member: completes the handshake, then never reads.
+    let (mut slow, _) = RawClient::connect(server.local_addr(), "/hub", "");
+    await_joins(&joined, FAST + 1);
+    assert_eq!(hub.len(), FAST + 1);
+
+    let mut received = [0usize; FAST]; // messages each fast client has read
+    let mut counts = Vec::with_capacity(MESSAGES);
+    let mut slowest_broadcast = Duration::ZERO;
+    for i in 0..MESSAGES {
+        while received.iter().any(|&r| r + WINDOW < i + 1) {
+            let (c, index) = progress_rx
+                .recv_timeout(TIMEOUT)
+                .unwrap_or_else(|e| panic!("a fast member stalled before message {i}: {e}"));
+            received[c] = index + 1;
+        }
+        let start = Instant::now();
+        counts.push(hub.broadcast(&numbered(i)));
+        slowest_broadcast = slowest_broadcast.max(start.elapsed());
+    }
+    for (c, reader) in fast.into_iter().enumerate() {
+        reader
+            .join()
+            .unwrap_or_else(|_| panic!("fast client {c} panicked"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    // Broadcasting never waited for the network.
+    assert!(
+        slowest_broadcast < Duration::from_secs(1),
+        "a broadcast took {slowest_broadcast:?}"
+    );
+    // Everyone got the first one; the slow member was evicted along the way.
+    assert_eq!(counts[0], FAST + 1);
+    assert_eq!(
+        counts.last().copied(),
+        Some(FAST),
+        "the slow member was never evicted: {counts:?}"
+    );
+    assert!(
+        counts.windows(2).all(|w| w[1] <= w[0]),
+        "the count went up: {counts:?}"
+    );
+    // The fast members closed; the hub ends up empty.
+    eventually("every member leaves the hub", || hub.is_empty());
+
+    // What the slow member sees when it reads at last: the messages that
+    // were buffered for it, then a close with 1008 or the end of the
+    // connection.
+    match slow.read_until_close() {
+        End::Close(code, _) => assert_eq!(code, 1008),
+        End::Dropped => {}
+    }
+}

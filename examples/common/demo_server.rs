@@ -1,0 +1,308 @@
+//! The demo server of `examples/demo.rs`: the pages and the three
+//! WebSocket services (echo, status, chatroom) on one port.
+//!
+//! The tests (`tests/demo.rs`, `tests/browser.rs`) include this file too and
+//! start the demo in-process on port 0, speaking as the moderator through
+//! [`Demo::moderator`] instead of standard input.
+
+// Each includer uses only part of it.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use syncws::{Error, Hub, KeepAlive, Message, Server, ServerHandle, WebSocket};
+
+/// Where the demo listens unless told otherwise.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:1701";
+/// How often the status service pushes a report.
+pub const STATUS_PERIOD: Duration = Duration::from_secs(1);
+/// The WebSocket routes, in the order the demo page lists them.
+pub const ROUTES: [&str; 3] = ["/ws-echo", "/ws-status", "/ws-chatroom"];
+
+const HTML: &str = "text/html; charset=utf-8";
+const INDEX_PAGE: &str = include_str!("../pages/index.html");
+const ECHO_PAGE: &str = include_str!("../pages/echo.html");
+const STATUS_PAGE: &str = include_str!("../pages/status.html");
+const CHATROOM_PAGE: &str = include_str!("../pages/chatroom.html");
+
+/// Messages and bytes that the demo's handlers read and sent. The library
+/// does not count them, so the handlers do.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    messages_in: AtomicU64,
+    bytes_in: AtomicU64,
+    messages_out: AtomicU64,
+    bytes_out: AtomicU64,
+}
+
+impl Traffic {
+    fn received(&self, message: &Message) {
+        self.messages_in.fetch_add(1, Ordering::Relaxed);
+        self.bytes_in
+            .fetch_add(message.len() as u64, Ordering::Relaxed);
+    }
+
+    /// `message` went out to `copies` connections.
+    fn sent(&self, message: &Message, copies: usize) {
+        let copies = copies as u64;
+        self.messages_out.fetch_add(copies, Ordering::Relaxed);
+        self.bytes_out
+            .fetch_add(message.len() as u64 * copies, Ordering::Relaxed);
+    }
+}
+
+/// The running demo. Dropping it stops the server.
+pub struct Demo {
+    handle: ServerHandle,
+    room: Hub,
+    traffic: Arc<Traffic>,
+    /// The status service's way to the server handle, which exists only
+    /// once the server runs. Emptied on drop, so that the handle the
+    /// handlers hold does not keep the server alive.
+    server_slot: Arc<Mutex<Option<ServerHandle>>>,
+}
+
+/// Start the demo on `addr` (port 0 picks a free port).
+///
+/// # Errors
+/// The error of binding the address or of starting the server.
+pub fn start(addr: impl ToSocketAddrs) -> io::Result<Demo> {
+    let started = Instant::now();
+    let traffic = Arc::new(Traffic::default());
+    let room = Hub::new();
+    let server_slot = Arc::new(Mutex::new(None::<ServerHandle>));
+
+    let echo_traffic = Arc::clone(&traffic);
+    let status_traffic = Arc::clone(&traffic);
+    let status_server = Arc::clone(&server_slot);
+    let chat_traffic = Arc::clone(&traffic);
+    let chat_room = room.clone();
+    let handle = Server::bind(addr)?
+        // Notice browsers that vanished without closing (a laptop put to sleep).
+        .keep_alive(KeepAlive::new(
+            Duration::from_secs(30),
+            Duration::from_secs(10),
+        ))
+        .page("/", HTML, INDEX_PAGE)
+        .page("/ws-demo", HTML, INDEX_PAGE)
+        .page("/ws-echo-client", HTML, ECHO_PAGE)
+        .page("/ws-status-client", HTML, STATUS_PAGE)
+        .page("/ws-chatroom-client", HTML, CHATROOM_PAGE)
+        .websocket("/ws-echo", move |ws| echo(ws, &echo_traffic))
+        .websocket("/ws-status", move |ws| {
+            status(ws, &status_traffic, &status_server, started);
+        })
+        .websocket("/ws-chatroom", move |ws| {
+            chatroom(ws, &chat_room, &chat_traffic);
+        })
+        .serve()?;
+    *lock(&server_slot) = Some(handle.clone());
+    Ok(Demo {
+        handle,
+        room,
+        traffic,
+        server_slot,
+    })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Demo {
+    /// The server.
+    pub fn handle(&self) -> &ServerHandle {
+        &self.handle
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.handle.local_addr()
+    }
+
+    /// `http://host:port` to reach the server from this machine (an
+    /// unspecified address such as 0.0.0.0 is reached on loopback).
+    pub fn http_base(&self) -> String {
+        let mut addr = self.local_addr();
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        format!("http://{addr}")
+    }
+
+    /// What the demo serves, one line each, to print at start-up.
+    pub fn describe(&self) -> String {
+        let base = self.http_base();
+        let ws = base.replacen("http:", "ws:", 1);
+        format!(
+            "syncws demo on {base}/\n\
+             \x20 echo:     {base}/ws-echo-client      (WebSocket {ws}/ws-echo)\n\
+             \x20 status:   {base}/ws-status-client    (WebSocket {ws}/ws-status)\n\
+             \x20 chatroom: {base}/ws-chatroom-client  (WebSocket {ws}/ws-chatroom)\n"
+        )
+    }
+
+    /// Speak into the chatroom from outside the browser (Zinc's
+    /// `distributeMessage:`): every member gets `moderator>> line`. Returns
+    /// the number of members reached.
+    pub fn moderator(&self, line: &str) -> usize {
+        let message = Message::from(format!("moderator>> {line}"));
+        let members = self.room.broadcast(&message);
+        self.traffic.sent(&message, members);
+        members
+    }
+
+    /// The number of chatroom members.
+    pub fn chatroom_members(&self) -> usize {
+        self.room.len()
+    }
+
+    /// Stop the server: close every connection (1001) and wait for them.
+    pub fn stop(&self) {
+        lock(&self.server_slot).take();
+        self.handle.stop();
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `/ws-echo`: every message goes back to its sender.
+fn echo(mut ws: WebSocket, traffic: &Traffic) {
+    let sender = ws.sender();
+    let _ = ws.run_with(|message| {
+        traffic.received(&message);
+        sender.send_message(&message)?;
+        traffic.sent(&message, 1);
+        Ok(())
+    });
+}
+
+/// `/ws-status`: push a report every second, without waiting to be asked
+/// (Zinc's `ZnWebSocketStatusHandler`). The read timeout is the clock:
+/// reading also answers pings and notices the page closing.
+fn status(
+    mut ws: WebSocket,
+    traffic: &Traffic,
+    server: &Mutex<Option<ServerHandle>>,
+    started: Instant,
+) {
+    let push = |ws: &WebSocket| {
+        let report = Message::from(status_report(traffic, server, started));
+        ws.send_message(&report)?;
+        traffic.sent(&report, 1);
+        Ok::<(), Error>(())
+    };
+    if ws.set_read_timeout(Some(STATUS_PERIOD)).is_err() || push(&ws).is_err() {
+        return;
+    }
+    loop {
+        match ws.read_message() {
+            // Nothing is expected from the page; whatever comes is dropped.
+            Ok(message) => traffic.received(&message),
+            Err(Error::Timeout) => {
+                if push(&ws).is_err() {
+                    return;
+                }
+            }
+            // Closed by the page, or failed.
+            Err(_) => return,
+        }
+    }
+}
+
+/// `/ws-chatroom`: each message goes to every member, its sender included.
+fn chatroom(mut ws: WebSocket, room: &Hub, traffic: &Traffic) {
+    // A member until this handler returns.
+    let _membership = room.join(ws.sender());
+    let _ = ws.run_with(|message| {
+        traffic.received(&message);
+        if message.is_text() {
+            let members = room.broadcast(&message);
+            traffic.sent(&message, members);
+        }
+        Ok(())
+    });
+}
+
+/// The status report: a JSON object. `time` is in milliseconds since the
+/// Unix epoch, `uptime` in seconds, `memory` in bytes; `threads` and
+/// `memory` are `null` where `/proc` is not there to tell.
+pub fn status_report(
+    traffic: &Traffic,
+    server: &Mutex<Option<ServerHandle>>,
+    started: Instant,
+) -> String {
+    let time = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |t| t.as_millis());
+    let mut by_route: BTreeMap<String, usize> =
+        ROUTES.iter().map(|route| (route.to_string(), 0)).collect();
+    let server = lock(server).clone();
+    for connection in server.map(|s| s.connections()).unwrap_or_default() {
+        *by_route.entry(connection.path).or_default() += 1;
+    }
+    let connections: Vec<String> = by_route
+        .iter()
+        .map(|(route, n)| format!("{}:{n}", json_string(route)))
+        .collect();
+    let or_null = |n: Option<u64>| n.map_or("null".to_owned(), |n| n.to_string());
+    let mut json = String::new();
+    let _ = write!(
+        json,
+        "{{\"time\":{time},\"uptime\":{},\"connections\":{{{}}},\
+         \"messages_in\":{},\"messages_out\":{},\"bytes_in\":{},\"bytes_out\":{},\
+         \"threads\":{},\"memory\":{}}}",
+        started.elapsed().as_secs(),
+        connections.join(","),
+        traffic.messages_in.load(Ordering::Relaxed),
+        traffic.messages_out.load(Ordering::Relaxed),
+        traffic.bytes_in.load(Ordering::Relaxed),
+        traffic.bytes_out.load(Ordering::Relaxed),
+        or_null(thread_count()),
+        or_null(resident_memory()),
+    );
+    json
+}
+
+/// The threads of this process (Linux).
+fn thread_count() -> Option<u64> {
+    Some(std::fs::read_dir("/proc/self/task").ok()?.count() as u64)
+}
+
+/// The resident memory of this process in bytes: `VmRSS` (Linux).
+fn resident_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

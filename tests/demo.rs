@@ -1,0 +1,411 @@
+//! The demo server (`examples/demo.rs`) from Rust: its pages over plain
+//! HTTP, and our client against each WebSocket route. The server runs
+//! in-process on port 0; one test also runs the real `demo` and `client`
+//! example binaries when `cargo test` has built them.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+use syncws::{CloseCode, Message, WebSocket};
+
+#[path = "../examples/common/demo_server.rs"]
+mod demo_server;
+
+/// How long any one step may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn start_demo() -> demo_server::Demo {
+    demo_server::start("127.0.0.1:0").expect("start the demo on a free port")
+}
+
+fn connect(demo: &demo_server::Demo, path: &str) -> WebSocket {
+    let url = format!("ws://{}{path}", demo.local_addr());
+    let mut ws = syncws::connect(&url).unwrap_or_else(|e| panic!("connect to {url}: {e}"));
+    ws.set_read_timeout(Some(TIMEOUT)).unwrap();
+    ws
+}
+
+fn read_text(ws: &mut WebSocket) -> String {
+    match ws.read_message() {
+        Ok(Message::Text(text)) => text,
+        other => panic!("expected a text message, got {other:?}"),
+    }
+}
+
+/// Read until a message equal to `wanted` arrives, skipping at most 100
+/// others; returns the ones skipped.
+fn read_until(ws: &mut WebSocket, wanted: &str) -> Vec<String> {
+    let mut skipped = Vec::new();
+    for _ in 0..100 {
+        let text = read_text(ws);
+        if text == wanted {
+            return skipped;
+        }
+        skipped.push(text);
+    }
+    panic!("{wanted:?} did not arrive; got {skipped:?}");
+}
+
+/// A plain HTTP GET: status line, headers, body.
+fn http_get(demo: &demo_server::Demo, path: &str) -> (String, String, String) {
+    let mut stream = TcpStream::connect(demo.local_addr()).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut response = String::new();
+    // The server closes the connection after answering.
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP head");
+    let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+    (status.to_owned(), headers.to_owned(), body.to_owned())
+}
+
+/// The number (or `None` for `null`) of `"key":` in a flat JSON report.
+fn json_field(json: &str, key: &str) -> Option<u64> {
+    let start = json.find(&format!("\"{key}\":")).unwrap_or_else(|| {
+        panic!("no {key:?} in {json}");
+    }) + key.len()
+        + 3;
+    let value: String = json[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    if value == "null" {
+        return None;
+    }
+    Some(value.parse().unwrap_or_else(|_| panic!("{key} in {json}")))
+}
+
+#[test]
+fn pages_are_served_with_no_external_resources() {
+    let demo = start_demo();
+    let pages = [
+        ("/", "syncws demo"),
+        ("/ws-demo", "syncws demo"),
+        ("/ws-echo-client", "/ws-echo\""),
+        ("/ws-status-client", "/ws-status\""),
+        ("/ws-chatroom-client", "/ws-chatroom\""),
+    ];
+    for (path, marker) in pages {
+        let (status, headers, body) = http_get(&demo, path);
+        assert_eq!(status, "HTTP/1.1 200 OK", "{path}");
+        assert!(
+            headers
+                .to_ascii_lowercase()
+                .contains("content-type: text/html; charset=utf-8"),
+            "{path}: {headers}"
+        );
+        assert!(body.contains(marker), "{path} lacks {marker:?}");
+        for external in [
+            "src=\"http",
+            "href=\"http",
+            "src=\"//",
+            "href=\"//",
+            "@import",
+        ] {
+            assert!(!body.contains(external), "{path} loads {external}...");
+        }
+    }
+    let index = http_get(&demo, "/").2;
+    for link in [
+        "/ws-echo-client",
+        "/ws-status-client",
+        "/ws-chatroom-client",
+    ] {
+        assert!(index.contains(&format!("href=\"{link}\"")), "{link}");
+    }
+    // Each page picks ws: or wss: from its own scheme.
+    for path in [
+        "/ws-echo-client",
+        "/ws-status-client",
+        "/ws-chatroom-client",
+    ] {
+        let body = http_get(&demo, path).2;
+        assert!(body.contains("location.protocol === \"https:\" ? \"wss:\" : \"ws:\""));
+    }
+    assert!(http_get(&demo, "/nothing-here").0.contains("404"));
+}
+
+#[test]
+fn echo_sends_every_message_back() {
+    let demo = start_demo();
+    let mut ws = connect(&demo, "/ws-echo");
+    for text in ["hello", "", "héllo wörld ✓"] {
+        ws.send_text(text).unwrap();
+        assert_eq!(ws.read_message().unwrap(), Message::from(text));
+    }
+    let bytes: Vec<u8> = (0..=255).collect();
+    ws.send_binary(&bytes).unwrap();
+    assert_eq!(ws.read_message().unwrap(), Message::Binary(bytes));
+    ws.close(CloseCode::Normal, "done").unwrap();
+}
+
+#[test]
+fn status_pushes_a_report_every_second_without_being_asked() {
+    let demo = start_demo();
+    let mut status = connect(&demo, "/ws-status");
+    let first = read_text(&mut status);
+    // Some traffic to count: two messages and 10 bytes each way.
+    let mut echo = connect(&demo, "/ws-echo");
+    for text in ["12345", "67890"] {
+        echo.send_text(text).unwrap();
+        assert_eq!(read_text(&mut echo), text);
+    }
+    let started = Instant::now();
+    let second = read_text(&mut status);
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(3),
+        "the next report took {waited:?}"
+    );
+
+    assert!(first.starts_with('{') && first.ends_with('}'), "{first}");
+    let time = |r: &str| json_field(r, "time").unwrap();
+    assert!(time(&second) > time(&first), "{first}\n{second}");
+    assert!(json_field(&first, "uptime").is_some());
+    assert!(first.contains("\"connections\":{"), "{first}");
+    assert!(first.contains("\"/ws-status\":1"), "{first}");
+    assert!(second.contains("\"/ws-echo\":1"), "{second}");
+    assert!(second.contains("\"/ws-chatroom\":0"), "{second}");
+    assert!(json_field(&second, "messages_in").unwrap() >= 2, "{second}");
+    assert!(json_field(&second, "bytes_in").unwrap() >= 10, "{second}");
+    // Out: the two echoes and at least the first report.
+    assert!(
+        json_field(&second, "messages_out").unwrap() >= 3,
+        "{second}"
+    );
+    assert!(
+        json_field(&second, "bytes_out").unwrap() >= 10 + first.len() as u64,
+        "{second}"
+    );
+    if cfg!(target_os = "linux") {
+        assert!(json_field(&second, "threads").unwrap() >= 3, "{second}");
+        assert!(json_field(&second, "memory").unwrap() > 1 << 20, "{second}");
+    }
+    // The status service reads too: it completes the close handshake.
+    echo.close(CloseCode::Normal, "").unwrap();
+    status.close(CloseCode::Normal, "").unwrap();
+}
+
+#[test]
+fn chatroom_reaches_every_member_and_the_moderator_speaks_to_all() {
+    let demo = start_demo();
+    let mut alice = connect(&demo, "/ws-chatroom");
+    // Seeing its own message proves a member has joined.
+    alice.send_text("alice>> hello").unwrap();
+    read_until(&mut alice, "alice>> hello");
+    let mut bob = connect(&demo, "/ws-chatroom");
+    bob.send_text("bob>> hello").unwrap();
+    read_until(&mut bob, "bob>> hello");
+    read_until(&mut alice, "bob>> hello");
+    assert_eq!(demo.chatroom_members(), 2);
+
+    alice.send_text("alice>> hi bob").unwrap();
+    read_until(&mut alice, "alice>> hi bob");
+    read_until(&mut bob, "alice>> hi bob");
+
+    assert_eq!(demo.moderator("be nice"), 2);
+    read_until(&mut alice, "moderator>> be nice");
+    read_until(&mut bob, "moderator>> be nice");
+
+    bob.send_text("bob>> goodbye").unwrap();
+    read_until(&mut alice, "bob>> goodbye");
+    bob.close(CloseCode::Normal, "goodbye").unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    while demo.chatroom_members() != 1 {
+        assert!(Instant::now() < deadline, "bob did not leave the room");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(demo.moderator("bob left"), 1);
+    read_until(&mut alice, "moderator>> bob left");
+    alice.close(CloseCode::Normal, "").unwrap();
+}
+
+#[test]
+fn stopping_the_demo_closes_its_connections_with_going_away() {
+    let demo = start_demo();
+    let mut status = connect(&demo, "/ws-status");
+    let mut chat = connect(&demo, "/ws-chatroom");
+    read_text(&mut status);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        // `stop` waits for the connections to close, which takes our
+        // answers to its close frames: read them meanwhile.
+        let stopping = scope.spawn(|| demo.stop());
+        for ws in [&mut status, &mut chat] {
+            loop {
+                match ws.read_message() {
+                    Ok(_) => {}
+                    Err(syncws::Error::Closed(frame)) => {
+                        assert_eq!(frame.code, CloseCode::GoingAway);
+                        break;
+                    }
+                    Err(e) => panic!("expected a close, got {e}"),
+                }
+            }
+        }
+        stopping.join().unwrap();
+    });
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "stopping took {took:?}");
+}
+
+/// A child process killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The lines a child writes on a pipe, read by a thread of their own.
+fn lines_of(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The next line that contains `wanted`, within [`TIMEOUT`].
+fn line_with(lines: &mpsc::Receiver<String>, wanted: &str) -> String {
+    let deadline = Instant::now() + TIMEOUT;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(wanted) => return line,
+            Ok(line) => seen.push(line),
+            Err(e) => panic!("no line with {wanted:?} ({e}); got {seen:?}"),
+        }
+    }
+}
+
+/// The example binary `name` as built by `cargo test`, if it is there and
+/// newer than every source it is built from.
+fn example_binary(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    // target/<profile>/deps/demo-<hash> -> target/<profile>/examples/<name>
+    let path = exe
+        .parent()?
+        .parent()?
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let built = path.metadata().ok()?.modified().ok()?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sources = [root.join("src"), root.join("examples")];
+    let newest = sources.iter().filter_map(|dir| newest_file(dir)).max()?;
+    if newest > built {
+        eprintln!("note: {} is older than its sources", path.display());
+        return None;
+    }
+    Some(path)
+}
+
+fn newest_file(path: &Path) -> Option<SystemTime> {
+    let meta = path.metadata().ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|entry| newest_file(&entry.ok()?.path()))
+        .max()
+}
+
+/// The real `demo` binary: it prints its address when bound to port 0, and
+/// each line on its standard input reaches the chatroom; the real `client`
+/// binary sends its input lines, prints the answers and exits with 0 at end
+/// of input, printing the close code.
+#[test]
+fn demo_and_client_binaries_end_to_end() {
+    let (Some(demo_bin), Some(client_bin)) = (example_binary("demo"), example_binary("client"))
+    else {
+        eprintln!(
+            "note: skipped: the demo and client examples are not built \
+             (a plain `cargo test` builds them)"
+        );
+        return;
+    };
+    let mut demo = Killed(
+        Command::new(demo_bin)
+            .args(["--bind", "127.0.0.1:0"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the demo"),
+    );
+    let mut moderator: ChildStdin = demo.0.stdin.take().unwrap();
+    let stdout = lines_of(demo.0.stdout.take().unwrap());
+    let stderr = lines_of(demo.0.stderr.take().unwrap());
+    let first = line_with(&stdout, "syncws demo on http://");
+    let addr = first
+        .trim_start_matches("syncws demo on http://")
+        .trim_end_matches('/')
+        .to_owned();
+    assert!(!addr.ends_with(":0"), "{first}");
+    line_with(&stdout, "/ws-chatroom-client");
+
+    // Standard input speaks as the moderator.
+    let mut chat = syncws::connect(&format!("ws://{addr}/ws-chatroom")).unwrap();
+    chat.set_read_timeout(Some(TIMEOUT)).unwrap();
+    chat.send_text("tester>> hello").unwrap();
+    read_until(&mut chat, "tester>> hello");
+    writeln!(moderator, "from standard input").unwrap();
+    moderator.flush().unwrap();
+    read_until(&mut chat, "moderator>> from standard input");
+    // And the demo logs connections.
+    line_with(&stderr, "opened on /ws-chatroom");
+    chat.close(CloseCode::Normal, "").unwrap();
+
+    // The client: lines in, echoes out, close code at end of input.
+    let mut client = Command::new(client_bin)
+        .arg(format!("ws://{addr}/ws-echo"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the client");
+    client
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"first line\nsecond line\n")
+        .unwrap(); // dropped here: end of input
+    let client_out = lines_of(client.stdout.take().unwrap());
+    let client_err = lines_of(client.stderr.take().unwrap());
+    assert_eq!(line_with(&client_out, "line"), "first line");
+    assert_eq!(line_with(&client_out, "line"), "second line");
+    assert!(line_with(&client_err, "closed:").contains("1000"));
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = client.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = client.kill();
+            panic!("the client did not exit after end of input");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+
+    // Closing the demo's standard input leaves it serving.
+    drop(moderator);
+    line_with(&stderr, "standard input closed");
+    let mut echo = syncws::connect(&format!("ws://{addr}/ws-echo")).unwrap();
+    echo.set_read_timeout(Some(TIMEOUT)).unwrap();
+    echo.send_text("still here").unwrap();
+    assert_eq!(read_text(&mut echo), "still here");
+}

@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo run --release --example demo                    # http://127.0.0.1:1701/
 //! cargo run --release --example demo -- --bind 0.0.0.0:8080
+//! cargo run --release --example demo -- --tls-cert cert.pem --tls-key key.pem   # https:// and wss://
 //! ```
 //!
 //! Open the printed address in a browser. Each line typed on standard input
@@ -16,12 +17,21 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[path = "common/demo_server.rs"]
 mod demo_server;
 
-const USAGE: &str =
-    "usage: demo [--bind ADDR]   (default 127.0.0.1:1701; port 0 picks a free port)";
+const USAGE: &str = "usage: demo [--bind ADDR] [--tls-cert PEM --tls-key PEM]
+  --bind ADDR      where to listen (default 127.0.0.1:1701; port 0 picks a free port)
+  --tls-cert PEM   serve https:// pages and wss:// sockets with this certificate chain
+  --tls-key PEM    and this private key (PKCS#8 PEM)";
+
+/// What the command line asks for.
+struct Options {
+    addr: String,
+    tls_cert: Option<String>,
+    tls_key: Option<String>,
+}
 
 fn main() -> ExitCode {
-    let addr = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(addr)) => addr,
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(options)) => options,
         Ok(None) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -34,7 +44,15 @@ fn main() -> ExitCode {
     if log::set_logger(&Logger).is_ok() {
         log::set_max_level(log::LevelFilter::Info);
     }
-    let demo = match demo_server::start(addr.as_str()) {
+    let identity = match tls_identity(&options) {
+        Ok(identity) => identity,
+        Err(why) => {
+            eprintln!("demo: {why}");
+            return ExitCode::from(2);
+        }
+    };
+    let addr = options.addr;
+    let demo = match demo_server::start_with_tls(addr.as_str(), identity) {
         Ok(demo) => demo,
         Err(e) => {
             eprintln!("demo: cannot listen on {addr}: {e}");
@@ -64,20 +82,48 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The address to bind: `None` when help was asked for.
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<String>, String> {
-    let mut addr = demo_server::DEFAULT_ADDR.to_owned();
+/// The TLS identity asked for, if any.
+fn tls_identity(options: &Options) -> Result<Option<syncws::native_tls::Identity>, String> {
+    let (cert, key) = match (&options.tls_cert, &options.tls_key) {
+        (None, None) => return Ok(None),
+        (Some(cert), Some(key)) => (cert, key),
+        _ => return Err("--tls-cert and --tls-key go together".to_owned()),
+    };
+    let read = |path: &str| std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"));
+    syncws::native_tls::Identity::from_pkcs8(&read(cert)?, &read(key)?)
+        .map(Some)
+        .map_err(|e| format!("bad TLS certificate or key: {e}"))
+}
+
+/// What to do: `None` when help was asked for.
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
+    let mut options = Options {
+        addr: demo_server::DEFAULT_ADDR.to_owned(),
+        tls_cert: None,
+        tls_key: None,
+    };
     while let Some(arg) = args.next() {
-        match arg.as_str() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => {
+                (name.to_owned(), Some(value.to_owned()))
+            }
+            _ => (arg.clone(), None),
+        };
+        let mut value = |what: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or(format!("{name} needs {what}"))
+        };
+        match name.as_str() {
             "-h" | "--help" => return Ok(None),
-            "--bind" => addr = args.next().ok_or("--bind needs an address")?,
-            _ => match arg.strip_prefix("--bind=") {
-                Some(value) => addr = value.to_owned(),
-                None => return Err(format!("unknown argument {arg:?}")),
-            },
+            "--bind" => options.addr = value("an address")?,
+            "--tls-cert" => options.tls_cert = Some(value("a PEM file")?),
+            "--tls-key" => options.tls_key = Some(value("a PEM file")?),
+            _ => return Err(format!("unknown argument {arg:?}")),
         }
     }
-    Ok(Some(addr))
+    Ok(Some(options))
 }
 
 /// Prints the library's log lines (connections opened and closed, refused

@@ -38,7 +38,7 @@ pub use error::{CapacityError, Error, HandshakeError, ProtocolViolation, Result,
 pub use hub::{Hub, Membership};
 pub use message::{CloseCode, CloseFrame, Message};
 pub use protocol::handshake::Request;
-pub use server::{Server, ServerHandle};
+pub use server::{Server, ServerHandle, WeakServerHandle};
 pub use websocket::{Incoming, Sender, WebSocket};
 
 /// The TLS library under `wss://`, re-exported for its `Identity`,

@@ -409,3 +409,48 @@ fn demo_and_client_binaries_end_to_end() {
     echo.send_text("still here").unwrap();
     assert_eq!(read_text(&mut echo), "still here");
 }
+
+/// With a certificate the demo serves its pages over https and its
+/// sockets over wss, and says so in the URLs it prints.
+#[cfg(feature = "native-tls")]
+#[test]
+fn demo_serves_https_pages_and_wss_sockets_with_a_certificate() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert_pem = certified.cert.pem();
+    let identity = syncws::native_tls::Identity::from_pkcs8(
+        cert_pem.as_bytes(),
+        certified.signing_key.serialize_pem().as_bytes(),
+    )
+    .unwrap();
+    let demo = demo_server::start_with_tls("127.0.0.1:0", Some(identity)).unwrap();
+    assert!(demo.describe().contains("https://"), "{}", demo.describe());
+    assert!(demo.describe().contains("wss://"), "{}", demo.describe());
+    let port = demo.local_addr().port();
+
+    let connector = syncws::native_tls::TlsConnector::builder()
+        .add_root_certificate(
+            syncws::native_tls::Certificate::from_pem(cert_pem.as_bytes()).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let tcp = TcpStream::connect(demo.local_addr()).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut https = connector.connect("localhost", tcp).unwrap();
+    https
+        .write_all(b"GET /ws-echo-client HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut page = Vec::new();
+    let _ = https.read_to_end(&mut page);
+    let page = String::from_utf8_lossy(&page);
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("<html"), "{page}");
+
+    let mut ws = syncws::ClientBuilder::new(format!("wss://localhost:{port}/ws-echo"))
+        .add_root_certificate(cert_pem.as_bytes())
+        .unwrap()
+        .connect()
+        .unwrap();
+    ws.send_text("secure echo").unwrap();
+    assert_eq!(ws.read_message().unwrap(), Message::from("secure echo"));
+    ws.close(CloseCode::Normal, "").unwrap();
+}

@@ -13,10 +13,10 @@ use std::fmt::Write as _;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use syncws::{Error, Hub, KeepAlive, Message, Server, ServerHandle, WebSocket};
+use syncws::{Error, Hub, KeepAlive, Message, Server, ServerHandle, WeakServerHandle, WebSocket};
 
 /// Where the demo listens unless told otherwise.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:1701";
@@ -62,28 +62,48 @@ pub struct Demo {
     handle: ServerHandle,
     room: Hub,
     traffic: Arc<Traffic>,
-    /// The status service's way to the server handle, which exists only
-    /// once the server runs. Emptied on drop, so that the handle the
-    /// handlers hold does not keep the server alive.
-    server_slot: Arc<Mutex<Option<ServerHandle>>>,
+    /// Whether pages and sockets are served over TLS.
+    tls: bool,
 }
+
+/// The status service's way to its own server, which exists only once the
+/// server runs: a weak handle, so that it does not keep the server alive.
+type ServerSlot = OnceLock<WeakServerHandle>;
 
 /// Start the demo on `addr` (port 0 picks a free port).
 ///
 /// # Errors
 /// The error of binding the address or of starting the server.
 pub fn start(addr: impl ToSocketAddrs) -> io::Result<Demo> {
+    start_with_tls(addr, None)
+}
+
+/// Start the demo on `addr`, over TLS (https:// pages, wss:// sockets) when
+/// an identity is given.
+///
+/// # Errors
+/// The error of binding the address, of the TLS identity, or of starting
+/// the server.
+pub fn start_with_tls(
+    addr: impl ToSocketAddrs,
+    identity: Option<syncws::native_tls::Identity>,
+) -> io::Result<Demo> {
     let started = Instant::now();
     let traffic = Arc::new(Traffic::default());
     let room = Hub::new();
-    let server_slot = Arc::new(Mutex::new(None::<ServerHandle>));
+    let server_slot = Arc::new(ServerSlot::new());
 
     let echo_traffic = Arc::clone(&traffic);
     let status_traffic = Arc::clone(&traffic);
     let status_server = Arc::clone(&server_slot);
     let chat_traffic = Arc::clone(&traffic);
     let chat_room = room.clone();
-    let handle = Server::bind(addr)?
+    let tls = identity.is_some();
+    let mut server = Server::bind(addr)?;
+    if let Some(identity) = identity {
+        server = server.tls(identity).map_err(io::Error::other)?;
+    }
+    let handle = server
         // Notice browsers that vanished without closing (a laptop put to sleep).
         .keep_alive(KeepAlive::new(
             Duration::from_secs(30),
@@ -102,12 +122,12 @@ pub fn start(addr: impl ToSocketAddrs) -> io::Result<Demo> {
             chatroom(ws, &chat_room, &chat_traffic);
         })
         .serve()?;
-    *lock(&server_slot) = Some(handle.clone());
+    let _ = server_slot.set(handle.downgrade());
     Ok(Demo {
         handle,
         room,
         traffic,
-        server_slot,
+        tls,
     })
 }
 
@@ -136,13 +156,14 @@ impl Demo {
                 SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
             });
         }
-        format!("http://{addr}")
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{addr}")
     }
 
     /// What the demo serves, one line each, to print at start-up.
     pub fn describe(&self) -> String {
         let base = self.http_base();
-        let ws = base.replacen("http:", "ws:", 1);
+        let ws = base.replacen("http", "ws", 1);
         format!(
             "syncws demo on {base}/\n\
              \x20 echo:     {base}/ws-echo-client      (WebSocket {ws}/ws-echo)\n\
@@ -168,7 +189,6 @@ impl Demo {
 
     /// Stop the server: close every connection (1001) and wait for them.
     pub fn stop(&self) {
-        lock(&self.server_slot).take();
         self.handle.stop();
     }
 }
@@ -193,12 +213,7 @@ fn echo(mut ws: WebSocket, traffic: &Traffic) {
 /// `/ws-status`: push a report every second, without waiting to be asked
 /// (Zinc's `ZnWebSocketStatusHandler`). The read timeout is the clock:
 /// reading also answers pings and notices the page closing.
-fn status(
-    mut ws: WebSocket,
-    traffic: &Traffic,
-    server: &Mutex<Option<ServerHandle>>,
-    started: Instant,
-) {
+fn status(mut ws: WebSocket, traffic: &Traffic, server: &ServerSlot, started: Instant) {
     let push = |ws: &WebSocket| {
         let report = Message::from(status_report(traffic, server, started));
         ws.send_message(&report)?;
@@ -240,17 +255,13 @@ fn chatroom(mut ws: WebSocket, room: &Hub, traffic: &Traffic) {
 /// The status report: a JSON object. `time` is in milliseconds since the
 /// Unix epoch, `uptime` in seconds, `memory` in bytes; `threads` and
 /// `memory` are `null` where `/proc` is not there to tell.
-pub fn status_report(
-    traffic: &Traffic,
-    server: &Mutex<Option<ServerHandle>>,
-    started: Instant,
-) -> String {
+pub fn status_report(traffic: &Traffic, server: &ServerSlot, started: Instant) -> String {
     let time = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |t| t.as_millis());
     let mut by_route: BTreeMap<String, usize> =
         ROUTES.iter().map(|route| (route.to_string(), 0)).collect();
-    let server = lock(server).clone();
+    let server = server.get().and_then(WeakServerHandle::upgrade);
     for connection in server.map(|s| s.connections()).unwrap_or_default() {
         *by_route.entry(connection.path).or_default() += 1;
     }

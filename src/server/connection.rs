@@ -73,7 +73,7 @@ fn open_stream(shared: &Shared, tcp: TcpStream, deadline: Option<Instant>) -> Op
                 .ok()
                 .map(|t| Transport::Tls(Arc::new(t))),
             Err(e) => {
-                log::info!("TLS handshake with {peer:?} failed: {e}");
+                log::info!("TLS handshake with {} failed: {e}", show(peer));
                 None
             }
         };
@@ -256,8 +256,8 @@ fn run_websocket(shared: &Arc<Shared>, id: ConnectionId, stream: Transport, acce
         sender.close_without_waiting(CloseCode::GoingAway, "server stopping");
     }
     log::info!(
-        "connection {id} from {:?} opened on {}",
-        info.peer,
+        "connection {id} from {} opened on {}",
+        show(info.peer),
         info.path
     );
     let started = Instant::now();
@@ -292,8 +292,8 @@ fn run_websocket(shared: &Arc<Shared>, id: ConnectionId, stream: Transport, acce
         reason,
     };
     log::info!(
-        "connection {id} from {:?} on {} closed after {:?}: {:?}",
-        end.info.peer,
+        "connection {id} from {} on {} ended after {:.3?}: {}",
+        show(end.info.peer),
         end.info.path,
         end.duration,
         end.reason
@@ -363,10 +363,10 @@ fn plain(status: u16, why: &str) -> Response {
 fn respond(stream: &Transport, request: Option<&Request>, response: &Response) {
     if response.status >= 400 {
         log::info!(
-            "refused {} {} from {:?}: {} {}",
+            "refused {} {} from {}: {} {}",
             request.map_or("-", |r| r.method()),
             request.map_or("-", |r| r.target()),
-            stream.peer_addr().ok(),
+            show(stream.peer_addr().ok()),
             response.status,
             String::from_utf8_lossy(&response.body)
         );
@@ -378,4 +378,9 @@ fn respond(stream: &Transport, request: Option<&Request>, response: &Response) {
     }
     let _ = (&*stream).write_all(&bytes);
     let _ = stream.shutdown(Shutdown::Write);
+}
+
+/// A peer address for the log.
+fn show(peer: Option<std::net::SocketAddr>) -> String {
+    peer.map_or_else(|| "an unknown peer".to_owned(), |p| p.to_string())
 }

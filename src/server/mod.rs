@@ -409,10 +409,39 @@ impl ServerHandle {
         self.inner.stop();
     }
 
+    /// A handle that does not keep the server running, for a handler that
+    /// needs its own server (to list connections, say): a handler holding a
+    /// `ServerHandle` would keep the server alive forever.
+    pub fn downgrade(&self) -> WeakServerHandle {
+        WeakServerHandle {
+            inner: Arc::downgrade(&self.inner),
+        }
+    }
+
     /// Wait until the server has stopped (by [`stop`](Self::stop) from
     /// another clone, or because the listener failed).
     pub fn join(&self) {
         self.inner.shared.wait_accept_ended();
+    }
+}
+
+/// A [`ServerHandle`] that does not keep the server running; see
+/// [`ServerHandle::downgrade`].
+#[derive(Clone)]
+pub struct WeakServerHandle {
+    inner: std::sync::Weak<HandleInner>,
+}
+
+impl std::fmt::Debug for WeakServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeakServerHandle").finish_non_exhaustive()
+    }
+}
+
+impl WeakServerHandle {
+    /// The server's handle, if it still runs.
+    pub fn upgrade(&self) -> Option<ServerHandle> {
+        self.inner.upgrade().map(|inner| ServerHandle { inner })
     }
 }
 
@@ -493,6 +522,19 @@ pub enum EndReason {
     HandlerReturned,
     /// The handler panicked; the connection was closed with 1011.
     HandlerPanicked(String),
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EndReason::Closed(frame) => write!(f, "closed by the close handshake: {frame}"),
+            EndReason::Failed(why) => write!(f, "failed: {why}"),
+            EndReason::HandlerReturned => f.write_str("handler returned: closed with 1000"),
+            EndReason::HandlerPanicked(what) => {
+                write!(f, "handler panicked: closed with 1011: {what}")
+            }
+        }
+    }
 }
 
 /// A connection that has ended, as told to the after-close hook.

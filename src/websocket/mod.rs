@@ -220,16 +220,23 @@ impl WebSocket {
     /// received is completed by the next read.
     ///
     /// # Errors
-    /// Never fails today; kept fallible for transports to come.
+    /// [`Error::Io`] of kind `InvalidInput` for a zero duration, as
+    /// `std::net::TcpStream::set_read_timeout` does.
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
-        self.timers.read_timeout = timeout.filter(|t| !t.is_zero());
+        if timeout.is_some_and(|t| t.is_zero()) {
+            return Err(Error::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a zero read timeout is invalid",
+            )));
+        }
+        self.timers.read_timeout = timeout;
         Ok(())
     }
 
     /// The read timeout.
     ///
     /// # Errors
-    /// Never fails today; kept fallible for transports to come.
+    /// Never fails today; kept fallible like `std`'s.
     pub fn read_timeout(&self) -> Result<Option<Duration>> {
         Ok(self.timers.read_timeout)
     }

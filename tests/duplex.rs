@@ -1,6 +1,8 @@
 //! Full duplex: one thread blocked in `read_message` while others send on
 //! the same connection.
 
+mod support;
+
 use std::sync::mpsc;
 use std::thread;
 
@@ -43,14 +45,8 @@ fn a_blocked_reader_never_delays_a_sender() {
 /// sender pushes 10,000 messages to an echo server, and reads them back.
 #[test]
 fn client_reads_while_another_thread_sends() {
-    let server = Server::bind("127.0.0.1:0")
-        .unwrap()
-        .start(|mut ws| {
-            let sender = ws.sender();
-            let _ = ws.run_with(|m| sender.send_message(&m));
-        })
-        .unwrap();
-    let mut client = syncws::connect(&format!("ws://{}/", server.local_addr())).unwrap();
+    let (_server, url) = support::start_echo_server();
+    let mut client = syncws::connect(&url).unwrap();
     let sender = client.sender();
     let pusher = thread::spawn(move || {
         for i in 0..COUNT {
@@ -121,14 +117,8 @@ fn concurrent_senders_never_interleave_frames() {
 /// reader with the peer's answer, and later sends fail cleanly.
 #[test]
 fn close_from_another_thread_ends_the_blocked_reader() {
-    let server = Server::bind("127.0.0.1:0")
-        .unwrap()
-        .start(|mut ws| {
-            let sender = ws.sender();
-            let _ = ws.run_with(|m| sender.send_message(&m));
-        })
-        .unwrap();
-    let mut client = syncws::connect(&format!("ws://{}/", server.local_addr())).unwrap();
+    let (_server, url) = support::start_echo_server();
+    let mut client = syncws::connect(&url).unwrap();
     let sender = client.sender();
     let closer = thread::spawn(move || {
         sender

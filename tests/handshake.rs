@@ -1,6 +1,8 @@
 //! The opening handshake from both ends: what a client sees when a server
 //! refuses, and what a server answers to requests that are not upgrades.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::thread;
@@ -9,13 +11,7 @@ use std::time::Duration;
 use syncws::{ClientBuilder, Config, Error, HandshakeError, Message, Server, ServerHandle};
 
 fn echo_server() -> ServerHandle {
-    Server::bind("127.0.0.1:0")
-        .unwrap()
-        .start(|mut ws| {
-            let sender = ws.sender();
-            let _ = ws.run_with(|m| sender.send_message(&m));
-        })
-        .unwrap()
+    support::start_echo_server().0
 }
 
 /// Send raw bytes to `server` and return its whole answer as text.

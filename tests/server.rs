@@ -11,13 +11,15 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use server_raw::{HttpAnswer, RawClient, TIMEOUT, get, http_exchange, tcp, upgrade_request};
+use server_raw::{
+    HttpAnswer, RawClient, TIMEOUT, assert_echoes, connect, echo, get, http_exchange, read_text,
+    tcp, upgrade_request, url, with_timeouts,
+};
 use syncws::protocol::frame::OpCode;
 use syncws::protocol::handshake::Response;
 use syncws::server::Route;
 use syncws::{
-    ClientBuilder, CloseCode, Config, Error, HandshakeError, Message, Server, ServerHandle,
-    WebSocket,
+    ClientBuilder, CloseCode, Config, Error, HandshakeError, Server, ServerHandle, WebSocket,
 };
 
 /// A refusal as the client sees it: status, headers, body.
@@ -46,46 +48,6 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
-}
-
-fn url(server: &ServerHandle, path: &str) -> String {
-    format!("ws://{}{path}", server.local_addr())
-}
-
-/// Connect a syncws client to `path`, with read and write timeouts.
-#[track_caller]
-fn connect(server: &ServerHandle, path: &str) -> WebSocket {
-    with_timeouts(
-        syncws::connect(&url(server, path)).unwrap_or_else(|e| panic!("connect to {path}: {e}")),
-    )
-}
-
-fn with_timeouts(mut ws: WebSocket) -> WebSocket {
-    ws.set_read_timeout(Some(TIMEOUT)).unwrap();
-    ws.set_write_timeout(Some(TIMEOUT)).unwrap();
-    ws
-}
-
-/// Echo until the connection ends.
-fn echo(mut ws: WebSocket) {
-    let _ = ws.set_read_timeout(Some(TIMEOUT));
-    let sender = ws.sender();
-    let _ = ws.run_with(|message| sender.send_message(&message));
-}
-
-#[track_caller]
-fn assert_echoes(ws: &mut WebSocket, text: &str) {
-    ws.send_text(text).unwrap();
-    assert_eq!(ws.read_message().unwrap(), Message::from(text));
-}
-
-/// Read one text message.
-#[track_caller]
-fn read_text(ws: &mut WebSocket) -> String {
-    match ws.read_message() {
-        Ok(Message::Text(text)) => text,
-        other => panic!("expected a text message, got {other:?}"),
-    }
 }
 
 // ---------------------------------------------------------------------

@@ -10,47 +10,12 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use server_raw::{End, RawClient, TIMEOUT};
+use server_raw::{End, RawClient, TIMEOUT, assert_echoes, connect, echo, read_text, url};
 use syncws::protocol::frame::OpCode;
 use syncws::server::{
     ConnectionEnd, ConnectionId, EndReason, EventHandler, Handler, Route, events,
 };
 use syncws::{CloseCode, CloseFrame, Error, KeepAlive, Message, Server, ServerHandle, WebSocket};
-
-fn url(server: &ServerHandle, path: &str) -> String {
-    format!("ws://{}{path}", server.local_addr())
-}
-
-/// Connect a syncws client to `path`, with read and write timeouts.
-#[track_caller]
-fn connect(server: &ServerHandle, path: &str) -> WebSocket {
-    let mut ws =
-        syncws::connect(&url(server, path)).unwrap_or_else(|e| panic!("connect to {path}: {e}"));
-    ws.set_read_timeout(Some(TIMEOUT)).unwrap();
-    ws.set_write_timeout(Some(TIMEOUT)).unwrap();
-    ws
-}
-
-/// Echo until the connection ends.
-fn echo(mut ws: WebSocket) {
-    let _ = ws.set_read_timeout(Some(TIMEOUT));
-    let sender = ws.sender();
-    let _ = ws.run_with(|message| sender.send_message(&message));
-}
-
-#[track_caller]
-fn assert_echoes(ws: &mut WebSocket, text: &str) {
-    ws.send_text(text).unwrap();
-    assert_eq!(ws.read_message().unwrap(), Message::from(text));
-}
-
-#[track_caller]
-fn read_text(ws: &mut WebSocket) -> String {
-    match ws.read_message() {
-        Ok(Message::Text(text)) => text,
-        other => panic!("expected a text message, got {other:?}"),
-    }
-}
 
 /// Read until the server closes; return its close frame.
 #[track_caller]

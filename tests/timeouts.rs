@@ -1,6 +1,8 @@
 //! Read timeouts are ordinary errors: nothing is lost, not even half a
 //! frame, and the connection stays usable.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
@@ -112,14 +114,8 @@ fn timeout_between_fragments_loses_nothing() {
 /// After a timeout the connection still sends and receives.
 #[test]
 fn connection_stays_usable_after_a_timeout() {
-    let server = Server::bind("127.0.0.1:0")
-        .unwrap()
-        .start(|mut ws| {
-            let sender = ws.sender();
-            let _ = ws.run_with(|m| sender.send_message(&m));
-        })
-        .unwrap();
-    let mut ws = syncws::connect(&format!("ws://{}/", server.local_addr())).unwrap();
+    let (_server, url) = support::start_echo_server();
+    let mut ws = syncws::connect(&url).unwrap();
     ws.set_read_timeout(Some(SHORT)).unwrap();
     assert!(matches!(ws.read_message(), Err(Error::Timeout)));
     ws.send_text("still here").unwrap();

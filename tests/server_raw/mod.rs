@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use syncws::protocol::frame::{FrameHeader, OpCode, write_frame};
 use syncws::protocol::handshake::{ResponseHead, parse_response};
+use syncws::{Message, ServerHandle, WebSocket};
 
 /// How long any single blocking step may take.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,6 +25,49 @@ pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
 /// The most frames [`RawClient::read_until_close`] reads.
 const MAX_FRAMES: usize = 100_000;
+
+/// `ws://` URL of `path` on `server`.
+pub fn url(server: &ServerHandle, path: &str) -> String {
+    format!("ws://{}{path}", server.local_addr())
+}
+
+/// Connect a syncws client to `path`, with read and write timeouts.
+#[track_caller]
+pub fn connect(server: &ServerHandle, path: &str) -> WebSocket {
+    with_timeouts(
+        syncws::connect(&url(server, path)).unwrap_or_else(|e| panic!("connect to {path}: {e}")),
+    )
+}
+
+/// Give a client read and write timeouts of [`TIMEOUT`].
+pub fn with_timeouts(mut ws: WebSocket) -> WebSocket {
+    ws.set_read_timeout(Some(TIMEOUT)).unwrap();
+    ws.set_write_timeout(Some(TIMEOUT)).unwrap();
+    ws
+}
+
+/// A handler: echo until the connection ends.
+pub fn echo(mut ws: WebSocket) {
+    let _ = ws.set_read_timeout(Some(TIMEOUT));
+    let sender = ws.sender();
+    let _ = ws.run_with(|message| sender.send_message(&message));
+}
+
+/// Send `text` and expect it back.
+#[track_caller]
+pub fn assert_echoes(ws: &mut WebSocket, text: &str) {
+    ws.send_text(text).unwrap();
+    assert_eq!(ws.read_message().unwrap(), Message::from(text));
+}
+
+/// Read one text message.
+#[track_caller]
+pub fn read_text(ws: &mut WebSocket) -> String {
+    match ws.read_message() {
+        Ok(Message::Text(text)) => text,
+        other => panic!("expected a text message, got {other:?}"),
+    }
+}
 
 /// A whole HTTP answer: status, headers and body.
 #[derive(Debug)]

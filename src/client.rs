@@ -10,7 +10,7 @@ use crate::http::{handshake_io, read_head, set_deadline};
 use crate::protocol::Role;
 use crate::protocol::handshake::{ClientRequest, check_response, parse_response};
 use crate::url::WsUrl;
-use crate::websocket::{Transport, WebSocket};
+use crate::websocket::{Opened, Transport, WebSocket};
 
 /// The most body bytes kept from a refused handshake.
 const MAX_REFUSAL_BODY: usize = 64 << 10;
@@ -186,9 +186,16 @@ impl ClientBuilder {
             }
             Err(e) => return Err(Error::Handshake(e)),
         };
-        stream.set_read_timeout(None).map_err(handshake_io)?;
-        stream.set_write_timeout(None).map_err(handshake_io)?;
-        let mut ws = WebSocket::from_transport(stream, Role::Client, config, &rest)?;
+        let peer_addr = stream.peer_addr().ok();
+        let opened = Opened {
+            transport: stream,
+            spare: None,
+            peer_addr,
+            leftover: rest,
+            // At most this is left on the socket from the handshake.
+            socket_timeout: config.handshake_timeout,
+        };
+        let mut ws = WebSocket::from_transport(opened, Role::Client, config)?;
         ws.set_protocol(protocol);
         Ok(ws)
     }

@@ -13,7 +13,10 @@ const HEAD_READ_CHUNK: usize = 2048;
 
 /// Read from `stream` until `parse` finds a whole head in what has arrived.
 /// Returns the parsed head and the bytes that followed it (the start of the
-/// WebSocket stream, or of a body).
+/// WebSocket stream, or of a body). The caller has set the socket's
+/// timeouts for `deadline` ([`set_deadline`]); they are lowered only for the
+/// reads after the first, so a head that arrives at once costs no extra
+/// system call.
 ///
 /// # Errors
 /// [`Error::Timeout`] when `deadline` passes; the parse error; an
@@ -25,8 +28,11 @@ pub(crate) fn read_head<T>(
 ) -> Result<(T, Vec<u8>), Error> {
     let mut buf = Vec::with_capacity(HEAD_READ_CHUNK);
     let mut chunk = [0u8; HEAD_READ_CHUNK];
+    let mut first = true;
     loop {
-        set_deadline(stream, deadline)?;
+        if !std::mem::take(&mut first) {
+            set_read_deadline(stream, deadline)?;
+        }
         let n = match Read::read(&mut &*stream, &mut chunk) {
             Ok(0) => {
                 return Err(Error::Handshake(HandshakeError::Io(
@@ -45,21 +51,32 @@ pub(crate) fn read_head<T>(
     }
 }
 
-/// Make the next read on `stream` give up at `deadline`.
+/// Make reads and writes on `stream` give up at `deadline`.
 pub(crate) fn set_deadline(stream: &Transport, deadline: Option<Instant>) -> Result<(), Error> {
-    let timeout = match deadline {
+    let timeout = time_left(deadline)?;
+    stream.set_read_timeout(timeout).map_err(handshake_io)?;
+    stream.set_write_timeout(timeout).map_err(handshake_io)?;
+    Ok(())
+}
+
+/// Make reads on `stream` give up at `deadline`.
+fn set_read_deadline(stream: &Transport, deadline: Option<Instant>) -> Result<(), Error> {
+    let timeout = time_left(deadline)?;
+    stream.set_read_timeout(timeout).map_err(handshake_io)
+}
+
+/// The time until `deadline`; [`Error::Timeout`] if it has passed.
+pub(crate) fn time_left(deadline: Option<Instant>) -> Result<Option<std::time::Duration>, Error> {
+    match deadline {
         Some(deadline) => {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(Error::Timeout);
             }
-            Some(left)
+            Ok(Some(left))
         }
-        None => None,
-    };
-    stream.set_read_timeout(timeout).map_err(handshake_io)?;
-    stream.set_write_timeout(timeout).map_err(handshake_io)?;
-    Ok(())
+        None => Ok(None),
+    }
 }
 
 /// An I/O error during the handshake: a timeout stays [`Error::Timeout`].

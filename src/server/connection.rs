@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{SendTimeoutError, Sender};
 
 use crate::error::{Error, HandshakeError};
-use crate::http::{handshake_io, read_head, set_deadline};
+use crate::http::read_head;
 use crate::message::{CloseCode, Message};
 use crate::protocol::Role;
 use crate::protocol::handshake::{
@@ -19,7 +19,7 @@ use crate::protocol::handshake::{
 };
 use crate::server::route::{Upgrade, WsRoute, best_match};
 use crate::server::{ConnectionEnd, ConnectionId, ConnectionInfo, EndReason, Shared};
-use crate::websocket::{DetachSlot, Ending, ServerSide, Transport, WebSocket};
+use crate::websocket::{DetachSlot, Ending, Opened, ServerSide, Transport, WebSocket};
 
 /// How often a detached connection blocked on its full queue checks
 /// whether the server is stopping.
@@ -40,34 +40,39 @@ pub(crate) fn serve(shared: &Arc<Shared>, n: u64, tcp: TcpStream) {
     // Small messages go out at once, not after Nagle's delay.
     let _ = tcp.set_nodelay(true);
     let handshake = shared.registry.handshake_started(n, &tcp);
-    let deadline = shared
-        .settings
-        .config
-        .handshake_timeout
-        .map(|t| Instant::now() + t);
-    let accepted = open_stream(shared, tcp, deadline)
+    let timeout = shared.settings.config.handshake_timeout;
+    let deadline = timeout.map(|t| Instant::now() + t);
+    // Set once: reads and writes of the handshake end by the deadline.
+    if tcp
+        .set_read_timeout(timeout)
+        .and(tcp.set_write_timeout(timeout))
+        .is_err()
+    {
+        return;
+    }
+    let accepted = open_stream(shared, tcp)
         .and_then(|stream| answer_request(shared, &stream, deadline).map(|a| (stream, a)));
-    drop(handshake);
-    if let Some((stream, accepted)) = accepted {
-        run_websocket(shared, ConnectionId(n), stream, accepted);
+    if let Some((stream, mut accepted)) = accepted {
+        let opened = Opened {
+            transport: stream,
+            spare: handshake.finish(),
+            peer_addr: accepted.request.peer_addr(),
+            leftover: std::mem::take(&mut accepted.rest),
+            // At most this is left on the socket from the handshake.
+            socket_timeout: timeout,
+        };
+        run_websocket(shared, ConnectionId(n), opened, accepted);
     }
 }
 
 /// The stream to speak HTTP on: the socket, or TLS over it once the TLS
 /// handshake is done (within the handshake deadline: a client that speaks
 /// plain HTTP or garbage to a TLS port, or stalls, is dropped).
-fn open_stream(shared: &Shared, tcp: TcpStream, deadline: Option<Instant>) -> Option<Transport> {
+fn open_stream(shared: &Shared, tcp: TcpStream) -> Option<Transport> {
     #[cfg(feature = "native-tls")]
     if let Some(acceptor) = &shared.settings.tls {
         use crate::websocket::{Pipe, TlsTransport};
         let peer = tcp.peer_addr().ok();
-        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        if tcp
-            .set_read_timeout(timeout.map(|t| t.max(std::time::Duration::from_millis(1))))
-            .is_err()
-        {
-            return None;
-        }
         return match acceptor.accept(Pipe::new(tcp)) {
             Ok(stream) => TlsTransport::new(stream)
                 .ok()
@@ -78,7 +83,7 @@ fn open_stream(shared: &Shared, tcp: TcpStream, deadline: Option<Instant>) -> Op
             }
         };
     }
-    let _ = (shared, deadline);
+    let _ = shared;
     Some(Transport::Tcp(tcp))
 }
 
@@ -179,15 +184,9 @@ fn answer_request(
     }
     let mut headers = vec![("Server".to_owned(), "syncws".to_owned())];
     headers.extend(upgrade.headers.iter().cloned());
-    let sent = set_deadline(stream, deadline).and_then(|()| {
-        (&*stream)
-            .write_all(&accept_response(&key, protocol.as_deref(), &headers))
-            .map_err(handshake_io)
-    });
-    let cleared = stream
-        .set_read_timeout(None)
-        .and(stream.set_write_timeout(None));
-    if sent.is_err() || cleared.is_err() {
+    // The write timeout set for the handshake still bounds this write.
+    let sent = (&*stream).write_all(&accept_response(&key, protocol.as_deref(), &headers));
+    if sent.is_err() {
         shared.registry.unreserve();
         return None;
     }
@@ -201,13 +200,13 @@ fn answer_request(
 }
 
 /// Run the handler of an accepted upgrade, then report how it ended.
-fn run_websocket(shared: &Arc<Shared>, id: ConnectionId, stream: Transport, accepted: Accepted) {
+fn run_websocket(shared: &Arc<Shared>, id: ConnectionId, opened: Opened, accepted: Accepted) {
     let Accepted {
         route,
         request,
-        rest,
         protocol,
         upgrade,
+        ..
     } = accepted;
     let settings = &shared.settings;
     let info = ConnectionInfo {
@@ -218,7 +217,7 @@ fn run_websocket(shared: &Arc<Shared>, id: ConnectionId, stream: Transport, acce
         protocol: protocol.clone(),
         detached: false,
     };
-    let mut ws = match WebSocket::from_transport(stream, Role::Server, &settings.config, &rest) {
+    let mut ws = match WebSocket::from_transport(opened, Role::Server, &settings.config) {
         Ok(ws) => ws,
         Err(e) => {
             shared.registry.unreserve();

@@ -57,6 +57,9 @@ struct Book {
     reserved: usize,
     /// Connection threads still running.
     threads: usize,
+    /// Threads waiting in `wait_threads` (std's `notify_all` is a system
+    /// call even with nobody waiting; connections end often).
+    waiting: usize,
 }
 
 /// The book, shared by the accepting thread, every connection thread and
@@ -90,7 +93,9 @@ impl Registry {
     fn thread_ended(&self) {
         let mut book = self.lock();
         book.threads -= 1;
-        self.changed.notify_all();
+        if book.waiting > 0 {
+            self.changed.notify_all();
+        }
     }
 
     /// Wait until no connection thread runs, or `deadline`. True if none does.
@@ -101,17 +106,21 @@ impl Registry {
             if now >= deadline {
                 return false;
             }
+            book.waiting += 1;
             book = self
                 .changed
                 .wait_timeout(book, deadline - now)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+            book.waiting -= 1;
         }
         true
     }
 
-    /// A connection starts its opening handshake; it ends when the guard
-    /// is dropped, whatever happens.
+    /// A connection starts its opening handshake: a second handle on its
+    /// socket is kept so that `stop` can drop it. The handshake ends when
+    /// the guard is dropped, whatever happens, or when [`HandshakeGuard::finish`]
+    /// takes the handle back for the connection's writer.
     pub fn handshake_started(&self, n: u64, stream: &TcpStream) -> HandshakeGuard<'_> {
         if let Ok(clone) = stream.try_clone() {
             self.lock().handshaking.insert(n, clone);
@@ -231,6 +240,14 @@ impl Drop for ThreadGuard {
 pub(crate) struct HandshakeGuard<'a> {
     registry: &'a Registry,
     n: u64,
+}
+
+impl HandshakeGuard<'_> {
+    /// The handshake succeeded: the second handle on the socket, for the
+    /// connection's writer.
+    pub fn finish(self) -> Option<TcpStream> {
+        self.registry.lock().handshaking.remove(&self.n)
+    }
 }
 
 impl Drop for HandshakeGuard<'_> {

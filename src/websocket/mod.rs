@@ -32,6 +32,19 @@ pub(crate) use transport::{Pipe, TlsTransport};
 pub(crate) use writer::Ending;
 use writer::Writer;
 
+/// A stream whose opening handshake has just completed, handed over to
+/// [`WebSocket::from_transport`].
+pub(crate) struct Opened {
+    pub transport: Transport,
+    /// A second handle on the socket, if one was made already.
+    pub spare: Option<std::net::TcpStream>,
+    pub peer_addr: Option<SocketAddr>,
+    /// Bytes read past the end of the HTTP head.
+    pub leftover: Vec<u8>,
+    /// The read timeout still set on the socket by the handshake.
+    pub socket_timeout: Option<Duration>,
+}
+
 /// What a server knows of a connection, beyond the socket.
 #[derive(Clone)]
 pub(crate) struct ServerSide {
@@ -99,15 +112,22 @@ impl fmt::Debug for WebSocket {
 
 impl WebSocket {
     /// Take over a stream on which the opening handshake has completed.
-    /// `leftover` are bytes read past the end of the HTTP head.
     pub(crate) fn from_transport(
-        transport: Transport,
+        opened: Opened,
         role: Role,
         config: &Config,
-        leftover: &[u8],
     ) -> io::Result<WebSocket> {
-        let writer_transport = transport.share()?;
-        let peer_addr = transport.peer_addr().ok();
+        let Opened {
+            transport,
+            spare,
+            peer_addr,
+            leftover,
+            socket_timeout,
+        } = opened;
+        let writer_transport = transport.share(spare)?;
+        // The handshake's write timeout must not limit later sends.
+        writer_transport.set_write_timeout(None)?;
+        let leftover = &leftover[..];
         let mut receiver = Receiver::new(role, config);
         if !leftover.is_empty() {
             receiver.push_bytes(leftover);
@@ -120,7 +140,9 @@ impl WebSocket {
             },
             role,
             timers: Timers::new(config.close_timeout),
-            socket_timeout: None,
+            // Left from the handshake; the first read that needs another
+            // timeout sets it.
+            socket_timeout,
             own_write_timeout: false,
             done: false,
             request: None,
@@ -260,9 +282,10 @@ impl WebSocket {
     /// # Errors
     /// The I/O error of the socket.
     pub fn set_keep_alive(&mut self, keep_alive: Option<KeepAlive>) -> Result<()> {
+        let changed = self.timers.keep_alive != keep_alive;
         self.timers.keep_alive = keep_alive;
         self.timers.received();
-        if !self.own_write_timeout {
+        if changed && !self.own_write_timeout {
             let timeout = keep_alive.map(|k| k.timeout);
             self.writer().transport().set_write_timeout(timeout)?;
         }
@@ -438,19 +461,28 @@ impl WebSocket {
             let _ = self.reader.shutdown(Shutdown::Write);
         }
         let mut sink = [0u8; 1024];
-        loop {
-            let now = Instant::now();
-            if now >= deadline || self.reader.set_read_timeout(Some(deadline - now)).is_err() {
-                break;
+        let mut wait = true;
+        let ended = loop {
+            // The socket's timeout is set again only when bytes keep coming.
+            if wait {
+                let now = Instant::now();
+                if now >= deadline || self.reader.set_read_timeout(Some(deadline - now)).is_err() {
+                    break false;
+                }
             }
             match (&self.reader).read(&mut sink) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break,
+                Ok(0) => break true,
+                Ok(_) => wait = true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => wait = false,
+                Err(_) => break false,
             }
+        };
+        // A server that saw the peer's end has nothing left to close; a
+        // client still owes the server its FIN, whether or not the
+        // `WebSocket` is dropped soon.
+        if !ended || self.role == Role::Client {
+            let _ = self.reader.shutdown(Shutdown::Both);
         }
-        let _ = self.reader.shutdown(Shutdown::Both);
     }
 
     /// Send a text message.

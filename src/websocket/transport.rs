@@ -36,10 +36,14 @@ impl Transport {
     }
 
     /// A second handle on the same stream, for the other side of the
-    /// connection. From now on the stream is shared between threads.
-    pub(crate) fn share(&self) -> io::Result<Transport> {
+    /// connection (`spare`, a handle on the same socket made earlier, saves
+    /// making one). From now on the stream is shared between threads.
+    pub(crate) fn share(&self, spare: Option<TcpStream>) -> io::Result<Transport> {
         match self {
-            Transport::Tcp(s) => s.try_clone().map(Transport::Tcp),
+            Transport::Tcp(s) => match spare {
+                Some(spare) => Ok(Transport::Tcp(spare)),
+                None => s.try_clone().map(Transport::Tcp),
+            },
             #[cfg(feature = "native-tls")]
             Transport::Tls(t) => {
                 t.start_sharing();

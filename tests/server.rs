@@ -682,3 +682,37 @@ fn frames_sent_right_behind_the_upgrade_request_are_not_lost() {
         );
     }
 }
+
+/// `run_with` holds the replies to a burst of messages that arrived
+/// together and writes them when it next waits: every reply still arrives,
+/// in order, and none waits for more input.
+#[test]
+fn replies_to_a_burst_that_arrived_together_all_go_out() {
+    use std::io::Write;
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .websocket("/echo", echo)
+        .serve()
+        .unwrap();
+    let (mut raw, answer) = RawClient::connect(server.local_addr(), "/echo", "");
+    assert_eq!(answer.status, 101);
+    // Many masked frames in one write: the server reads them in one go,
+    // so all but the last are handled while more input is buffered.
+    let mut burst = Vec::new();
+    for i in 0..200u32 {
+        syncws::protocol::frame::write_frame(
+            &mut burst,
+            true,
+            OpCode::Text,
+            format!("m{i}").as_bytes(),
+            Some([1, 2, 3, 4]),
+        );
+    }
+    raw.stream.write_all(&burst).unwrap();
+    for i in 0..200u32 {
+        match raw.read_frame().unwrap() {
+            Some((OpCode::Text, payload)) => assert_eq!(payload, format!("m{i}").as_bytes()),
+            other => panic!("reply {i}: {other:?}"),
+        }
+    }
+}

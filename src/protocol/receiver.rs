@@ -148,6 +148,12 @@ impl Receiver {
         self.closed
     }
 
+    /// True if bytes have been received that are not yet parsed: more may
+    /// be delivered without reading again.
+    pub fn has_buffered_bytes(&self) -> bool {
+        self.start < self.end
+    }
+
     /// True if some bytes of a frame or message have been received but not
     /// yet delivered.
     pub fn has_partial_data(&self) -> bool {

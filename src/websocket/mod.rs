@@ -93,6 +93,8 @@ pub struct WebSocket {
     own_write_timeout: bool,
     /// The connection is over for reading: every read is `AlreadyClosed`.
     done: bool,
+    /// `run_with` holds this thread's sends until the next blocking read.
+    holding: bool,
     request: Option<Request>,
     protocol: Option<String>,
     peer_addr: Option<SocketAddr>,
@@ -145,6 +147,7 @@ impl WebSocket {
             socket_timeout,
             own_write_timeout: false,
             done: false,
+            holding: false,
             request: None,
             protocol: None,
             peer_addr,
@@ -343,6 +346,10 @@ impl WebSocket {
     /// Read the next bytes where the receiver wants them, waking up for
     /// the deadlines of [`Timers`] on the way.
     fn fill(&mut self, read_deadline: Option<Instant>) -> Result<()> {
+        if std::mem::take(&mut self.holding) {
+            // About to wait for the peer: what `run_with` held goes out now.
+            self.writer().release()?;
+        }
         loop {
             match self
                 .timers
@@ -592,6 +599,12 @@ impl WebSocket {
     /// a keep-alive ping is sent and reading goes on. Returns `Ok(())` when
     /// the peer closes the connection cleanly.
     ///
+    /// When messages arrive faster than they are handled, what `handler`
+    /// sends on this thread while more input is already waiting is held
+    /// and written together, once `run_with` is about to wait for the peer
+    /// again (or 64 KiB are waiting): a burst of requests gets its replies
+    /// in one system call. Sends from other threads are never held.
+    ///
     /// ```no_run
     /// let mut ws = syncws::connect("ws://127.0.0.1:9001/echo")?;
     /// let sender = ws.sender();
@@ -606,14 +619,30 @@ impl WebSocket {
     where
         F: FnMut(Message) -> Result<()>,
     {
-        loop {
+        let result = loop {
             match self.read_message() {
-                Ok(message) => handler(message)?,
-                Err(Error::Timeout) => self.writer().send_control(OpCode::Ping, b"", true)?,
-                Err(Error::Closed(_)) => return Ok(()),
-                Err(e) => return Err(e),
+                Ok(message) => {
+                    if !self.holding && self.receiver.has_buffered_bytes() {
+                        self.holding = true;
+                        self.writer().hold();
+                    }
+                    if let Err(e) = handler(message) {
+                        break Err(e);
+                    }
+                }
+                Err(Error::Timeout) => {
+                    if let Err(e) = self.writer().send_control(OpCode::Ping, b"", true) {
+                        break Err(e);
+                    }
+                }
+                Err(Error::Closed(_)) => break Ok(()),
+                Err(e) => break Err(e),
             }
+        };
+        if std::mem::take(&mut self.holding) {
+            let _ = self.writer().release();
         }
+        result
     }
 }
 

@@ -30,6 +30,9 @@ const DIRECT_WRITE_MIN: usize = 64 << 10;
 /// The outgoing buffer is given back to the allocator above this size, so an
 /// idle connection that once sent a burst does not keep its memory.
 const KEEP_BUFFER_CAPACITY: usize = 64 << 10;
+/// Sends held back by [`Writer::hold`] go out anyway once this much is
+/// waiting.
+const HOLD_LIMIT: usize = 64 << 10;
 /// Client frames are masked into a scratch buffer of this size at a time.
 const MASK_CHUNK: usize = 64 << 10;
 
@@ -83,6 +86,8 @@ struct WriteState {
     ended: Option<io::ErrorKind>,
     /// Threads waiting on `progress`.
     waiters: usize,
+    /// Sends from this thread are queued but not written (see `hold`).
+    held_for: Option<std::thread::ThreadId>,
     masks: MaskKeys,
 }
 
@@ -132,6 +137,7 @@ impl Writer {
                 close_sent: false,
                 ended: None,
                 waiters: 0,
+                held_for: None,
                 masks: MaskKeys::new(),
             }),
             progress: Condvar::new(),
@@ -342,8 +348,33 @@ impl Writer {
         Ok(())
     }
 
+    /// Queue, without writing, what the current thread sends from now on,
+    /// until [`release`](Self::release) or until [`HOLD_LIMIT`] bytes wait:
+    /// replies to a burst of messages then leave in one write.
+    pub(crate) fn hold(&self) {
+        self.lock().held_for = Some(std::thread::current().id());
+    }
+
+    /// Stop holding, and write what was held.
+    pub(crate) fn release(&self) -> Result<()> {
+        let mut st = self.lock();
+        st.held_for = None;
+        if st.pending.is_empty() || st.flushing {
+            // Nothing held, or the thread writing will write it.
+            return Ok(());
+        }
+        st.flushing = true;
+        self.flush(st)
+    }
+
     /// After appending: write, or wait for the thread that is writing.
     fn finish_send<'a>(&'a self, mut st: MutexGuard<'a, WriteState>, wait: bool) -> Result<()> {
+        if st.held_for.is_some()
+            && st.pending.len() < HOLD_LIMIT
+            && st.held_for == Some(std::thread::current().id())
+        {
+            return Ok(());
+        }
         if !st.flushing {
             st.flushing = true;
             return self.flush(st);

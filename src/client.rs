@@ -156,7 +156,7 @@ impl ClientBuilder {
         let stream = if url.tls {
             self.tls_connect(tcp, &url.host, deadline)?
         } else {
-            Transport::Tcp(tcp)
+            Transport::Tcp(std::sync::Arc::new(tcp))
         };
         let request = ClientRequest {
             protocols: self.protocols,
@@ -189,7 +189,6 @@ impl ClientBuilder {
         let peer_addr = stream.peer_addr().ok();
         let opened = Opened {
             transport: stream,
-            spare: None,
             peer_addr,
             leftover: rest,
             // At most this is left on the socket from the handshake.
@@ -222,7 +221,7 @@ impl ClientBuilder {
         tcp.set_write_timeout(timeout).map_err(handshake_io)?;
         // The SNI name and the name checked against the certificate are
         // the URL's host.
-        match connector.connect(host, Pipe::new(tcp)) {
+        match connector.connect(host, Pipe::new(std::sync::Arc::new(tcp))) {
             Ok(stream) => Ok(Transport::Tls(std::sync::Arc::new(TlsTransport::new(
                 stream,
             )?))),

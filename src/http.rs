@@ -26,14 +26,19 @@ pub(crate) fn read_head<T>(
     deadline: Option<Instant>,
     parse: impl Fn(&[u8]) -> Result<Option<(T, usize)>, HandshakeError>,
 ) -> Result<(T, Vec<u8>), Error> {
+    // On the heap, not the stack: a connection thread's stack pages stay
+    // resident for the connection's life.
     let mut buf = Vec::with_capacity(HEAD_READ_CHUNK);
-    let mut chunk = [0u8; HEAD_READ_CHUNK];
     let mut first = true;
     loop {
         if !std::mem::take(&mut first) {
             set_read_deadline(stream, deadline)?;
         }
-        let n = match Read::read(&mut &*stream, &mut chunk) {
+        let filled = buf.len();
+        buf.resize(filled + HEAD_READ_CHUNK, 0);
+        let read = Read::read(&mut &*stream, &mut buf[filled..]);
+        buf.truncate(filled + *read.as_ref().unwrap_or(&0));
+        let n = match read {
             Ok(0) => {
                 return Err(Error::Handshake(HandshakeError::Io(
                     io::ErrorKind::UnexpectedEof.into(),
@@ -43,7 +48,7 @@ pub(crate) fn read_head<T>(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(handshake_io(e)),
         };
-        buf.extend_from_slice(&chunk[..n]);
+        let _ = n;
         if let Some((head, len)) = parse(&buf)? {
             let rest = buf.split_off(len);
             return Ok((head, rest));

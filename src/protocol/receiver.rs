@@ -20,8 +20,9 @@ use crate::protocol::frame::{FrameHeader, OpCode};
 use crate::protocol::mask::apply_mask;
 use crate::protocol::utf8::Utf8Validator;
 
-/// The read buffer starts this small: an idle connection costs little.
-const MIN_READ_BUFFER: usize = 4 << 10;
+/// The read buffer starts this small: an idle connection costs little. It
+/// doubles while reads fill it.
+const MIN_READ_BUFFER: usize = 1 << 10;
 /// The read buffer grows up to this while reads keep filling it.
 const MAX_READ_BUFFER: usize = 64 << 10;
 /// Text read straight into the message is validated at least this often,

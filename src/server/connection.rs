@@ -39,6 +39,7 @@ struct Accepted {
 pub(crate) fn serve(shared: &Arc<Shared>, n: u64, tcp: TcpStream) {
     // Small messages go out at once, not after Nagle's delay.
     let _ = tcp.set_nodelay(true);
+    let tcp = Arc::new(tcp);
     let handshake = shared.registry.handshake_started(n, &tcp);
     let timeout = shared.settings.config.handshake_timeout;
     let deadline = timeout.map(|t| Instant::now() + t);
@@ -55,12 +56,12 @@ pub(crate) fn serve(shared: &Arc<Shared>, n: u64, tcp: TcpStream) {
     if let Some((stream, mut accepted)) = accepted {
         let opened = Opened {
             transport: stream,
-            spare: handshake.finish(),
             peer_addr: accepted.request.peer_addr(),
             leftover: std::mem::take(&mut accepted.rest),
             // At most this is left on the socket from the handshake.
             socket_timeout: timeout,
         };
+        drop(handshake);
         run_websocket(shared, ConnectionId(n), opened, accepted);
     }
 }
@@ -68,7 +69,7 @@ pub(crate) fn serve(shared: &Arc<Shared>, n: u64, tcp: TcpStream) {
 /// The stream to speak HTTP on: the socket, or TLS over it once the TLS
 /// handshake is done (within the handshake deadline: a client that speaks
 /// plain HTTP or garbage to a TLS port, or stalls, is dropped).
-fn open_stream(shared: &Shared, tcp: TcpStream) -> Option<Transport> {
+fn open_stream(shared: &Shared, tcp: Arc<TcpStream>) -> Option<Transport> {
     #[cfg(feature = "native-tls")]
     if let Some(acceptor) = &shared.settings.tls {
         use crate::websocket::{Pipe, TlsTransport};

@@ -52,7 +52,7 @@ struct Entry {
 struct Book {
     open: HashMap<ConnectionId, Entry>,
     /// Sockets still in their opening handshake, so `stop` can drop them.
-    handshaking: HashMap<u64, TcpStream>,
+    handshaking: HashMap<u64, Arc<TcpStream>>,
     /// Upgrades accepted and not yet registered, counted against the limit.
     reserved: usize,
     /// Connection threads still running.
@@ -117,20 +117,17 @@ impl Registry {
         true
     }
 
-    /// A connection starts its opening handshake: a second handle on its
-    /// socket is kept so that `stop` can drop it. The handshake ends when
-    /// the guard is dropped, whatever happens, or when [`HandshakeGuard::finish`]
-    /// takes the handle back for the connection's writer.
-    pub fn handshake_started(&self, n: u64, stream: &TcpStream) -> HandshakeGuard<'_> {
-        if let Ok(clone) = stream.try_clone() {
-            self.lock().handshaking.insert(n, clone);
-        }
+    /// A connection starts its opening handshake: its socket is kept where
+    /// `stop` can drop it, until the guard is dropped, whatever happens.
+    pub fn handshake_started(&self, n: u64, stream: &Arc<TcpStream>) -> HandshakeGuard<'_> {
+        self.lock().handshaking.insert(n, Arc::clone(stream));
         HandshakeGuard { registry: self, n }
     }
 
     /// Drop every connection still in its opening handshake.
     pub fn abort_handshakes(&self) {
-        let streams: Vec<TcpStream> = self.lock().handshaking.drain().map(|(_, s)| s).collect();
+        let streams: Vec<Arc<TcpStream>> =
+            self.lock().handshaking.drain().map(|(_, s)| s).collect();
         for stream in streams {
             let _ = stream.shutdown(Shutdown::Both);
         }
@@ -210,7 +207,7 @@ impl Registry {
 
     /// Drop every connection at once, open or still in its handshake.
     pub fn abort_all(&self) {
-        let (senders, streams): (Vec<Sender>, Vec<TcpStream>) = {
+        let (senders, streams): (Vec<Sender>, Vec<Arc<TcpStream>>) = {
             let mut book = self.lock();
             let senders = book.open.values().map(|e| e.sender.clone()).collect();
             let streams = book.handshaking.drain().map(|(_, s)| s).collect();
@@ -240,14 +237,6 @@ impl Drop for ThreadGuard {
 pub(crate) struct HandshakeGuard<'a> {
     registry: &'a Registry,
     n: u64,
-}
-
-impl HandshakeGuard<'_> {
-    /// The handshake succeeded: the second handle on the socket, for the
-    /// connection's writer.
-    pub fn finish(self) -> Option<TcpStream> {
-        self.registry.lock().handshaking.remove(&self.n)
-    }
 }
 
 impl Drop for HandshakeGuard<'_> {

@@ -36,8 +36,6 @@ use writer::Writer;
 /// [`WebSocket::from_transport`].
 pub(crate) struct Opened {
     pub transport: Transport,
-    /// A second handle on the socket, if one was made already.
-    pub spare: Option<std::net::TcpStream>,
     pub peer_addr: Option<SocketAddr>,
     /// Bytes read past the end of the HTTP head.
     pub leftover: Vec<u8>,
@@ -121,12 +119,11 @@ impl WebSocket {
     ) -> io::Result<WebSocket> {
         let Opened {
             transport,
-            spare,
             peer_addr,
             leftover,
             socket_timeout,
         } = opened;
-        let writer_transport = transport.share(spare)?;
+        let writer_transport = transport.share()?;
         // The handshake's write timeout must not limit later sends.
         writer_transport.set_write_timeout(None)?;
         let leftover = &leftover[..];

@@ -23,7 +23,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use native_tls::TlsStream;
 
@@ -36,7 +36,7 @@ const ENCRYPT_STEP: usize = 64 << 10;
 /// The stream under the TLS stream.
 #[derive(Debug)]
 pub(crate) struct Pipe {
-    tcp: TcpStream,
+    tcp: Arc<TcpStream>,
     /// Before the connection is shared: read and write the socket itself.
     direct: bool,
     /// Ciphertext received and not yet consumed by TLS.
@@ -47,7 +47,7 @@ pub(crate) struct Pipe {
 }
 
 impl Pipe {
-    pub(crate) fn new(tcp: TcpStream) -> Pipe {
+    pub(crate) fn new(tcp: Arc<TcpStream>) -> Pipe {
         Pipe {
             tcp,
             direct: true,
@@ -61,7 +61,7 @@ impl Pipe {
 impl Read for Pipe {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.direct {
-            return self.tcp.read(buf);
+            return (&*self.tcp).read(buf);
         }
         let available = &self.incoming[self.consumed..];
         if available.is_empty() {
@@ -82,7 +82,7 @@ impl Read for Pipe {
 impl Write for Pipe {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.direct {
-            return self.tcp.write(buf);
+            return (&*self.tcp).write(buf);
         }
         self.outgoing.extend_from_slice(buf);
         Ok(buf.len())
@@ -90,7 +90,7 @@ impl Write for Pipe {
 
     fn flush(&mut self) -> io::Result<()> {
         if self.direct {
-            return self.tcp.flush();
+            return (&*self.tcp).flush();
         }
         Ok(())
     }
@@ -98,8 +98,8 @@ impl Write for Pipe {
 
 /// A TLS connection shared by one reader and the writers.
 pub(crate) struct TlsTransport {
-    /// The reader's handle of the socket: raw reads, timeouts, shutdown.
-    tcp: TcpStream,
+    /// The socket: raw reads, timeouts, shutdown.
+    tcp: Arc<TcpStream>,
     state: Mutex<TlsStream<Pipe>>,
     /// Held while ciphertext goes onto the socket, so records keep their
     /// order. Only writers wait for it. It keeps the buffer ciphertext is
@@ -117,7 +117,7 @@ impl std::fmt::Debug for TlsTransport {
 
 impl TlsTransport {
     pub(crate) fn new(stream: TlsStream<Pipe>) -> io::Result<TlsTransport> {
-        let tcp = stream.get_ref().tcp.try_clone()?;
+        let tcp = Arc::clone(&stream.get_ref().tcp);
         Ok(TlsTransport {
             tcp,
             state: Mutex::new(stream),
@@ -140,7 +140,6 @@ impl TlsTransport {
     }
 
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut raw = [0u8; RAW_READ];
         loop {
             {
                 let mut tls = self.tls();
@@ -158,17 +157,27 @@ impl TlsTransport {
                     other => return other,
                 }
             }
-            // Wait for ciphertext with no lock held: senders go on.
-            let n = loop {
-                match (&self.tcp).read(&mut raw) {
+            // TLS consumed all the ciphertext it had (or it would not ask
+            // for more): the reader takes the pipe's empty buffer, fills it
+            // from the socket with no lock held (senders go on), and puts it
+            // back. Only the reader ever touches `incoming` once shared.
+            let mut raw = std::mem::take(&mut self.tls().get_mut().incoming);
+            raw.resize(RAW_READ, 0);
+            let read = loop {
+                match (&*self.tcp).read(&mut raw) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    other => break other?,
+                    other => break other,
                 }
             };
-            if n == 0 {
+            raw.truncate(*read.as_ref().unwrap_or(&0));
+            let mut tls = self.tls();
+            let pipe = tls.get_mut();
+            pipe.incoming = raw;
+            pipe.consumed = 0;
+            drop(tls);
+            if read? == 0 {
                 return Ok(0);
             }
-            self.tls().get_mut().incoming.extend_from_slice(&raw[..n]);
         }
     }
 
@@ -184,7 +193,7 @@ impl TlsTransport {
                 ciphertext.clear();
                 std::mem::swap(&mut *ciphertext, &mut tls.get_mut().outgoing);
             }
-            (&self.tcp).write_all(&ciphertext)?;
+            (&*self.tcp).write_all(&ciphertext)?;
         }
         self.send_produced(&mut ciphertext)?;
         drop(ciphertext);
@@ -203,7 +212,7 @@ impl TlsTransport {
             if spare.is_empty() {
                 return Ok(());
             }
-            (&self.tcp).write_all(spare)?;
+            (&*self.tcp).write_all(spare)?;
         }
     }
 

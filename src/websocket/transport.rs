@@ -2,13 +2,13 @@
 //!
 //! A connection is used by one reading thread and any number of sending
 //! threads at once, so the stream is held in two handles: the reader's and
-//! the writer's. For TCP both are the same socket (`try_clone`), and the
-//! kernel lets one thread read while another writes. For TLS both share one
-//! [`TlsTransport`], which is built for exactly that.
+//! the writer's. For TCP both share one socket (`Arc<TcpStream>`: one file
+//! descriptor, read and write timeouts being separate socket options), and
+//! the kernel lets one thread read while another writes. For TLS both share
+//! one [`TlsTransport`], which is built for exactly that.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-#[cfg(feature = "native-tls")]
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ pub(crate) use super::tls::{Pipe, TlsTransport};
 #[derive(Debug)]
 pub(crate) enum Transport {
     /// Plain TCP (`ws://`).
-    Tcp(TcpStream),
+    Tcp(Arc<TcpStream>),
     /// TLS (`wss://`).
     #[cfg(feature = "native-tls")]
     Tls(Arc<TlsTransport>),
@@ -36,14 +36,10 @@ impl Transport {
     }
 
     /// A second handle on the same stream, for the other side of the
-    /// connection (`spare`, a handle on the same socket made earlier, saves
-    /// making one). From now on the stream is shared between threads.
-    pub(crate) fn share(&self, spare: Option<TcpStream>) -> io::Result<Transport> {
+    /// connection. From now on the stream is shared between threads.
+    pub(crate) fn share(&self) -> io::Result<Transport> {
         match self {
-            Transport::Tcp(s) => match spare {
-                Some(spare) => Ok(Transport::Tcp(spare)),
-                None => s.try_clone().map(Transport::Tcp),
-            },
+            Transport::Tcp(s) => Ok(Transport::Tcp(Arc::clone(s))),
             #[cfg(feature = "native-tls")]
             Transport::Tls(t) => {
                 t.start_sharing();
@@ -85,7 +81,7 @@ impl Transport {
     pub(crate) fn read_append(&self, buf: &mut Vec<u8>, max: usize) -> (usize, io::Result<()>) {
         let before = buf.len();
         let result = match self {
-            Transport::Tcp(s) => Read::take(s, max as u64).read_to_end(buf),
+            Transport::Tcp(s) => Read::take(&**s, max as u64).read_to_end(buf),
             #[cfg(feature = "native-tls")]
             Transport::Tls(_) => Read::take(self, max as u64).read_to_end(buf),
         };
@@ -107,7 +103,7 @@ fn nonzero(timeout: Duration) -> Duration {
 impl Read for &Transport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Transport::Tcp(s) => (&*s).read(buf),
+            Transport::Tcp(s) => (&**s).read(buf),
             #[cfg(feature = "native-tls")]
             Transport::Tls(t) => t.read(buf),
         }
@@ -117,7 +113,7 @@ impl Read for &Transport {
 impl Write for &Transport {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Transport::Tcp(s) => (&*s).write(buf),
+            Transport::Tcp(s) => (&**s).write(buf),
             #[cfg(feature = "native-tls")]
             Transport::Tls(t) => t.write(buf),
         }
@@ -125,7 +121,7 @@ impl Write for &Transport {
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match self {
-            Transport::Tcp(s) => (&*s).write_vectored(bufs),
+            Transport::Tcp(s) => (&**s).write_vectored(bufs),
             #[cfg(feature = "native-tls")]
             Transport::Tls(t) => {
                 // One record per slice would be wasteful for small ones;

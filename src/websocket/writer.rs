@@ -88,7 +88,16 @@ struct WriteState {
     waiters: usize,
     /// Sends from this thread are queued but not written (see `hold`).
     held_for: Option<std::thread::ThreadId>,
-    masks: MaskKeys,
+    /// Only clients mask: servers never allocate these.
+    masks: Option<Box<MaskKeys>>,
+}
+
+impl WriteState {
+    fn mask_key(&mut self) -> io::Result<[u8; 4]> {
+        self.masks
+            .get_or_insert_with(|| Box::new(MaskKeys::new()))
+            .next()
+    }
 }
 
 /// The write side of one connection.
@@ -138,7 +147,7 @@ impl Writer {
                 ended: None,
                 waiters: 0,
                 held_for: None,
-                masks: MaskKeys::new(),
+                masks: None,
             }),
             progress: Condvar::new(),
             close_sent_at: OnceLock::new(),
@@ -333,7 +342,7 @@ impl Writer {
         let before = st.pending.len();
         for frame in frames {
             let mask = match self.role {
-                Role::Client => Some(st.masks.next()?),
+                Role::Client => Some(st.mask_key()?),
                 Role::Server => None,
             };
             write_frame(
@@ -437,7 +446,7 @@ impl Writer {
         let masks: Vec<Option<[u8; 4]>> = match self.role {
             Role::Client => frames
                 .iter()
-                .map(|_| st.masks.next().map(Some))
+                .map(|_| st.mask_key().map(Some))
                 .collect::<io::Result<_>>()?,
             Role::Server => vec![None; frames.len()],
         };

@@ -25,5 +25,8 @@ cargo test --no-default-features -q
 echo "== conformance: Autobahn TestSuite cases through kosoku, both sides"
 bash autobahn/run.sh
 
+echo "== the benchmark suite builds, and its codec tests pass (no timing)"
+cargo test -q --manifest-path bench/Cargo.toml
+
 echo "== all tests, default features"
 cargo test

@@ -1,0 +1,769 @@
+//! Medians, ratios, targets, and the three outputs: the table on stdout,
+//! BENCHMARKS.md and bench/results.svg.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::servers::Kind;
+use crate::workloads::Outcome;
+
+/// A workload as the report shows it.
+pub struct Spec {
+    pub id: &'static str,
+    pub title: &'static str,
+    /// What one unit of work is, for "CPU per …".
+    pub unit: &'static str,
+    /// The syncws server of this workload.
+    pub subject: Kind,
+    /// The comparison in the third column: raw TCP (or TLS), or Node ws.
+    pub baseline: Kind,
+    pub baseline_label: &'static str,
+    pub has_tungstenite: bool,
+    pub metrics: &'static [Metric],
+}
+
+pub struct Metric {
+    pub key: &'static str,
+    pub label: &'static str,
+}
+
+/// What a target compares.
+#[derive(Clone, Copy)]
+pub enum Against {
+    Tungstenite,
+    Baseline,
+    /// An absolute bound on syncws's figure.
+    Absolute,
+}
+
+pub struct Target {
+    pub workload: &'static str,
+    pub metric: &'static str,
+    pub against: Against,
+    /// `true`: at most `value`; `false`: at least.
+    pub at_most: bool,
+    pub value: f64,
+    pub text: &'static str,
+    /// What the chart calls the compared figure.
+    pub measure: &'static str,
+    pub today: &'static str,
+}
+
+pub const TARGETS: &[Target] = &[
+    Target {
+        workload: "idle",
+        metric: "kib_per_conn",
+        against: Against::Absolute,
+        at_most: true,
+        value: 16.0,
+        text: "≤ 16 KiB per connection",
+        measure: "server memory per connection",
+        today: "about 150 KiB",
+    },
+    Target {
+        workload: "pingpong",
+        metric: "cpu",
+        against: Against::Baseline,
+        at_most: true,
+        value: 1.03,
+        text: "server CPU per round trip ≤ 1.03× raw TCP",
+        measure: "server CPU per round trip",
+        today: "about 1.1× raw",
+    },
+    Target {
+        workload: "pingpong",
+        metric: "cpu_user",
+        against: Against::Tungstenite,
+        at_most: true,
+        value: 0.5,
+        text: "user CPU per round trip ≤ 0.5× tungstenite's",
+        measure: "server user CPU per round trip",
+        today: "user about 2.5× raw's",
+    },
+    Target {
+        workload: "pingpong-pinned",
+        metric: "per_s",
+        against: Against::Baseline,
+        at_most: false,
+        value: 0.97,
+        text: "round trips/s ≥ 0.97× raw TCP",
+        measure: "round trips/s, one core",
+        today: "about 0.95–1.0× raw",
+    },
+    Target {
+        workload: "echo-16m",
+        metric: "mb_per_s",
+        against: Against::Baseline,
+        at_most: false,
+        value: 0.9,
+        text: "MB/s ≥ 0.9× raw TCP",
+        measure: "MB/s echoed",
+        today: "0.55–0.7× raw",
+    },
+    Target {
+        workload: "echo-16m",
+        metric: "cpu",
+        against: Against::Baseline,
+        at_most: true,
+        value: 1.1,
+        text: "server CPU per MiB ≤ 1.1× raw TCP",
+        measure: "server CPU per MiB",
+        today: "about 1.1–1.3× raw",
+    },
+    Target {
+        workload: "pipeline",
+        metric: "per_s",
+        against: Against::Tungstenite,
+        at_most: false,
+        value: 1.0,
+        text: "messages/s ≥ 1.0× tungstenite",
+        measure: "messages/s",
+        today: "baseline",
+    },
+    Target {
+        workload: "pipeline",
+        metric: "cpu",
+        against: Against::Tungstenite,
+        at_most: true,
+        value: 0.8,
+        text: "server CPU per message ≤ 0.8× tungstenite",
+        measure: "server CPU per message",
+        today: "baseline",
+    },
+    Target {
+        workload: "connect",
+        metric: "per_s",
+        against: Against::Tungstenite,
+        at_most: false,
+        value: 1.0,
+        text: "connections/s ≥ 1.0× tungstenite",
+        measure: "connections/s",
+        today: "about 3,700/s",
+    },
+    Target {
+        workload: "connect",
+        metric: "cpu",
+        against: Against::Tungstenite,
+        at_most: true,
+        value: 0.7,
+        text: "server CPU per connection ≤ 0.7× tungstenite",
+        measure: "server CPU per connection",
+        today: "baseline",
+    },
+    Target {
+        workload: "broadcast",
+        metric: "per_s",
+        against: Against::Baseline,
+        at_most: false,
+        value: 1.0,
+        text: "deliveries/s ≥ 1.0× Node ws",
+        measure: "deliveries/s",
+        today: "no hub",
+    },
+    Target {
+        workload: "broadcast",
+        metric: "p99_ms",
+        against: Against::Baseline,
+        at_most: true,
+        value: 1.0,
+        text: "p99 delivery latency ≤ 1.0× Node ws",
+        measure: "p99 delivery latency",
+        today: "no hub",
+    },
+];
+
+/// A number with about three significant digits.
+pub fn num(v: f64) -> String {
+    if !v.is_finite() {
+        return "—".into();
+    }
+    let a = v.abs();
+    if a >= 10_000.0 {
+        let s = format!("{:.0}", v);
+        // Thousands separators.
+        let (sign, digits) = s.strip_prefix('-').map_or(("", s.as_str()), |d| ("-", d));
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        format!("{sign}{out}")
+    } else if a >= 100.0 {
+        format!("{:.0}", v)
+    } else if a >= 10.0 {
+        format!("{:.1}", v)
+    } else if a >= 1.0 {
+        format!("{:.2}", v)
+    } else {
+        format!("{:.3}", v)
+    }
+}
+
+pub fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+/// The median of `kind`'s figure over its rounds.
+fn figure(outcome: &Outcome, kind: Kind, key: &str) -> f64 {
+    let mut values: Vec<f64> = outcome
+        .rounds
+        .get(&kind)
+        .map(|rounds| rounds.iter().filter_map(|r| r.get(key).copied()).collect())
+        .unwrap_or_default();
+    median(&mut values)
+}
+
+/// `a ÷ b` for `key`: the median of the ratios of rounds run side by side
+/// (round i of `a` with round i of `b`), which cancels most of a change in
+/// the machine's load between rounds.
+fn ratio(outcome: &Outcome, a: Kind, b: Kind, key: &str) -> f64 {
+    let (Some(ra), Some(rb)) = (outcome.rounds.get(&a), outcome.rounds.get(&b)) else {
+        return f64::NAN;
+    };
+    let mut ratios: Vec<f64> = ra
+        .iter()
+        .zip(rb)
+        .filter_map(|(x, y)| Some(x.get(key)? / y.get(key)?))
+        .filter(|r| r.is_finite())
+        .collect();
+    median(&mut ratios)
+}
+
+/// One line of the results table.
+pub struct Row {
+    pub workload: &'static str,
+    pub measure: String,
+    pub syncws: f64,
+    pub tungstenite: Option<f64>,
+    pub baseline: f64,
+    pub baseline_label: &'static str,
+    pub vs_tungstenite: Option<f64>,
+    pub vs_baseline: f64,
+    pub tungstenite_vs_baseline: Option<f64>,
+}
+
+/// The verdict on one target.
+pub struct Verdict {
+    pub target: &'static Target,
+    /// syncws's ratio (or its absolute figure for an absolute target).
+    pub measured: f64,
+    /// The same comparison for tungstenite, where it is not the reference.
+    pub tungstenite: Option<f64>,
+    pub met: Option<bool>,
+    pub shown: String,
+}
+
+pub struct Report {
+    pub rows: Vec<Row>,
+    pub verdicts: Vec<Verdict>,
+    pub errors: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+pub fn build(results: &[(&'static Spec, Outcome)]) -> Report {
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    let mut notes = Vec::new();
+    let mut by_id: BTreeMap<&str, (&Spec, &Outcome)> = BTreeMap::new();
+    for (spec, outcome) in results {
+        by_id.insert(spec.id, (spec, outcome));
+        for (kind, e) in &outcome.errors {
+            let label = if *kind == spec.baseline {
+                spec.baseline_label
+            } else {
+                kind.label()
+            };
+            errors.push(format!("{}: {label}: {e}", spec.id));
+        }
+        for note in &outcome.notes {
+            notes.push(format!("{}: {note}", spec.id));
+        }
+        for m in spec.metrics {
+            let label = m.label.replace("{unit}", spec.unit);
+            let tung = spec
+                .has_tungstenite
+                .then(|| figure(outcome, Kind::Tungstenite, m.key));
+            rows.push(Row {
+                workload: spec.id,
+                measure: label,
+                syncws: figure(outcome, spec.subject, m.key),
+                tungstenite: tung,
+                baseline: figure(outcome, spec.baseline, m.key),
+                baseline_label: spec.baseline_label,
+                vs_tungstenite: spec
+                    .has_tungstenite
+                    .then(|| ratio(outcome, spec.subject, Kind::Tungstenite, m.key)),
+                vs_baseline: ratio(outcome, spec.subject, spec.baseline, m.key),
+                tungstenite_vs_baseline: spec
+                    .has_tungstenite
+                    .then(|| ratio(outcome, Kind::Tungstenite, spec.baseline, m.key)),
+            });
+        }
+    }
+    let mut verdicts = Vec::new();
+    for target in TARGETS {
+        let Some((spec, outcome)) = by_id.get(target.workload) else {
+            continue;
+        };
+        let (measured, tungstenite, shown) = match target.against {
+            Against::Absolute => {
+                let v = figure(outcome, spec.subject, target.metric);
+                let t = figure(outcome, Kind::Tungstenite, target.metric);
+                (
+                    v,
+                    Some(t),
+                    format!("{} KiB (tungstenite {} KiB)", num(v), num(t)),
+                )
+            }
+            Against::Tungstenite => {
+                let v = ratio(outcome, spec.subject, Kind::Tungstenite, target.metric);
+                (v, None, format!("{}×", num(v)))
+            }
+            Against::Baseline => {
+                let v = ratio(outcome, spec.subject, spec.baseline, target.metric);
+                let t = spec
+                    .has_tungstenite
+                    .then(|| ratio(outcome, Kind::Tungstenite, spec.baseline, target.metric));
+                let shown = match t {
+                    Some(t) => format!("{}× (tungstenite {}×)", num(v), num(t)),
+                    None => format!("{}×", num(v)),
+                };
+                (v, t, shown)
+            }
+        };
+        let met = measured.is_finite().then_some(if target.at_most {
+            measured <= target.value
+        } else {
+            measured >= target.value
+        });
+        verdicts.push(Verdict {
+            target,
+            measured,
+            tungstenite,
+            met,
+            shown,
+        });
+    }
+    Report {
+        rows,
+        verdicts,
+        errors,
+        notes,
+    }
+}
+
+fn opt(v: Option<f64>, suffix: &str) -> String {
+    match v {
+        Some(v) if v.is_finite() => format!("{}{suffix}", num(v)),
+        _ => "—".into(),
+    }
+}
+
+fn met_text(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "yes",
+        Some(false) => "NO",
+        None => "?",
+    }
+}
+
+/// The results as a plain-text table.
+pub fn text(report: &Report) -> String {
+    let mut lines: Vec<[String; 8]> = vec![[
+        "workload".into(),
+        "measure".into(),
+        "syncws".into(),
+        "tungstenite".into(),
+        "baseline".into(),
+        "sy/tung".into(),
+        "sy/base".into(),
+        "tung/base".into(),
+    ]];
+    for r in &report.rows {
+        lines.push([
+            r.workload.into(),
+            r.measure.clone(),
+            num(r.syncws),
+            opt(r.tungstenite, ""),
+            format!("{} ({})", num(r.baseline), r.baseline_label),
+            opt(r.vs_tungstenite, "×"),
+            opt(Some(r.vs_baseline), "×"),
+            opt(r.tungstenite_vs_baseline, "×"),
+        ]);
+    }
+    let mut widths = [0usize; 8];
+    for l in &lines {
+        for (w, c) in widths.iter_mut().zip(l) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        for (j, (w, c)) in widths.iter().zip(l).enumerate() {
+            let pad = w - c.chars().count();
+            if j < 2 {
+                let _ = write!(out, "{c}{}  ", " ".repeat(pad));
+            } else {
+                let _ = write!(out, "{}{c}  ", " ".repeat(pad));
+            }
+        }
+        out.push('\n');
+        if i == 0 {
+            out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 16));
+            out.push('\n');
+        }
+    }
+    out.push_str("\ntargets (syncws):\n");
+    for v in &report.verdicts {
+        let _ = writeln!(
+            out,
+            "  [{:>3}] {:<10} {:<48} measured {}",
+            met_text(v.met),
+            v.target.workload,
+            v.target.text,
+            v.shown
+        );
+    }
+    for e in &report.errors {
+        let _ = writeln!(out, "ERROR {e}");
+    }
+    for n in &report.notes {
+        let _ = writeln!(out, "note {n}");
+    }
+    out
+}
+
+/// What the suite tells about the run, for BENCHMARKS.md.
+pub struct RunInfo {
+    pub date: String,
+    pub machine: crate::procfs::Machine,
+    pub command: String,
+    pub mode: String,
+    pub note: Option<String>,
+    pub load_end: String,
+    pub minutes: f64,
+}
+
+pub fn markdown(report: &Report, run: &RunInfo) -> String {
+    let mut md = String::new();
+    let m = &run.machine;
+    md.push_str("# Benchmarks\n\n");
+    md.push_str("<!-- Written by the benchmark suite (bench/); rerun it rather than editing this file. -->\n\n");
+    if let Some(note) = &run.note {
+        let _ = writeln!(md, "> **{note}**\n");
+    }
+    let _ = writeln!(
+        md,
+        "syncws's echo server and `Hub` under the same load as an equivalent \
+         [tungstenite](https://crates.io/crates/tungstenite) server and a raw TCP echo (the physical \
+         limit), in one run of one command, each server in a process of its own. \
+         Figures are medians of the rounds; ratios are medians of the ratios of rounds run side by side.\n"
+    );
+    let _ = writeln!(md, "- **Date**: {}", run.date);
+    let _ = writeln!(
+        md,
+        "- **Machine**: {} cores, {}, {} memory, Linux {}; load average {} at the start, {} at the end",
+        m.cpus, m.model, m.memory, m.kernel, m.load, run.load_end
+    );
+    let _ = writeln!(md, "- **Command**: `{}`", run.command);
+    let _ = writeln!(md, "- **Run**: {}, {:.1} minutes\n", run.mode, run.minutes);
+    md.push_str("![syncws against its targets](bench/results.svg)\n\n");
+    md.push_str("## Targets\n\n");
+    md.push_str("| workload | target | tungstenite sync before | measured (syncws) | met |\n|---|---|---|---|---|\n");
+    for v in &report.verdicts {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} |",
+            v.target.workload,
+            v.target.text,
+            v.target.today,
+            v.shown,
+            match v.met {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "?",
+            }
+        );
+    }
+    md.push_str("\n## All figures\n\n");
+    md.push_str(
+        "| workload | measure | syncws | tungstenite | baseline | syncws ÷ tungstenite | syncws ÷ baseline | tungstenite ÷ baseline |\n\
+         |---|---|--:|--:|--:|--:|--:|--:|\n",
+    );
+    for r in &report.rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} ({}) | {} | {} | {} |",
+            r.workload,
+            r.measure,
+            num(r.syncws),
+            opt(r.tungstenite, ""),
+            num(r.baseline),
+            r.baseline_label,
+            opt(r.vs_tungstenite, "×"),
+            opt(Some(r.vs_baseline), "×"),
+            opt(r.tungstenite_vs_baseline, "×"),
+        );
+    }
+    if !report.errors.is_empty() || !report.notes.is_empty() {
+        md.push_str("\n### Notes on this run\n\n");
+        for e in &report.errors {
+            let _ = writeln!(md, "- **error** {e}");
+        }
+        for n in &report.notes {
+            let _ = writeln!(md, "- {n}");
+        }
+    }
+    md.push_str(METHOD);
+    md
+}
+
+const METHOD: &str = r#"
+## Running it
+
+```sh
+bash -c 'ulimit -n 65536; cargo run --release --manifest-path bench/Cargo.toml'
+```
+
+`--quick` runs every workload briefly (about a minute: 3 rounds of 0.4 s, 1,000 idle connections) to
+check the suite end to end; `--only idle,pingpong,...` runs some workloads; `--note TEXT` puts a
+line at the top of this file; `--no-write` leaves this file and the chart alone. The suite needs
+Linux (/proc), `taskset` and, for the broadcast comparison, Node.js with the `ws` package
+(`npm ci` in `bench/node`, which the suite runs itself if needed). It raises its own open-file
+limit with `prlimit` when it may (as root); otherwise run it under `ulimit -n 65536` as above, or
+it opens fewer idle connections and says so. Timing is never asserted: this is a benchmark, not
+a test, and `cargo test` does not run it.
+
+## What is measured
+
+Every server runs in a child process (`syncws-bench serve KIND`), so its CPU time is read exactly
+from `/proc/PID/stat` (utime and stime, before and after each round; they include threads that
+have ended) and its memory from `/proc/PID/status` (VmRSS). The load client is the parent
+process and is the same for every server: a lean client (`bench/src/wire.rs`) that costs about
+as much as the raw TCP loop, one `write` per message and one compare per echo, no allocation,
+checking every echoed byte against what was sent (messages carry their connection and sequence
+number, so a mixed-up or reordered echo fails too). It masks every frame it sends with a fresh
+key, except the 16 MiB messages, which are masked once and re-masked only in their 8-byte
+sequence number for each send: the server cannot tell and does all its work. A wrong byte fails
+that server's workload and is reported as an error.
+
+On two cores the load client competes with the server for CPU, so throughput alone hides
+differences: **the server's own CPU time per unit of work is the main measure**. The kernel
+counts a process's CPU time exactly but splits it into user and system by sampling at each
+clock tick, so a small user-space figure (a fraction of a microsecond per message) carries some
+noise, and raw TCP's can read 0.
+
+The servers:
+
+- **syncws**: the echo server of the README (`ws.run_with(|m| sender.send_message(&m))`),
+  a thread per connection (256 KiB stacks, syncws's default); frame and message limits raised
+  to 64 MiB.
+- **tungstenite**: `tungstenite` 0.30, sync: `accept_with_config`, then `read` and `send` in a
+  loop, a thread per connection from `std::thread::spawn` (2 MiB stacks), default buffers, frame
+  and message limits raised to 64 MiB, `TCP_NODELAY` on as syncws has it.
+- **raw TCP**: records of a 4-byte big-endian length and a payload, echoed back: read into one
+  buffer, write back every whole record with one write. A thread per connection. The least work
+  an echo can be: the physical limit of the machine for the same job.
+- **Node ws** (broadcast only): `bench/node/broadcast.js`, the `ws` package's broadcast loop
+  (`wss.clients.forEach(c => c.send(data))`).
+- The `wss` rows run the same servers over TLS (native-tls, OpenSSL); their baseline is the raw
+  echo over TLS.
+
+The workloads (each server gets a warm-up round first; rounds alternate between servers):
+
+- **idle**: a fresh server per round; one connection opened and closed first, then the resident
+  memory read; then 10,000 connections opened (each echoes one 32-byte message) and held; the
+  growth of the server's memory divided by the count.
+- **pingpong**: 64 connections, each on its own client thread, sending a 32-byte binary message
+  and waiting for its echo, over and over; server CPU per round trip, user and system apart.
+- **pingpong-pinned**: 1 connection; every server is started under `taskset -c 0` and the client
+  thread pins itself to CPU 0 (`taskset -p -c 0 TID`), so client and server share one core;
+  round trips per second.
+- **echo-16m**: 1 connection sending a 16 MiB binary message and reading its echo, one after
+  another; MB/s of messages echoed (10^6 bytes), server CPU per MiB echoed.
+- **pipeline**: 4 connections, each with 64 messages of 1 KiB in flight (a writing thread sends
+  as the reading thread checks echoes); messages per second, server CPU per message.
+- **connect**: 4 client threads, each in a loop: connect, handshake, echo one 32-byte message,
+  close handshake, and the server closes the TCP connection (for raw TCP: an empty record asks it
+  to); connections per second, server CPU per connection.
+- **broadcast**: one publisher connection and 1,000 subscribers; each message the publisher sends
+  is broadcast by the server to every subscriber (syncws: a `Hub` that `/sub` connections join
+  and `/pub` messages are broadcast to). 1,000 messages of 100 bytes per round, at most 8 not yet
+  delivered to every subscriber; each message carries its send time, and the client (one thread
+  receiving for all subscribers through epoll) takes the latency of every delivery on the same
+  clock. Deliveries per second, p50 and p99 latency, server CPU per delivery.
+- **wss-echo-16m**, **wss-pingpong**: echo-16m and pingpong over TLS.
+"#;
+
+/// The chart: one row per target, syncws's bar against the target line,
+/// tungstenite's bar in grey where it is compared with the same baseline.
+pub fn svg(report: &Report, run: &RunInfo) -> String {
+    const W: f64 = 900.0;
+    const LEFT: f64 = 330.0;
+    const RIGHT: f64 = 230.0;
+    const ROW: f64 = 46.0;
+    let top = if run.note.is_some() { 86.0 } else { 70.0 };
+    const MAX: f64 = 2.0;
+    let plot = W - LEFT - RIGHT;
+    let x = |v: f64| LEFT + plot * (v.clamp(0.0, MAX) / MAX);
+    let rows = &report.verdicts;
+    let h = top + ROW * rows.len() as f64 + 50.0;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" viewBox="0 0 {W} {h}" font-family="sans-serif" font-size="13">"##
+    );
+    let _ = writeln!(s, r##"<rect width="100%" height="100%" fill="white"/>"##);
+    let _ = writeln!(
+        s,
+        r##"<text x="16" y="26" font-size="17" font-weight="bold">syncws against its targets</text>"##
+    );
+    let _ = writeln!(
+        s,
+        r##"<text x="16" y="46" fill="#555">{} · {} cores {} · {}</text>"##,
+        esc(&run.date),
+        esc(&run.machine.cpus),
+        esc(&run.machine.model),
+        esc(&run.mode),
+    );
+    if let Some(note) = &run.note {
+        let _ = writeln!(
+            s,
+            r##"<text x="16" y="64" fill="#b35900" font-weight="bold">{}</text>"##,
+            esc(note)
+        );
+    }
+    // Grid.
+    for i in 0..=4 {
+        let v = MAX * i as f64 / 4.0;
+        let gx = x(v);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{gx}" y1="{top}" x2="{gx}" y2="{}" stroke="#ddd"/><text x="{gx}" y="{}" text-anchor="middle" fill="#777">{}×</text>"##,
+            h - 40.0,
+            h - 24.0,
+            v
+        );
+    }
+    for (i, v) in rows.iter().enumerate() {
+        let y = top + ROW * i as f64;
+        let t = v.target;
+        let (bar, target_at, tung_bar, reference) = match t.against {
+            // The absolute target drawn as a ratio to tungstenite's figure.
+            Against::Absolute => {
+                let tung = v.tungstenite.unwrap_or(f64::NAN);
+                (v.measured / tung, t.value / tung, None, "tungstenite")
+            }
+            Against::Tungstenite => (v.measured, t.value, None, "tungstenite"),
+            Against::Baseline => (
+                v.measured,
+                t.value,
+                v.tungstenite,
+                if t.workload == "broadcast" {
+                    "Node ws"
+                } else {
+                    "raw TCP"
+                },
+            ),
+        };
+        let color = match v.met {
+            Some(true) => "#2e8b57",
+            Some(false) => "#d9534f",
+            None => "#999",
+        };
+        let _ = writeln!(
+            s,
+            r##"<text x="{}" y="{}" text-anchor="end">{}</text><text x="{}" y="{}" text-anchor="end" fill="#777" font-size="11">{} ÷ {reference}</text>"##,
+            LEFT - 10.0,
+            y + 15.0,
+            esc(t.workload),
+            LEFT - 10.0,
+            y + 29.0,
+            esc(t.measure)
+        );
+        if let Some(tb) = tung_bar.filter(|b| b.is_finite()) {
+            let _ = writeln!(
+                s,
+                r##"<rect x="{LEFT}" y="{}" width="{:.1}" height="9" fill="#bbb"><title>tungstenite {}×</title></rect>"##,
+                y + 24.0,
+                x(tb) - LEFT,
+                num(tb)
+            );
+        }
+        if bar.is_finite() {
+            let _ = writeln!(
+                s,
+                r##"<rect x="{LEFT}" y="{}" width="{:.1}" height="16" fill="{color}"><title>syncws {}×</title></rect>"##,
+                y + 6.0,
+                (x(bar) - LEFT).max(1.0),
+                num(bar)
+            );
+            if bar > MAX {
+                let _ = writeln!(
+                    s,
+                    r##"<text x="{}" y="{}" fill="white" text-anchor="end" font-weight="bold">»</text>"##,
+                    x(MAX) - 4.0,
+                    y + 19.0
+                );
+            }
+        }
+        if target_at.is_finite() {
+            let tx = x(target_at);
+            let _ = writeln!(
+                s,
+                r##"<line x1="{tx}" y1="{}" x2="{tx}" y2="{}" stroke="black" stroke-width="2" stroke-dasharray="4 2"/>"##,
+                y + 2.0,
+                y + 36.0
+            );
+        }
+        let label = match t.against {
+            Against::Absolute => format!(
+                "{} KiB/conn (target ≤ {} KiB)",
+                num(v.measured),
+                num(t.value)
+            ),
+            _ => format!(
+                "{}× (target {} {}×)",
+                num(bar),
+                if t.at_most { "≤" } else { "≥" },
+                num(t.value)
+            ),
+        };
+        let _ = writeln!(
+            s,
+            r##"<text x="{}" y="{}" fill="{color}" font-weight="bold">{} {}</text>"##,
+            W - RIGHT + 10.0,
+            y + 19.0,
+            match v.met {
+                Some(true) => "✓",
+                Some(false) => "✗",
+                None => "?",
+            },
+            esc(&label)
+        );
+    }
+    let _ = writeln!(
+        s,
+        r##"<text x="16" y="{}" fill="#555" font-size="11">Bars: syncws (green: target met, red: not); grey: tungstenite on the same comparison. Dashed line: the target. Lower is better for CPU, memory and latency; higher for rates.</text>"##,
+        h - 6.0
+    );
+    s.push_str("</svg>\n");
+    s
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}

@@ -14,8 +14,8 @@ pub const DEFAULT_MAX_HEADERS: usize = 64;
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time to wait for the peer's side of the close handshake.
 pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default size of outgoing bytes queued by senders before they wait for
-/// the network to take them: 4 MiB.
+/// Default limit on what the reading thread queues (pongs, close replies)
+/// behind a write that is blocked on the network: 4 MiB.
 pub const DEFAULT_MAX_WRITE_BUFFER: usize = 4 << 20;
 
 /// Limits and timeouts of a connection.
@@ -97,8 +97,11 @@ impl Config {
         self
     }
 
-    /// How many outgoing bytes may wait for the network before senders block
-    /// (default 4 MiB).
+    /// How much the reading thread may queue (pongs to the peer's pings,
+    /// a close reply) behind a write blocked on the network before it waits
+    /// too (default 4 MiB): a peer that floods pings and reads nothing is
+    /// slowed down instead of growing the queue. Senders always wait until
+    /// their own message has been written.
     pub fn max_write_buffer(mut self, bytes: usize) -> Self {
         self.max_write_buffer = bytes;
         self

@@ -12,7 +12,9 @@ use crate::websocket::writer::{Ending, OutFrame, Writer};
 ///
 /// Sending never waits for the reading thread, and the reading thread never
 /// waits for a sender. Each message goes out whole: frames of two messages
-/// never interleave. A send returns once the kernel has the whole message.
+/// never interleave. A send returns once the kernel has the whole message
+/// (except a reply that [`WebSocket::run_with`](crate::WebSocket::run_with)
+/// holds on its own thread to write with the others of a burst).
 ///
 /// ```no_run
 /// let mut ws = syncws::connect("ws://127.0.0.1:9001/")?;

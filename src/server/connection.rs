@@ -282,7 +282,7 @@ fn run_websocket(shared: &Arc<Shared>, id: ConnectionId, opened: Opened, accepte
         Ok(()) => match sender.ending() {
             Some(Ending::Closed(frame)) => EndReason::Closed(frame.clone()),
             Some(Ending::Failed(why)) => EndReason::Failed(why.clone()),
-            None => EndReason::HandlerReturned,
+            Some(Ending::Dropped) | None => EndReason::HandlerReturned,
         },
     };
     shared.registry.close(id);

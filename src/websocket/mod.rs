@@ -645,22 +645,45 @@ impl WebSocket {
 
 impl Drop for WebSocket {
     /// A connection dropped while open is closed with 1000 (normal), or 1011
-    /// (internal error) when dropped by a panic. The close frame is sent only
-    /// if no other thread is writing, so dropping never blocks for long.
+    /// (internal error) when dropped by a panic.
+    ///
+    /// A server finishes the close handshake: it reads, and drops, what the
+    /// peer still sends until the peer's close frame arrives, within the
+    /// close timeout. Closing a socket with unread input would make the
+    /// kernel reset the connection and destroy what was sent but not yet
+    /// delivered, the close frame included. A client only gives its close
+    /// frame a moment to go out, so that dropping it never blocks for long.
     fn drop(&mut self) {
-        if !self.done {
-            let code = if std::thread::panicking() {
-                CloseCode::InternalError
-            } else {
-                CloseCode::Normal
-            };
-            let _ = self.writer().send_close(code, "", false);
-            let _ = self
-                .writer()
-                .wait_written(Instant::now() + Duration::from_millis(100));
-            self.writer().end();
-            let _ = self.reader.shutdown(Shutdown::Both);
+        if self.done {
+            return;
         }
+        let code = if std::thread::panicking() {
+            CloseCode::InternalError
+        } else {
+            CloseCode::Normal
+        };
+        self.writer().set_ending(Ending::Dropped);
+        if self.role == Role::Server {
+            // Writing the close frame must not block forever on a peer that
+            // reads nothing.
+            if !self.own_write_timeout {
+                let _ = self
+                    .writer()
+                    .transport()
+                    .set_write_timeout(Some(self.timers.close_timeout));
+            }
+            let _ = self.writer().send_close(code, "", false);
+            // Ends with the peer's close frame, a failure, or the close
+            // timeout (see `fill`).
+            while let Ok(_) | Err(Error::Timeout) = self.read_message() {}
+            return;
+        }
+        let _ = self.writer().send_close(code, "", false);
+        let _ = self
+            .writer()
+            .wait_written(Instant::now() + Duration::from_millis(100));
+        self.writer().end();
+        let _ = self.reader.shutdown(Shutdown::Both);
     }
 }
 

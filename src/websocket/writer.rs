@@ -122,6 +122,9 @@ pub(crate) enum Ending {
     Closed(CloseFrame),
     /// The connection failed: the error, as text.
     Failed(String),
+    /// The `WebSocket` was dropped while the connection was open (its
+    /// handler returned, or panicked), and closed then.
+    Dropped,
 }
 
 /// One frame to send.

@@ -308,8 +308,15 @@ fn run(options: &Options, args: &[String]) -> i32 {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let md = root.parent().unwrap_or(&root).join("BENCHMARKS.md");
         let svg = root.join("results.svg");
+        // bench/NOTES.md (written by hand: what the figures mean, what was
+        // tried) is appended to the generated report.
+        let mut markdown = report::markdown(&report, &run);
+        if let Ok(notes) = std::fs::read_to_string(root.join("NOTES.md")) {
+            markdown.push('\n');
+            markdown.push_str(&notes);
+        }
         for (path, text) in [
-            (&md, report::markdown(&report, &run)),
+            (&md, markdown),
             (&svg, report::svg(&report, &run)),
         ] {
             match std::fs::write(path, text) {

@@ -83,16 +83,24 @@ fn main() -> ExitCode {
 }
 
 /// The TLS identity asked for, if any.
-fn tls_identity(options: &Options) -> Result<Option<syncws::native_tls::Identity>, String> {
+fn tls_identity(options: &Options) -> Result<Option<demo_server::TlsIdentity>, String> {
     let (cert, key) = match (&options.tls_cert, &options.tls_key) {
         (None, None) => return Ok(None),
         (Some(cert), Some(key)) => (cert, key),
         _ => return Err("--tls-cert and --tls-key go together".to_owned()),
     };
-    let read = |path: &str| std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"));
-    syncws::native_tls::Identity::from_pkcs8(&read(cert)?, &read(key)?)
-        .map(Some)
-        .map_err(|e| format!("bad TLS certificate or key: {e}"))
+    #[cfg(feature = "native-tls")]
+    {
+        let read = |path: &str| std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"));
+        syncws::native_tls::Identity::from_pkcs8(&read(cert)?, &read(key)?)
+            .map(Some)
+            .map_err(|e| format!("bad TLS certificate or key: {e}"))
+    }
+    #[cfg(not(feature = "native-tls"))]
+    {
+        let _ = (cert, key);
+        Err("this build has no TLS: build syncws with its `native-tls` feature".to_owned())
+    }
 }
 
 /// What to do: `None` when help was asked for.

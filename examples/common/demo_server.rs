@@ -78,16 +78,20 @@ pub fn start(addr: impl ToSocketAddrs) -> io::Result<Demo> {
     start_with_tls(addr, None)
 }
 
+/// A TLS identity, when syncws is built with TLS (the default).
+#[cfg(feature = "native-tls")]
+pub type TlsIdentity = syncws::native_tls::Identity;
+/// Without the `native-tls` feature there is no identity to give.
+#[cfg(not(feature = "native-tls"))]
+pub type TlsIdentity = std::convert::Infallible;
+
 /// Start the demo on `addr`, over TLS (https:// pages, wss:// sockets) when
 /// an identity is given.
 ///
 /// # Errors
 /// The error of binding the address, of the TLS identity, or of starting
 /// the server.
-pub fn start_with_tls(
-    addr: impl ToSocketAddrs,
-    identity: Option<syncws::native_tls::Identity>,
-) -> io::Result<Demo> {
+pub fn start_with_tls(addr: impl ToSocketAddrs, identity: Option<TlsIdentity>) -> io::Result<Demo> {
     let started = Instant::now();
     let traffic = Arc::new(Traffic::default());
     let room = Hub::new();
@@ -99,9 +103,15 @@ pub fn start_with_tls(
     let chat_traffic = Arc::clone(&traffic);
     let chat_room = room.clone();
     let tls = identity.is_some();
-    let mut server = Server::bind(addr)?;
-    if let Some(identity) = identity {
-        server = server.tls(identity).map_err(io::Error::other)?;
+    let server = Server::bind(addr)?;
+    #[cfg(feature = "native-tls")]
+    let server = match identity {
+        Some(identity) => server.tls(identity).map_err(io::Error::other)?,
+        None => server,
+    };
+    #[cfg(not(feature = "native-tls"))]
+    if let Some(never) = identity {
+        match never {}
     }
     let handle = server
         // Notice browsers that vanished without closing (a laptop put to sleep).

@@ -21,13 +21,10 @@ use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hostile_raw::{Chatter, RawWs, Seen, TIMEOUT, eventually, within};
+use hostile_raw::{Chatter, RawWs, Seen, TIMEOUT, echo_and_report, eventually, within};
 use syncws::protocol::frame::OpCode;
 use syncws::server::{ConnectionEnd, EndReason, Route};
 use syncws::{CloseCode, Error, KeepAlive, Message, Server, ServerHandle, WebSocket};
-
-/// Reports a handler's end: path (or name) and error.
-type Report = mpsc::Sender<(String, Error)>;
 
 fn url(server: &ServerHandle, path: &str) -> String {
     format!("ws://{}{path}", server.local_addr())
@@ -40,24 +37,6 @@ fn connect(server: &ServerHandle, path: &str) -> WebSocket {
     ws.set_read_timeout(Some(TIMEOUT)).unwrap();
     ws.set_write_timeout(Some(TIMEOUT)).unwrap();
     ws
-}
-
-/// Echo until the connection ends, then report how.
-fn echo_and_report(mut ws: WebSocket, report: &Report) {
-    let path = ws
-        .request()
-        .map(|r| r.path().to_owned())
-        .unwrap_or_default();
-    let sender = ws.sender();
-    for _ in 0..u32::MAX {
-        let result = ws
-            .read_message()
-            .and_then(|message| sender.send_message(&message));
-        if let Err(e) = result {
-            let _ = report.send((path, e));
-            return;
-        }
-    }
 }
 
 /// A server echoing on every path, reporting each handler's end, with

@@ -20,9 +20,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hostile_raw::{
-    Chatter, HttpOutcome, MASK, RawWs, Seen, TIMEOUT, client_frame, eventually, fd_limit,
-    http_attempt, is_timeout, mib, open_fds, raw_frame, raw_header, read_answer, rss_bytes,
-    threads, upgrade_request,
+    Chatter, HttpOutcome, MASK, RawWs, Seen, TIMEOUT, client_frame, echo_and_report, eventually,
+    fd_limit, http_attempt, is_timeout, mib, open_fds, raw_frame, raw_header, read_answer,
+    rss_bytes, threads, upgrade_request,
 };
 use syncws::protocol::frame::OpCode;
 use syncws::server::Route;
@@ -50,23 +50,7 @@ fn echo_server(config: Config) -> (ServerHandle, Seen) {
     let server = Server::bind("127.0.0.1:0")
         .unwrap()
         .config(config)
-        .websocket(Route::any(), move |mut ws: WebSocket| {
-            let path = ws
-                .request()
-                .map(|r| r.path().to_owned())
-                .unwrap_or_default();
-            let sender = ws.sender();
-            // Bounded by the connection: it ends with an error.
-            for _ in 0..u32::MAX {
-                let result = ws
-                    .read_message()
-                    .and_then(|message| sender.send_message(&message));
-                if let Err(e) = result {
-                    let _ = tx.send((path, e));
-                    return;
-                }
-            }
-        })
+        .websocket(Route::any(), move |ws: WebSocket| echo_and_report(ws, &tx))
         .serve()
         .unwrap();
     (server, Seen::new(rx))

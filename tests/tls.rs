@@ -38,6 +38,16 @@ impl Tls {
     }
 }
 
+/// A TLS connector that trusts `cert_pem`.
+fn trusting(cert_pem: &str) -> TlsConnector {
+    TlsConnector::builder()
+        .add_root_certificate(
+            syncws::native_tls::Certificate::from_pem(cert_pem.as_bytes()).unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
 fn big_limits() -> Config {
     Config::default()
         .max_frame_size(32 << 20)
@@ -326,12 +336,7 @@ fn hostile_clients_on_the_tls_port_are_dropped_and_harm_no_one() {
 #[test]
 fn pages_are_served_over_https() {
     let tls = tls_echo_server();
-    let connector = TlsConnector::builder()
-        .add_root_certificate(
-            syncws::native_tls::Certificate::from_pem(tls.cert_pem.as_bytes()).unwrap(),
-        )
-        .build()
-        .unwrap();
+    let connector = trusting(&tls.cert_pem);
     let tcp = TcpStream::connect(tls.server.local_addr()).unwrap();
     let mut stream = connector.connect("localhost", tcp).unwrap();
     stream
@@ -347,12 +352,7 @@ fn pages_are_served_over_https() {
 #[test]
 fn tungstenite_client_with_native_tls_against_our_wss_server() {
     let tls = tls_echo_server();
-    let connector = TlsConnector::builder()
-        .add_root_certificate(
-            syncws::native_tls::Certificate::from_pem(tls.cert_pem.as_bytes()).unwrap(),
-        )
-        .build()
-        .unwrap();
+    let connector = trusting(&tls.cert_pem);
     let tcp = TcpStream::connect(tls.server.local_addr()).unwrap();
     let config = tungstenite::protocol::WebSocketConfig::default()
         .max_message_size(Some(32 << 20))

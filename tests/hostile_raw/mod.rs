@@ -623,3 +623,24 @@ impl Seen {
         }
     }
 }
+
+/// Where a handler reports how its connection ended: path and error.
+pub type Report = mpsc::Sender<(String, syncws::Error)>;
+
+/// Echo until the connection ends, then report how.
+pub fn echo_and_report(mut ws: WebSocket, report: &Report) {
+    let path = ws
+        .request()
+        .map(|r| r.path().to_owned())
+        .unwrap_or_default();
+    let sender = ws.sender();
+    for _ in 0..u32::MAX {
+        let result = ws
+            .read_message()
+            .and_then(|message| sender.send_message(&message));
+        if let Err(e) = result {
+            let _ = report.send((path, e));
+            return;
+        }
+    }
+}

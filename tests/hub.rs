@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use server_raw::{End, RawClient, TIMEOUT};
+use server_raw::{End, RawClient, TIMEOUT, eventually};
 use syncws::{CloseCode, Error, Hub, Message, Server, ServerHandle, WebSocket};
 
 /// A server whose connections join `hub` and stay until they end; each
@@ -48,16 +48,6 @@ fn await_joins(joined: &mpsc::Receiver<()>, n: usize) {
         joined
             .recv_timeout(TIMEOUT)
             .unwrap_or_else(|e| panic!("member {i} of {n} never joined: {e}"));
-    }
-}
-
-/// Poll `condition` until it holds, for at most [`TIMEOUT`].
-#[track_caller]
-fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !condition() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        thread::sleep(Duration::from_millis(5));
     }
 }
 

@@ -10,7 +10,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use server_raw::{End, RawClient, TIMEOUT, assert_echoes, connect, echo, read_text, url};
+use server_raw::{
+    End, RawClient, TIMEOUT, assert_echoes, connect, echo, eventually, read_text, url,
+};
 use syncws::protocol::frame::OpCode;
 use syncws::server::{
     ConnectionEnd, ConnectionId, EndReason, EventHandler, Handler, Route, events,
@@ -28,16 +30,6 @@ fn read_close(ws: &mut WebSocket) -> CloseFrame {
         }
     }
     panic!("no close frame in 1000 messages");
-}
-
-/// Poll `condition` until it holds, for at most [`TIMEOUT`].
-#[track_caller]
-fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !condition() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        thread::sleep(Duration::from_millis(5));
-    }
 }
 
 // ---------------------------------------------------------------------

@@ -315,10 +315,7 @@ fn run(options: &Options, args: &[String]) -> i32 {
             markdown.push('\n');
             markdown.push_str(&notes);
         }
-        for (path, text) in [
-            (&md, markdown),
-            (&svg, report::svg(&report, &run)),
-        ] {
+        for (path, text) in [(&md, markdown), (&svg, report::svg(&report, &run))] {
             match std::fs::write(path, text) {
                 Ok(()) => eprintln!("wrote {}", path.display()),
                 Err(e) => eprintln!("cannot write {}: {e}", path.display()),

@@ -96,6 +96,21 @@ fn secs(d: Duration) -> f64 {
 
 /// CPU figures per unit of work, in microseconds (or `scale` units of a
 /// second).
+/// `total` units done in `elapsed` seconds: the rate, and the server's CPU
+/// microseconds per unit (user, system, both).
+fn rate_and_cpu(total: u64, elapsed: f64, cpu: Cpu) -> Figures {
+    let mut f = Figures::new();
+    f.insert("per_s", total as f64 / elapsed);
+    cpu_figures(
+        &mut f,
+        cpu,
+        total as f64,
+        ["cpu_user", "cpu_sys", "cpu"],
+        1e6,
+    );
+    f
+}
+
 fn cpu_figures(f: &mut Figures, cpu: Cpu, units: f64, prefix: [&'static str; 3], scale: f64) {
     let units = units.max(1.0);
     f.insert(prefix[0], cpu.user.as_secs_f64() * scale / units);
@@ -334,16 +349,7 @@ pub fn pingpong(
             total += r?;
         }
         let elapsed = secs(t1 - t0);
-        let mut f = Figures::new();
-        f.insert("per_s", total as f64 / elapsed);
-        cpu_figures(
-            &mut f,
-            cpu,
-            total as f64,
-            ["cpu_user", "cpu_sys", "cpu"],
-            1e6,
-        );
-        Ok(f)
+        Ok(rate_and_cpu(total, elapsed, cpu))
     });
     outcome
 }
@@ -555,16 +561,7 @@ pub fn pipeline(p: &Params, kinds: &[Kind]) -> Outcome {
         for r in results {
             total += r?;
         }
-        let mut f = Figures::new();
-        f.insert("per_s", total as f64 / elapsed);
-        cpu_figures(
-            &mut f,
-            cpu,
-            total as f64,
-            ["cpu_user", "cpu_sys", "cpu"],
-            1e6,
-        );
-        Ok(f)
+        Ok(rate_and_cpu(total, elapsed, cpu))
     });
     outcome
 }
@@ -617,16 +614,7 @@ pub fn connect(p: &Params, kinds: &[Kind]) -> Outcome {
         // give the last ones a moment before reading its CPU time.
         thread::sleep(Duration::from_millis(50));
         let cpu = server.cpu()?.since(cpu0);
-        let mut f = Figures::new();
-        f.insert("per_s", total as f64 / elapsed);
-        cpu_figures(
-            &mut f,
-            cpu,
-            total as f64,
-            ["cpu_user", "cpu_sys", "cpu"],
-            1e6,
-        );
-        Ok(f)
+        Ok(rate_and_cpu(total, elapsed, cpu))
     });
     outcome
 }
@@ -847,17 +835,9 @@ fn broadcast_round(st: &mut Hubbed, msgs: u64, window: u64) -> Res<Figures> {
     let pct = |q: f64| {
         latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)] as f64 / 1000.0
     };
-    let mut f = Figures::new();
-    f.insert("per_s", total as f64 / elapsed);
+    let mut f = rate_and_cpu(total, elapsed, cpu);
     f.insert("p50_ms", pct(0.50));
     f.insert("p99_ms", pct(0.99));
-    cpu_figures(
-        &mut f,
-        cpu,
-        total as f64,
-        ["cpu_user", "cpu_sys", "cpu"],
-        1e6,
-    );
     Ok(f)
 }
 

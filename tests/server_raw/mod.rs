@@ -297,3 +297,16 @@ impl RawClient {
         panic!("more than {MAX_FRAMES} frames before a close");
     }
 }
+
+/// Poll `condition` until it holds, for at most [`TIMEOUT`].
+#[track_caller]
+pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

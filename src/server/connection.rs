@@ -17,9 +17,10 @@ use crate::protocol::Role;
 use crate::protocol::handshake::{
     Request, Response, accept_response, check_upgrade, parse_request,
 };
-use crate::server::route::{Upgrade, WsRoute, best_match};
+use crate::server::route::{Upgrade, best_match, best_match_index};
 use crate::server::{ConnectionEnd, ConnectionId, ConnectionInfo, EndReason, Shared};
 use crate::websocket::{DetachSlot, Ending, Opened, ServerSide, Transport, WebSocket};
+use crate::Sender as WebSocketSender;
 
 /// How often a detached connection blocked on its full queue checks
 /// whether the server is stopping.
@@ -27,8 +28,11 @@ const STOP_CHECK: Duration = Duration::from_millis(100);
 
 /// An upgrade that was accepted: everything needed to start the handler.
 struct Accepted {
-    route: WsRoute,
-    request: Request,
+    /// Its index in `Shared::websockets` (not a clone of the route: that
+    /// would allocate its path and protocols again for every connection).
+    route: usize,
+    /// Taken by the `WebSocket`.
+    request: Option<Request>,
     /// Bytes that followed the request head: the first frames.
     rest: Vec<u8>,
     protocol: Option<String>,
@@ -36,11 +40,26 @@ struct Accepted {
 }
 
 /// Serve the connection numbered `n` on its own thread.
+///
+/// The handshake and the handler run in two calls, one after the other,
+/// so that the deepest stack of a long-lived connection is that of its
+/// handler only: the handshake's locals (the request head, the TLS
+/// handshake, the response) are gone by then. An idle connection then
+/// touches two pages of stack rather than three (see BENCHMARKS.md).
 pub(crate) fn serve(shared: &Arc<Shared>, n: u64, tcp: TcpStream) {
+    if let Some((opened, accepted)) = handshake(shared, n, tcp) {
+        run_websocket(shared, ConnectionId(n), opened, accepted);
+    }
+}
+
+/// Answer the request on a new connection; `Some` if it was an upgrade
+/// that was accepted.
+#[inline(never)]
+fn handshake(shared: &Arc<Shared>, n: u64, tcp: TcpStream) -> Option<(Opened, Box<Accepted>)> {
     // Small messages go out at once, not after Nagle's delay.
     let _ = tcp.set_nodelay(true);
     let tcp = Arc::new(tcp);
-    let handshake = shared.registry.handshake_started(n, &tcp);
+    let _handshake = shared.registry.handshake_started(n, &tcp);
     let timeout = shared.settings.config.handshake_timeout;
     let deadline = timeout.map(|t| Instant::now() + t);
     // Set once: reads and writes of the handshake end by the deadline.
@@ -49,21 +68,18 @@ pub(crate) fn serve(shared: &Arc<Shared>, n: u64, tcp: TcpStream) {
         .and(tcp.set_write_timeout(timeout))
         .is_err()
     {
-        return;
+        return None;
     }
-    let accepted = open_stream(shared, tcp)
-        .and_then(|stream| answer_request(shared, &stream, deadline).map(|a| (stream, a)));
-    if let Some((stream, mut accepted)) = accepted {
-        let opened = Opened {
-            transport: stream,
-            peer_addr: accepted.request.peer_addr(),
-            leftover: std::mem::take(&mut accepted.rest),
-            // At most this is left on the socket from the handshake.
-            socket_timeout: timeout,
-        };
-        drop(handshake);
-        run_websocket(shared, ConnectionId(n), opened, accepted);
-    }
+    let stream = open_stream(shared, tcp)?;
+    let mut accepted = answer_request(shared, &stream, deadline)?;
+    let opened = Opened {
+        transport: stream,
+        peer_addr: accepted.request.as_ref().and_then(Request::peer_addr),
+        leftover: std::mem::take(&mut accepted.rest),
+        // At most this is left on the socket from the handshake.
+        socket_timeout: timeout,
+    };
+    Some((opened, Box::new(accepted)))
 }
 
 /// The stream to speak HTTP on: the socket, or TLS over it once the TLS
@@ -126,7 +142,8 @@ fn answer_request(
         return None;
     }
     let path = request.path().to_owned();
-    let websocket_route = best_match(&shared.websockets, &path, |r| &r.route);
+    let websocket_index = best_match_index(&shared.websockets, &path, |r| &r.route);
+    let websocket_route = websocket_index.map(|i| &shared.websockets[i]);
     if !request.is_upgrade() {
         let response = match best_match(&shared.pages, &path, |r| &r.route) {
             Some(page) if matches!(request.method(), "GET" | "HEAD") => {
@@ -150,7 +167,7 @@ fn answer_request(
         respond(stream, Some(&request), &response);
         return None;
     }
-    let Some(route) = websocket_route else {
+    let (Some(route), Some(route_index)) = (websocket_route, websocket_index) else {
         respond(stream, Some(&request), &plain(404, "no WebSocket here"));
         return None;
     };
@@ -192,33 +209,35 @@ fn answer_request(
         return None;
     }
     Some(Accepted {
-        route: route.clone(),
-        request,
+        route: route_index,
+        request: Some(request),
         rest,
         protocol,
         upgrade,
     })
 }
 
+/// What a running connection's thread keeps for when its handler returns.
+struct Running {
+    /// Its index in `Shared::websockets`.
+    route: usize,
+    info: ConnectionInfo,
+    sender: WebSocketSender,
+    detach_to: Option<Arc<DetachSlot>>,
+    started: Instant,
+}
+
 /// Run the handler of an accepted upgrade, then report how it ended.
-fn run_websocket(shared: &Arc<Shared>, id: ConnectionId, opened: Opened, accepted: Accepted) {
-    let Accepted {
-        route,
-        request,
-        protocol,
-        upgrade,
-        ..
-    } = accepted;
-    let settings = &shared.settings;
-    let info = ConnectionInfo {
-        id,
-        path: request.path().to_owned(),
-        peer: request.peer_addr(),
-        since: SystemTime::now(),
-        protocol: protocol.clone(),
-        detached: false,
-    };
-    let mut ws = match WebSocket::from_transport(opened, Role::Server, &settings.config) {
+///
+/// Making the `WebSocket`, registering it, running the handler and
+/// finishing are four calls one after the other, so that the handler,
+/// which may wait for days, runs on top of a small frame, and none of the
+/// others' frames is ever stacked on another's: an idle connection then
+/// touches two pages of stack, not three.
+#[inline(never)]
+fn run_websocket(shared: &Arc<Shared>, id: ConnectionId, opened: Opened, accepted: Box<Accepted>) {
+    let mut accepted = accepted;
+    let mut ws = match server_websocket(shared, id, opened, &mut accepted) {
         Ok(ws) => ws,
         Err(e) => {
             shared.registry.unreserve();
@@ -226,6 +245,29 @@ fn run_websocket(shared: &Arc<Shared>, id: ConnectionId, opened: Opened, accepte
             return;
         }
     };
+    let running = open_websocket(shared, id, &mut ws, accepted);
+    // A panicking handler must not take the server down. The `WebSocket` it
+    // held is dropped while unwinding, which closes with 1011.
+    let handler = &shared.websockets[running.route].handler;
+    let outcome = catch_unwind(AssertUnwindSafe(move || handler.handle(*ws)));
+    finish_websocket(shared, running, outcome);
+}
+
+/// The server's `WebSocket` on an upgraded connection, on the heap (it is
+/// handed down the handler's calls). It takes the request and the data
+/// of the before-upgrade hook from `accepted`.
+#[inline(never)]
+fn server_websocket(
+    shared: &Arc<Shared>,
+    id: ConnectionId,
+    opened: Opened,
+    accepted: &mut Accepted,
+) -> std::io::Result<Box<WebSocket>> {
+    let mut ws = Box::new(WebSocket::from_transport(
+        opened,
+        Role::Server,
+        &shared.settings.config,
+    )?);
     let inboxes = Arc::clone(shared);
     let detach_to = Arc::new(DetachSlot {
         detached: Mutex::new(None),
@@ -235,14 +277,36 @@ fn run_websocket(shared: &Arc<Shared>, id: ConnectionId, opened: Opened, accepte
             queue
         }),
     });
-    ws.set_request(request);
-    ws.set_protocol(protocol);
+    if let Some(request) = accepted.request.take() {
+        ws.set_request(request);
+    }
+    ws.set_protocol(accepted.protocol.clone());
     ws.set_server_side(ServerSide {
         id,
-        data: upgrade.data,
-        detach_to: Arc::clone(&detach_to),
+        data: accepted.upgrade.data.take(),
+        detach_to,
     });
-    let keep_alive = route
+    Ok(ws)
+}
+
+/// Register a new connection, set its keep-alive and log it.
+#[inline(never)]
+fn open_websocket(
+    shared: &Shared,
+    id: ConnectionId,
+    ws: &mut WebSocket,
+    accepted: Box<Accepted>,
+) -> Box<Running> {
+    let settings = &shared.settings;
+    let info = ConnectionInfo {
+        id,
+        path: ws.request().map_or("", |r| r.path()).to_owned(),
+        peer: ws.peer_addr(),
+        since: SystemTime::now(),
+        protocol: accepted.protocol,
+        detached: false,
+    };
+    let keep_alive = shared.websockets[accepted.route]
         .route
         .keep_alive_override()
         .unwrap_or(settings.keep_alive);
@@ -260,16 +324,33 @@ fn run_websocket(shared: &Arc<Shared>, id: ConnectionId, opened: Opened, accepte
         show(info.peer),
         info.path
     );
-    let started = Instant::now();
+    Box::new(Running {
+        route: accepted.route,
+        info,
+        sender,
+        detach_to: ws.detach_slot(),
+        started: Instant::now(),
+    })
+}
 
-    // A panicking handler must not take the server down. The `WebSocket` it
-    // held is dropped while unwinding, which closes with 1011.
-    let outcome = catch_unwind(AssertUnwindSafe(|| route.handler.handle(ws)));
-    let detached = detach_to
-        .detached
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take();
+/// After the handler returned (or panicked): pump a detached connection
+/// until it ends, then unregister it, log and report how it ended.
+#[inline(never)]
+fn finish_websocket(shared: &Shared, running: Box<Running>, outcome: std::thread::Result<()>) {
+    let Running {
+        route,
+        info,
+        sender,
+        detach_to,
+        started,
+    } = *running;
+    let id = info.id;
+    let detached = detach_to.and_then(|slot| {
+        slot.detached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    });
     if let Some((ws, queue)) = detached {
         pump_detached(shared, ws, &queue);
     }
@@ -298,7 +379,7 @@ fn run_websocket(shared: &Arc<Shared>, id: ConnectionId, opened: Opened, accepte
         end.duration,
         end.reason
     );
-    if let Some(hook) = route.route.after_close_hook() {
+    if let Some(hook) = shared.websockets[route].route.after_close_hook() {
         if catch_unwind(AssertUnwindSafe(|| hook(&end))).is_err() {
             log::error!("connection {id}: after-close hook panicked");
         }
@@ -309,7 +390,7 @@ fn run_websocket(shared: &Arc<Shared>, id: ConnectionId, opened: Opened, accepte
 /// attaches to it, until it ends. When the queue is full, reading pauses;
 /// once the server is stopping, messages are dropped so that the close
 /// handshake can finish.
-fn pump_detached(shared: &Shared, mut ws: WebSocket, queue: &Sender<Result<Message, Error>>) {
+fn pump_detached(shared: &Shared, mut ws: Box<WebSocket>, queue: &Sender<Result<Message, Error>>) {
     loop {
         match ws.read_message() {
             Ok(message) => {

@@ -310,11 +310,21 @@ pub(crate) fn best_match<'a, T>(
     path: &str,
     route_of: impl Fn(&T) -> &Route,
 ) -> Option<&'a T> {
+    best_match_index(routes, path, route_of).map(|i| &routes[i])
+}
+
+/// The index of [`best_match`]'s route.
+pub(crate) fn best_match_index<T>(
+    routes: &[T],
+    path: &str,
+    route_of: impl Fn(&T) -> &Route,
+) -> Option<usize> {
     routes
         .iter()
-        .filter_map(|r| route_of(r).score(path).map(|score| (score, r)))
+        .enumerate()
+        .filter_map(|(i, r)| route_of(r).score(path).map(|score| (score, i)))
         .max_by_key(|(score, _)| *score)
-        .map(|(_, r)| r)
+        .map(|(_, i)| i)
 }
 
 #[cfg(test)]

@@ -53,7 +53,10 @@ pub(crate) struct ServerSide {
 }
 
 /// A detached connection, and the queue its messages go to.
-pub(crate) type Detached = (WebSocket, crossbeam_channel::Sender<Result<Message>>);
+/// (Boxed: the slot is made with every server connection, and a
+/// `WebSocket` by value would make that frame, deep in the connection's
+/// first calls, a few hundred bytes larger.)
+pub(crate) type Detached = (Box<WebSocket>, crossbeam_channel::Sender<Result<Message>>);
 
 /// Where a detached connection waits for its server thread to pump it.
 pub(crate) struct DetachSlot {
@@ -156,6 +159,11 @@ impl WebSocket {
         self.server = Some(server);
     }
 
+    /// Where a server's connection is left when detached.
+    pub(crate) fn detach_slot(&self) -> Option<Arc<DetachSlot>> {
+        self.server.as_ref().map(|s| Arc::clone(&s.detach_to))
+    }
+
     /// The id the server gave this connection (`None` for a client).
     pub fn id(&self) -> Option<ConnectionId> {
         self.server.as_ref().map(|s| s.id)
@@ -185,7 +193,7 @@ impl WebSocket {
             .detach_to
             .detached
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some((self, queue));
+            .unwrap_or_else(|e| e.into_inner()) = Some((Box::new(self), queue));
         Ok(server.id)
     }
 

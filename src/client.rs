@@ -193,6 +193,7 @@ impl ClientBuilder {
             leftover: rest,
             // At most this is left on the socket from the handshake.
             socket_timeout: config.handshake_timeout,
+            write_timeout_set: true,
         };
         let mut ws = WebSocket::from_transport(opened, Role::Client, config)?;
         ws.set_protocol(protocol);

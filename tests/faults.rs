@@ -398,6 +398,76 @@ fn a_peer_that_never_finishes_the_close_handshake_is_dropped_after_the_close_tim
     good.finish();
 }
 
+/// After a clean close handshake on plain TCP the server closes the TCP
+/// connection at once (§7.1.1: the server closes first) and its handler
+/// learns of the close at once, without waiting for the client's FIN: a
+/// client that keeps its socket afterwards holds neither the server's
+/// thread nor its socket for the close timeout.
+#[test]
+fn after_a_clean_close_the_server_does_not_wait_for_the_clients_fin() {
+    // Far longer than the test waits for anything.
+    const CLOSE_TIMEOUT: Duration = Duration::from_secs(120);
+    let (report, reports) = mpsc::channel::<(String, Error)>();
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .config(syncws::Config::default().close_timeout(CLOSE_TIMEOUT))
+        .websocket(Route::any(), move |ws: WebSocket| {
+            echo_and_report(ws, &report)
+        })
+        .serve()
+        .unwrap();
+    let seen = Seen::new(reports);
+
+    for closer in ["client", "server"] {
+        let path = format!("/{closer}-closes");
+        let mut client = RawWs::connect(server.local_addr(), &path);
+        client.send_frame(true, OpCode::Text, b"hello").unwrap();
+        assert_eq!(client.read_frame().unwrap().payload, b"hello");
+        let start = Instant::now();
+        if closer == "client" {
+            client
+                .send_frame(true, OpCode::Close, &1000u16.to_be_bytes())
+                .unwrap();
+            client.expect_close(1000, "the answer to our close");
+        } else {
+            let id = eventually_listed(&server, &path);
+            server
+                .sender(id)
+                .unwrap()
+                .close(CloseCode::GoingAway, "bye")
+                .unwrap();
+            client.expect_close(1001, "the server's close");
+            client
+                .send_frame(true, OpCode::Close, &1001u16.to_be_bytes())
+                .unwrap();
+        }
+        // The server's FIN, while our socket stays open.
+        client.expect_end(&path);
+        let error = seen.error_of(&path);
+        let told = start.elapsed();
+        assert!(matches!(&error, Error::Closed(_)), "{path}: {error:?}");
+        assert_forgotten(&server, &path);
+        println!(
+            "{closer} closed first: the handler was told and the socket closed {told:?} after"
+        );
+        drop(client);
+    }
+}
+
+/// The id of the connection open on `path`, once the server lists it.
+fn eventually_listed(server: &ServerHandle, path: &str) -> syncws::server::ConnectionId {
+    let mut id = None;
+    eventually(&format!("{path} is listed"), TIMEOUT, || {
+        id = server
+            .connections()
+            .into_iter()
+            .find(|c| c.path == path)
+            .map(|c| c.id);
+        id.is_some()
+    });
+    id.unwrap()
+}
+
 // ---------------------------------------------------------------------
 // Stopping in the middle of traffic
 // ---------------------------------------------------------------------

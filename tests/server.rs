@@ -487,6 +487,23 @@ fn a_connection_that_sends_nothing_is_dropped_within_the_handshake_timeout() {
     assert_echoes(&mut connect(&server, "/"), "still here");
 }
 
+/// The read timeout the handshake leaves on the socket is taken off lazily
+/// (once it fires): it must never end a quiet WebSocket, on either side.
+#[test]
+fn the_handshake_timeout_does_not_limit_a_quiet_websocket() {
+    let server = limited_server();
+    let url = format!("ws://{}/", server.local_addr());
+    let mut ws = syncws::ClientBuilder::new(&url)
+        .config(Config::default().handshake_timeout(Some(HANDSHAKE_TIMEOUT)))
+        .connect()
+        .unwrap();
+    // Quiet for three handshake timeouts, on both ends.
+    ws.set_read_timeout(Some(HANDSHAKE_TIMEOUT * 3)).unwrap();
+    assert!(matches!(ws.read_message(), Err(syncws::Error::Timeout)));
+    ws.set_read_timeout(Some(TIMEOUT)).unwrap();
+    assert_echoes(&mut ws, "still open");
+}
+
 #[test]
 fn a_head_sent_one_byte_at_a_time_is_dropped_within_the_handshake_timeout() {
     let server = limited_server();

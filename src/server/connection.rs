@@ -2,7 +2,7 @@
 //! or refuse or accept the upgrade, run the handler, then report the end.
 
 use std::io::Write;
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{SendTimeoutError, Sender};
 
+use crate::Sender as WebSocketSender;
 use crate::error::{Error, HandshakeError};
 use crate::http::read_head;
 use crate::message::{CloseCode, Message};
@@ -20,11 +21,64 @@ use crate::protocol::handshake::{
 use crate::server::route::{Upgrade, best_match, best_match_index};
 use crate::server::{ConnectionEnd, ConnectionId, ConnectionInfo, EndReason, Shared};
 use crate::websocket::{DetachSlot, Ending, Opened, ServerSide, Transport, WebSocket};
-use crate::Sender as WebSocketSender;
 
 /// How often a detached connection blocked on its full queue checks
 /// whether the server is stopping.
 const STOP_CHECK: Duration = Duration::from_millis(100);
+
+/// A write of at most this many bytes to a new connection cannot block:
+/// the kernel's send buffer takes it whole (Linux starts it at 16 KiB).
+const NEVER_BLOCKS: usize = 4096;
+
+/// The handshake's deadline for writes, set on the socket only before a
+/// write that could block on a peer that does not read (a large page, a
+/// TLS handshake): the usual upgrade then sets no write timeout, and has
+/// none to take off again.
+struct Bounded {
+    deadline: Option<Instant>,
+    /// A write timeout is set on the socket.
+    set: bool,
+}
+
+impl Bounded {
+    /// Set the socket's write timeout to the time left.
+    fn set_on(
+        &mut self,
+        set_write_timeout: impl FnOnce(Option<Duration>) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let left = match self.deadline {
+            Some(deadline) => Some(
+                deadline
+                    .checked_duration_since(Instant::now())
+                    .filter(|left| !left.is_zero())
+                    .ok_or(std::io::ErrorKind::TimedOut)?,
+            ),
+            None => None,
+        };
+        set_write_timeout(left)?;
+        self.set = true;
+        Ok(())
+    }
+
+    /// Write all of `bytes`, by the deadline if they could block. (The
+    /// timeout is set again after each partial write: the kernel starts
+    /// it over with every write.)
+    fn write(&mut self, stream: &Transport, mut bytes: &[u8]) -> std::io::Result<()> {
+        if bytes.len() <= NEVER_BLOCKS {
+            return (&*stream).write_all(bytes);
+        }
+        while !bytes.is_empty() {
+            self.set_on(|t| stream.set_write_timeout(t))?;
+            match (&*stream).write(bytes) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
 
 /// An upgrade that was accepted: everything needed to start the handler.
 struct Accepted {
@@ -46,8 +100,8 @@ struct Accepted {
 /// handler only: the handshake's locals (the request head, the TLS
 /// handshake, the response) are gone by then. An idle connection then
 /// touches two pages of stack rather than three (see BENCHMARKS.md).
-pub(crate) fn serve(shared: &Arc<Shared>, n: u64, tcp: TcpStream) {
-    if let Some((opened, accepted)) = handshake(shared, n, tcp) {
+pub(crate) fn serve(shared: &Arc<Shared>, n: u64, tcp: TcpStream, peer: SocketAddr) {
+    if let Some((opened, accepted)) = handshake(shared, n, tcp, peer) {
         run_websocket(shared, ConnectionId(n), opened, accepted);
     }
 }
@@ -55,29 +109,36 @@ pub(crate) fn serve(shared: &Arc<Shared>, n: u64, tcp: TcpStream) {
 /// Answer the request on a new connection; `Some` if it was an upgrade
 /// that was accepted.
 #[inline(never)]
-fn handshake(shared: &Arc<Shared>, n: u64, tcp: TcpStream) -> Option<(Opened, Box<Accepted>)> {
+fn handshake(
+    shared: &Arc<Shared>,
+    n: u64,
+    tcp: TcpStream,
+    peer: SocketAddr,
+) -> Option<(Opened, Box<Accepted>)> {
     // Small messages go out at once, not after Nagle's delay.
     let _ = tcp.set_nodelay(true);
     let tcp = Arc::new(tcp);
     let _handshake = shared.registry.handshake_started(n, &tcp);
     let timeout = shared.settings.config.handshake_timeout;
     let deadline = timeout.map(|t| Instant::now() + t);
-    // Set once: reads and writes of the handshake end by the deadline.
-    if tcp
-        .set_read_timeout(timeout)
-        .and(tcp.set_write_timeout(timeout))
-        .is_err()
-    {
+    // Set once: reads of the handshake end by the deadline. A write is
+    // bounded too where it could block (see `Bounded`).
+    if tcp.set_read_timeout(timeout).is_err() {
         return None;
     }
-    let stream = open_stream(shared, tcp)?;
-    let mut accepted = answer_request(shared, &stream, deadline)?;
+    let mut bounded = Bounded {
+        deadline,
+        set: false,
+    };
+    let stream = open_stream(shared, tcp, peer, &mut bounded)?;
+    let mut accepted = answer_request(shared, &stream, peer, deadline, &mut bounded)?;
     let opened = Opened {
         transport: stream,
-        peer_addr: accepted.request.as_ref().and_then(Request::peer_addr),
+        peer_addr: Some(peer),
         leftover: std::mem::take(&mut accepted.rest),
         // At most this is left on the socket from the handshake.
         socket_timeout: timeout,
+        write_timeout_set: bounded.set,
     };
     Some((opened, Box::new(accepted)))
 }
@@ -85,22 +146,28 @@ fn handshake(shared: &Arc<Shared>, n: u64, tcp: TcpStream) -> Option<(Opened, Bo
 /// The stream to speak HTTP on: the socket, or TLS over it once the TLS
 /// handshake is done (within the handshake deadline: a client that speaks
 /// plain HTTP or garbage to a TLS port, or stalls, is dropped).
-fn open_stream(shared: &Shared, tcp: Arc<TcpStream>) -> Option<Transport> {
+fn open_stream(
+    shared: &Shared,
+    tcp: Arc<TcpStream>,
+    peer: SocketAddr,
+    bounded: &mut Bounded,
+) -> Option<Transport> {
     #[cfg(feature = "native-tls")]
     if let Some(acceptor) = &shared.settings.tls {
         use crate::websocket::{Pipe, TlsTransport};
-        let peer = tcp.peer_addr().ok();
+        // The server's certificates may be more than a socket buffer.
+        bounded.set_on(|t| tcp.set_write_timeout(t)).ok()?;
         return match acceptor.accept(Pipe::new(tcp)) {
             Ok(stream) => TlsTransport::new(stream)
                 .ok()
                 .map(|t| Transport::Tls(Arc::new(t))),
             Err(e) => {
-                log::info!("TLS handshake with {} failed: {e}", show(peer));
+                log::info!("TLS handshake with {peer} failed: {e}");
                 None
             }
         };
     }
-    let _ = shared;
+    let _ = (shared, peer, bounded);
     Some(Transport::Tcp(tcp))
 }
 
@@ -110,7 +177,9 @@ fn open_stream(shared: &Shared, tcp: Arc<TcpStream>) -> Option<Transport> {
 fn answer_request(
     shared: &Shared,
     stream: &Transport,
+    peer: SocketAddr,
     deadline: Option<Instant>,
+    bounded: &mut Bounded,
 ) -> Option<Accepted> {
     let config = &shared.settings.config;
     let head = read_head(stream, deadline, |buf| {
@@ -124,18 +193,17 @@ fn answer_request(
                 HandshakeError::Io(_) => return None,
                 _ => 400,
             };
-            respond(stream, None, &plain(status, &e.to_string()));
+            respond(stream, bounded, None, &plain(status, &e.to_string()));
             return None;
         }
         // A timeout, or the peer went away: nobody to answer.
         Err(_) => return None,
     };
-    if let Ok(peer) = stream.peer_addr() {
-        request.set_peer_addr(peer);
-    }
+    request.set_peer_addr(peer);
     if shared.stopping.load(Ordering::Acquire) {
         respond(
             stream,
+            bounded,
             Some(&request),
             &plain(503, "the server is stopping"),
         );
@@ -164,11 +232,16 @@ fn answer_request(
             },
             None => plain(404, "not found"),
         };
-        respond(stream, Some(&request), &response);
+        respond(stream, bounded, Some(&request), &response);
         return None;
     }
     let (Some(route), Some(route_index)) = (websocket_route, websocket_index) else {
-        respond(stream, Some(&request), &plain(404, "no WebSocket here"));
+        respond(
+            stream,
+            bounded,
+            Some(&request),
+            &plain(404, "no WebSocket here"),
+        );
         return None;
     };
     let policy = &route.route;
@@ -192,18 +265,26 @@ fn answer_request(
     let (key, protocol, upgrade) = match decided {
         Ok(decided) => decided,
         Err(refusal) => {
-            respond(stream, Some(&request), &refusal);
+            respond(stream, bounded, Some(&request), &refusal);
             return None;
         }
     };
     if !shared.registry.reserve(shared.settings.max_connections) {
-        respond(stream, Some(&request), &plain(503, "too many connections"));
+        respond(
+            stream,
+            bounded,
+            Some(&request),
+            &plain(503, "too many connections"),
+        );
         return None;
     }
     let mut headers = vec![("Server".to_owned(), "syncws".to_owned())];
     headers.extend(upgrade.headers.iter().cloned());
     // The write timeout set for the handshake still bounds this write.
-    let sent = (&*stream).write_all(&accept_response(&key, protocol.as_deref(), &headers));
+    let sent = bounded.write(
+        stream,
+        &accept_response(&key, protocol.as_deref(), &headers),
+    );
     if sent.is_err() {
         shared.registry.unreserve();
         return None;
@@ -336,6 +417,10 @@ fn open_websocket(
 /// After the handler returned (or panicked): pump a detached connection
 /// until it ends, then unregister it, log and report how it ended.
 #[inline(never)]
+#[expect(
+    clippy::boxed_local,
+    reason = "handed over as it was made: a pointer, not 200 bytes on the handler's stack"
+)]
 fn finish_websocket(shared: &Shared, running: Box<Running>, outcome: std::thread::Result<()>) {
     let Running {
         route,
@@ -441,7 +526,12 @@ fn plain(status: u16, why: &str) -> Response {
 }
 
 /// Send a plain HTTP response, then close: no keep-alive between requests.
-fn respond(stream: &Transport, request: Option<&Request>, response: &Response) {
+fn respond(
+    stream: &Transport,
+    bounded: &mut Bounded,
+    request: Option<&Request>,
+    response: &Response,
+) {
     if response.status >= 400 {
         log::info!(
             "refused {} {} from {}: {} {}",
@@ -457,7 +547,7 @@ fn respond(stream: &Transport, request: Option<&Request>, response: &Response) {
         let body_len = response.body.len();
         bytes.truncate(bytes.len() - body_len);
     }
-    let _ = (&*stream).write_all(&bytes);
+    let _ = bounded.write(stream, &bytes);
     let _ = stream.shutdown(Shutdown::Write);
 }
 

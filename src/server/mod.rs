@@ -326,12 +326,14 @@ fn accept_loop(listener: TcpListener, shared: &Arc<Shared>) {
 }
 
 fn serve_listener(listener: &TcpListener, shared: &Arc<Shared>) {
-    for stream in listener.incoming() {
+    loop {
+        // `accept` tells the peer's address: no `getpeername` later.
+        let accepted = listener.accept();
         if shared.stopping.load(Ordering::Acquire) {
             break;
         }
-        let stream = match stream {
-            Ok(stream) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors or memory: back off a little
                 // instead of spinning, and keep serving.
@@ -348,7 +350,7 @@ fn serve_listener(listener: &TcpListener, shared: &Arc<Shared>) {
             .stack_size(shared.settings.stack_size)
             .spawn(move || {
                 let _live = live;
-                connection::serve(&connection, n, stream);
+                connection::serve(&connection, n, stream, peer);
             });
         // If the thread could not start, its closure (and the count) is gone.
         if let Err(e) = spawned {

@@ -41,6 +41,8 @@ pub(crate) struct Opened {
     pub leftover: Vec<u8>,
     /// The read timeout still set on the socket by the handshake.
     pub socket_timeout: Option<Duration>,
+    /// The handshake set a write timeout on the socket.
+    pub write_timeout_set: bool,
 }
 
 /// What a server knows of a connection, beyond the socket.
@@ -125,10 +127,13 @@ impl WebSocket {
             peer_addr,
             leftover,
             socket_timeout,
+            write_timeout_set,
         } = opened;
         let writer_transport = transport.share()?;
-        // The handshake's write timeout must not limit later sends.
-        writer_transport.set_write_timeout(None)?;
+        if write_timeout_set {
+            // The handshake's write timeout must not limit later sends.
+            writer_transport.set_write_timeout(None)?;
+        }
         let leftover = &leftover[..];
         let mut receiver = Receiver::new(role, config);
         if !leftover.is_empty() {
@@ -355,12 +360,14 @@ impl WebSocket {
             // About to wait for the peer: what `run_with` held goes out now.
             self.writer().release()?;
         }
+        // The socket's timeout fired without a deadline of ours being due.
+        let mut woke_early = false;
         loop {
             match self
                 .timers
                 .next(read_deadline, self.writer().close_sent_at())
             {
-                Wake::Sleep(timeout) => self.lower_socket_timeout(timeout)?,
+                Wake::Sleep(timeout) => self.lower_socket_timeout(timeout, woke_early)?,
                 Wake::Ping => {
                     let now = Instant::now();
                     self.writer().send_control(OpCode::Ping, b"", false)?;
@@ -392,7 +399,7 @@ impl WebSocket {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => match Error::from(e) {
                     // The socket woke us for one of our deadlines: look again.
-                    Error::Timeout if n == 0 => {}
+                    Error::Timeout if n == 0 => woke_early = true,
                     Error::Timeout => return Ok(()),
                     e => return Err(e),
                 },
@@ -401,11 +408,14 @@ impl WebSocket {
     }
 
     /// Make the socket's read timeout no later than `timeout` (see
-    /// [`timers`]).
-    fn lower_socket_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+    /// [`timers`]). A timeout on the socket where none is wanted (the one
+    /// left by the handshake) costs at most one early wake-up, so it is
+    /// taken off only once it has fired: most connections never need that
+    /// system call.
+    fn lower_socket_timeout(&mut self, timeout: Option<Duration>, woke_early: bool) -> Result<()> {
         let lower = match (self.socket_timeout, timeout) {
             (None, None) => false,
-            (Some(_), None) => true,
+            (Some(_), None) => woke_early,
             (None, Some(_)) => true,
             (Some(current), Some(wanted)) => wanted < current,
         };
@@ -428,7 +438,7 @@ impl WebSocket {
         // typically echos the status code it received.)"
         let _ = self.writer().send_close(frame.code, "", false);
         self.writer().set_ending(Ending::Closed(frame.clone()));
-        self.linger();
+        self.linger(true);
         Error::Closed(frame)
     }
 
@@ -442,7 +452,7 @@ impl WebSocket {
         };
         let _ = self.writer().send_close(code, &reason, false);
         self.writer().set_ending(Ending::Failed(error.to_string()));
-        self.linger();
+        self.linger(false);
         error
     }
 
@@ -459,18 +469,30 @@ impl WebSocket {
     }
 
     /// Close the TCP connection the way §7.1.1 asks, once the close frames
-    /// have been exchanged (or the connection failed): the server closes
-    /// first; the client waits for it. Either way the remaining input is read
-    /// and dropped until the peer closes, so that closing does not reset the
-    /// connection and destroy the close frame in flight. Bounded by the close
-    /// timeout.
-    fn linger(&mut self) {
+    /// have been exchanged (`handshake_done`) or the connection failed: the
+    /// server closes first; the client waits for it. Unless the handshake
+    /// ended cleanly on plain TCP, the remaining input is read and dropped
+    /// until the peer closes, so that closing does not reset the connection
+    /// and destroy the close frame in flight. Bounded by the close timeout.
+    fn linger(&mut self, handshake_done: bool) {
         self.done = true;
         let deadline = Instant::now() + self.timers.close_timeout;
         let written = self.writer().wait_written(deadline);
         self.writer().end();
         if written && self.role == Role::Server {
             let _ = self.reader.shutdown(Shutdown::Write);
+            // The peer's close frame was the last thing it may send (§5.5.1:
+            // after a Close frame "the endpoint MUST NOT send any more data
+            // frames"), and all of it has been read: closing the socket
+            // cannot reset anything, so there is no need to wait for the
+            // peer's FIN. (Over TLS the peer may still send its
+            // close_notify, so that case waits.)
+            if handshake_done
+                && !self.receiver.has_buffered_bytes()
+                && matches!(self.reader, Transport::Tcp(_))
+            {
+                return;
+            }
         }
         let mut sink = [0u8; 1024];
         let mut wait = true;

@@ -801,24 +801,81 @@ fn a_detached_connection_with_a_small_queue_loses_no_message() {
 // Connection threads
 // ---------------------------------------------------------------------
 
-#[test]
-fn a_handler_runs_on_a_thread_named_after_its_connection() {
-    let server = Server::bind("127.0.0.1:0")
-        .unwrap()
-        .websocket("/name", |ws: WebSocket| {
-            let name = thread::current().name().unwrap_or("(unnamed)").to_owned();
-            let id = ws.id().unwrap().0;
-            let _ = ws.send_text(&format!("{name} {id}"));
+/// The system's name of the calling thread (what `ps -L` shows).
+fn system_thread_name() -> String {
+    std::fs::read_to_string("/proc/thread-self/comm")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_else(|e| format!("(unknown: {e})"))
+}
+
+/// Serve connections one after the other, each opened once the previous
+/// one's thread is done with it (its after-close hook has run), and report
+/// for each its id, the system's name of its thread and that thread's id.
+fn serve_one_after_another(
+    server: Server,
+    connections: usize,
+) -> Vec<(u64, String, thread::ThreadId)> {
+    let (seen_tx, seen_rx) = mpsc::channel();
+    let (ended_tx, ended_rx) = mpsc::channel();
+    let route = Route::exact("/name").after_close(move |_: &ConnectionEnd| {
+        let _ = ended_tx.send(());
+    });
+    let server = server
+        .websocket(route, move |ws: WebSocket| {
+            let seen = (
+                ws.id().unwrap().0,
+                system_thread_name(),
+                thread::current().id(),
+            );
+            let _ = seen_tx.send(seen);
+            let _ = ws.send_text("hello");
         })
         .serve()
         .unwrap();
-    for _ in 0..2 {
+    let mut seen = Vec::new();
+    for _ in 0..connections {
         let mut ws = connect(&server, "/name");
-        let text = read_text(&mut ws);
-        let (name, id) = text.split_once(' ').unwrap();
-        assert!(name.starts_with("syncws-conn-"), "{name}");
-        assert_eq!(name, format!("syncws-conn-{id}"));
+        assert_eq!(read_text(&mut ws), "hello");
+        seen.push(seen_rx.recv_timeout(TIMEOUT).unwrap());
+        // Our close answers the server's.
+        drop(ws);
+        ended_rx.recv_timeout(TIMEOUT).unwrap();
     }
+    seen
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_handler_runs_on_a_thread_named_after_its_connection() {
+    let seen = serve_one_after_another(Server::bind("127.0.0.1:0").unwrap(), 5);
+    for (id, name, _) in &seen {
+        assert_eq!(name, &format!("syncws-{id}"));
+    }
+    let names: std::collections::HashSet<_> = seen.iter().map(|(_, name, _)| name).collect();
+    assert_eq!(names.len(), 5, "{seen:?}");
+}
+
+#[test]
+fn connection_threads_are_reused_unless_told_not_to() {
+    const CONNECTIONS: usize = 20;
+    let threads = |server: Server| {
+        let seen = serve_one_after_another(server, CONNECTIONS);
+        let threads: std::collections::HashSet<_> = seen.iter().map(|(_, _, t)| *t).collect();
+        threads.len()
+    };
+    // A thread waits for the next connection as soon as it has served one:
+    // with twenty in a row, some are served by the same thread.
+    let reused = threads(Server::bind("127.0.0.1:0").unwrap());
+    assert!(
+        reused < CONNECTIONS,
+        "{reused} threads for {CONNECTIONS} connections"
+    );
+    let fresh = threads(
+        Server::bind("127.0.0.1:0")
+            .unwrap()
+            .idle_threads(0, Duration::from_secs(10)),
+    );
+    assert_eq!(fresh, CONNECTIONS);
 }
 
 #[test]

@@ -25,6 +25,7 @@
 //! ```
 
 use std::borrow::Cow;
+use std::fmt;
 use std::net::SocketAddr;
 
 use base64::Engine;
@@ -120,51 +121,74 @@ fn fallback_nonce() -> [u8; 16] {
 /// assert_eq!(request.protocols(), ["chat", "superchat"]);
 /// # Ok::<(), syncws::HandshakeError>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Request {
-    method: String,
-    target: String,
+    /// The method, the target, then every header's name and (trimmed)
+    /// value, back to back: the whole head in one allocation, not two per
+    /// header.
+    text: String,
+    /// Where the method ends and the target begins.
+    method_end: u32,
+    /// Where the target ends and the first header's name begins.
+    target_end: u32,
+    /// For each header, where its name ends and its value begins, and where
+    /// its value ends (and the next header's name begins).
+    headers: Vec<(u32, u32)>,
     /// The minor version of HTTP/1.x: 1 for HTTP/1.1.
     http_minor_version: u8,
-    headers: Vec<(String, String)>,
     peer_addr: Option<SocketAddr>,
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method())
+            .field("target", &self.target())
+            .field("http_minor_version", &self.http_minor_version)
+            .field("headers", &self.headers().collect::<Vec<_>>())
+            .field("peer_addr", &self.peer_addr)
+            .finish()
+    }
 }
 
 impl Request {
     /// The method, e.g. `"GET"`.
     pub fn method(&self) -> &str {
-        &self.method
+        &self.text[..self.method_end as usize]
     }
 
     /// The request target as sent, e.g. `"/chat?room=1"`.
     pub fn target(&self) -> &str {
-        &self.target
+        &self.text[self.method_end as usize..self.target_end as usize]
     }
 
     /// The target up to its `?`, e.g. `"/chat"`.
     pub fn path(&self) -> &str {
-        self.target
-            .split_once('?')
-            .map_or(self.target.as_str(), |(path, _)| path)
+        let target = self.target();
+        target.split_once('?').map_or(target, |(path, _)| path)
     }
 
     /// The target after its first `?`, e.g. `Some("room=1")`; `None` if it
     /// has no `?`.
     pub fn query(&self) -> Option<&str> {
-        self.target.split_once('?').map(|(_, query)| query)
+        self.target().split_once('?').map(|(_, query)| query)
     }
 
     /// The value of the first header with this name (compared without
     /// regard to ASCII case), trimmed of surrounding blanks.
     pub fn header(&self, name: &str) -> Option<&str> {
-        header_values(&self.headers, name).next()
+        header_values(self, name).next()
     }
 
     /// All headers, name and value, in the order they were sent.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.headers
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str()))
+        let mut start = self.target_end as usize;
+        self.headers.iter().map(move |&(name_end, value_end)| {
+            let (name_end, value_end) = (name_end as usize, value_end as usize);
+            let header = (&self.text[start..name_end], &self.text[name_end..value_end]);
+            start = value_end;
+            header
+        })
     }
 
     /// The address of the peer, when the server filled it in.
@@ -180,7 +204,7 @@ impl Request {
     /// The subprotocols the client offered: the comma-separated tokens of
     /// every `Sec-WebSocket-Protocol` header, trimmed, in order of preference.
     pub fn protocols(&self) -> Vec<String> {
-        header_tokens(&self.headers, "Sec-WebSocket-Protocol")
+        header_tokens(self, "Sec-WebSocket-Protocol")
             .map(str::to_owned)
             .collect()
     }
@@ -189,7 +213,7 @@ impl Request {
     /// names `websocket`), whether or not the rest of it is valid: the
     /// server routes it as an upgrade and [`check_upgrade`] judges it.
     pub fn is_upgrade(&self) -> bool {
-        has_token(&self.headers, "Upgrade", "websocket")
+        has_token(self, "Upgrade", "websocket")
     }
 
     /// The `Origin` header, sent by browsers (RFC 6455 §10.2: servers may
@@ -201,11 +225,58 @@ impl Request {
     /// The value of the first cookie with this name (case-sensitive) in the
     /// `Cookie` headers (`"a=1; b=2"`), as sent.
     pub fn cookie(&self, name: &str) -> Option<&str> {
-        header_values(&self.headers, "Cookie")
+        header_values(self, "Cookie")
             .flat_map(|cookies| cookies.split(';'))
             .filter_map(|pair| pair.split_once('='))
             .find(|(cookie_name, _)| cookie_name.trim() == name)
             .map(|(_, value)| value.trim())
+    }
+
+    /// The request line's method and target and the headers httparse
+    /// found, copied into one string.
+    fn from_parsed(
+        method: &str,
+        target: &str,
+        http_minor_version: u8,
+        parsed_headers: &[httparse::Header<'_>],
+    ) -> Result<Request, HandshakeError> {
+        let mut text = String::with_capacity(
+            method.len()
+                + target.len()
+                + parsed_headers
+                    .iter()
+                    .map(|h| h.name.len() + h.value.len())
+                    .sum::<usize>(),
+        );
+        // Offsets are u32: a head that long is refused long before (the
+        // head size limit), but a limit set that high must not wrap them.
+        let offset = |text: &String| {
+            u32::try_from(text.len()).map_err(|_| HandshakeError::HeadTooLarge {
+                max_size: u32::MAX as usize,
+            })
+        };
+        text.push_str(method);
+        let method_end = offset(&text)?;
+        text.push_str(target);
+        let target_end = offset(&text)?;
+        let mut headers = Vec::with_capacity(parsed_headers.len());
+        for header in parsed_headers {
+            let value = std::str::from_utf8(header.value).map_err(|_| {
+                HandshakeError::Invalid(format!("value of header {} is not UTF-8", header.name))
+            })?;
+            text.push_str(header.name);
+            let name_end = offset(&text)?;
+            text.push_str(trim_blanks(value));
+            headers.push((name_end, offset(&text)?));
+        }
+        Ok(Request {
+            text,
+            method_end,
+            target_end,
+            headers,
+            http_minor_version,
+            peer_addr: None,
+        })
     }
 }
 
@@ -240,13 +311,7 @@ pub fn parse_request(
     else {
         return Err(HandshakeError::Invalid("incomplete request line".into()));
     };
-    let request = Request {
-        method: method.to_owned(),
-        target: target.to_owned(),
-        http_minor_version,
-        headers: owned_headers(parsed.headers)?,
-        peer_addr: None,
-    };
+    let request = Request::from_parsed(method, target, http_minor_version, parsed.headers)?;
     Ok(Some((request, head_len)))
 }
 
@@ -306,17 +371,35 @@ fn trim_blanks(value: &str) -> &str {
     value.trim_matches([' ', '\t'])
 }
 
+/// Headers to look up by name: a parsed request's, or a list of pairs.
+trait HeaderList {
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)>;
+}
+
+impl HeaderList for Request {
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers()
+    }
+}
+
+impl HeaderList for Vec<(String, String)> {
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+    }
+}
+
 /// The values of every header with this name, case-insensitively, in order.
-fn header_values<'a>(headers: &'a [(String, String)], name: &str) -> impl Iterator<Item = &'a str> {
+fn header_values<'a>(headers: &'a impl HeaderList, name: &str) -> impl Iterator<Item = &'a str> {
     headers
-        .iter()
+        .pairs()
         .filter(move |(header_name, _)| header_name.eq_ignore_ascii_case(name))
-        .map(|(_, value)| value.as_str())
+        .map(|(_, value)| value)
 }
 
 /// The comma-separated tokens of every header with this name, trimmed,
 /// empty ones left out (HTTP lists may be split over repeated headers).
-fn header_tokens<'a>(headers: &'a [(String, String)], name: &str) -> impl Iterator<Item = &'a str> {
+fn header_tokens<'a>(headers: &'a impl HeaderList, name: &str) -> impl Iterator<Item = &'a str> {
     header_values(headers, name)
         .flat_map(|value| value.split(','))
         .map(trim_blanks)
@@ -325,7 +408,7 @@ fn header_tokens<'a>(headers: &'a [(String, String)], name: &str) -> impl Iterat
 
 /// Does a header list with this name contain this token (ASCII
 /// case-insensitive)?
-fn has_token(headers: &[(String, String)], name: &str, token: &str) -> bool {
+fn has_token(headers: &impl HeaderList, name: &str, token: &str) -> bool {
     header_tokens(headers, name).any(|found| found.eq_ignore_ascii_case(token))
 }
 
@@ -577,11 +660,11 @@ fn refusal(status: u16, why: &str) -> Response {
 /// # Ok::<(), syncws::HandshakeError>(())
 /// ```
 pub fn check_upgrade(request: &Request) -> Result<String, Response> {
-    let headers = &request.headers;
+    let headers = request;
 
     // RFC 6455 §4.1: "The method of the request MUST be GET, and the HTTP
     // version MUST be at least 1.1."
-    if request.method != "GET" {
+    if request.method() != "GET" {
         return Err(refusal(405, "a WebSocket is opened with GET").with_header("Allow", "GET"));
     }
     // httparse knows HTTP/1.0 and HTTP/1.1 only; 1.0 has no Upgrade.

@@ -18,7 +18,7 @@ use crate::protocol::Role;
 use crate::protocol::handshake::{
     Request, Response, accept_response, check_upgrade, parse_request,
 };
-use crate::server::route::{Upgrade, best_match, best_match_index};
+use crate::server::route::{Route, Upgrade, best_match, best_match_index};
 use crate::server::{ConnectionEnd, ConnectionId, ConnectionInfo, EndReason, Shared};
 use crate::websocket::{DetachSlot, Ending, Opened, ServerSide, Transport, WebSocket};
 
@@ -146,6 +146,7 @@ fn handshake(
 /// The stream to speak HTTP on: the socket, or TLS over it once the TLS
 /// handshake is done (within the handshake deadline: a client that speaks
 /// plain HTTP or garbage to a TLS port, or stalls, is dropped).
+#[inline(never)]
 fn open_stream(
     shared: &Shared,
     tcp: Arc<TcpStream>,
@@ -181,24 +182,9 @@ fn answer_request(
     deadline: Option<Instant>,
     bounded: &mut Bounded,
 ) -> Option<Accepted> {
-    let config = &shared.settings.config;
-    let head = read_head(stream, deadline, |buf| {
-        parse_request(buf, config.max_head_size, config.max_headers)
-    });
-    let (mut request, rest) = match head {
-        Ok(head) => head,
-        Err(Error::Handshake(e)) => {
-            let status = match e {
-                HandshakeError::HeadTooLarge { .. } | HandshakeError::TooManyHeaders { .. } => 431,
-                HandshakeError::Io(_) => return None,
-                _ => 400,
-            };
-            respond(stream, bounded, None, &plain(status, &e.to_string()));
-            return None;
-        }
-        // A timeout, or the peer went away: nobody to answer.
-        Err(_) => return None,
-    };
+    // Each step below that has locals of its own is a call of its own, so
+    // that their frames are side by side rather than stacked (see `serve`).
+    let (mut request, rest) = read_request(shared, stream, deadline, bounded)?;
     request.set_peer_addr(peer);
     if shared.stopping.load(Ordering::Acquire) {
         respond(
@@ -209,33 +195,12 @@ fn answer_request(
         );
         return None;
     }
-    let path = request.path().to_owned();
-    let websocket_index = best_match_index(&shared.websockets, &path, |r| &r.route);
-    let websocket_route = websocket_index.map(|i| &shared.websockets[i]);
+    let websocket_index = best_match_index(&shared.websockets, request.path(), |r| &r.route);
     if !request.is_upgrade() {
-        let response = match best_match(&shared.pages, &path, |r| &r.route) {
-            Some(page) if matches!(request.method(), "GET" | "HEAD") => {
-                match catch_unwind(AssertUnwindSafe(|| (page.handler)(&request))) {
-                    Ok(response) => response,
-                    Err(_) => {
-                        log::error!("page handler for {path} panicked");
-                        plain(500, "internal error")
-                    }
-                }
-            }
-            Some(_) => plain(405, "only GET and HEAD").with_header("Allow", "GET, HEAD"),
-            // A WebSocket path asked for without an upgrade: check_upgrade
-            // says what is missing (400, or 426 for a wrong version).
-            None if websocket_route.is_some() => match check_upgrade(&request) {
-                Err(refusal) => refusal,
-                Ok(_) => plain(400, "not a WebSocket upgrade"),
-            },
-            None => plain(404, "not found"),
-        };
-        respond(stream, bounded, Some(&request), &response);
+        answer_page(shared, stream, bounded, &request, websocket_index.is_some());
         return None;
     }
-    let (Some(route), Some(route_index)) = (websocket_route, websocket_index) else {
+    let Some(route_index) = websocket_index else {
         respond(
             stream,
             bounded,
@@ -244,31 +209,14 @@ fn answer_request(
         );
         return None;
     };
-    let policy = &route.route;
-    let decided = check_upgrade(&request).and_then(|key| {
-        policy.check_origin(&request)?;
-        let protocol = policy.choose_protocol(&request)?;
-        let mut upgrade = Upgrade::default();
-        let hook = catch_unwind(AssertUnwindSafe(|| {
-            policy.run_before_upgrade(&request, &mut upgrade)
-        }));
-        match hook {
-            Ok(verdict) => verdict?,
-            Err(panic) => {
-                let what = panic_message(panic.as_ref());
-                log::error!("before-upgrade hook for {path} panicked: {what}");
-                return Err(plain(500, "internal error"));
+    let (key, protocol, upgrade) =
+        match decide_upgrade(&shared.websockets[route_index].route, &request) {
+            Ok(decided) => decided,
+            Err(refusal) => {
+                respond(stream, bounded, Some(&request), &refusal);
+                return None;
             }
-        }
-        Ok((key, protocol, upgrade))
-    });
-    let (key, protocol, upgrade) = match decided {
-        Ok(decided) => decided,
-        Err(refusal) => {
-            respond(stream, bounded, Some(&request), &refusal);
-            return None;
-        }
-    };
+        };
     if !shared.registry.reserve(shared.settings.max_connections) {
         respond(
             stream,
@@ -278,14 +226,7 @@ fn answer_request(
         );
         return None;
     }
-    let mut headers = vec![("Server".to_owned(), "syncws".to_owned())];
-    headers.extend(upgrade.headers.iter().cloned());
-    // The write timeout set for the handshake still bounds this write.
-    let sent = bounded.write(
-        stream,
-        &accept_response(&key, protocol.as_deref(), &headers),
-    );
-    if sent.is_err() {
+    if send_switching(stream, bounded, &key, protocol.as_deref(), &upgrade.headers).is_err() {
         shared.registry.unreserve();
         return None;
     }
@@ -306,6 +247,111 @@ struct Running {
     sender: WebSocketSender,
     detach_to: Option<Arc<DetachSlot>>,
     started: Instant,
+}
+
+/// Read the request head within the deadline; answer a malformed or
+/// oversized one (400, 431).
+#[inline(never)]
+fn read_request(
+    shared: &Shared,
+    stream: &Transport,
+    deadline: Option<Instant>,
+    bounded: &mut Bounded,
+) -> Option<(Request, Vec<u8>)> {
+    let config = &shared.settings.config;
+    let head = read_head(stream, deadline, |buf| {
+        parse_request(buf, config.max_head_size, config.max_headers)
+    });
+    match head {
+        Ok(head) => Some(head),
+        Err(Error::Handshake(e)) => {
+            let status = match e {
+                HandshakeError::HeadTooLarge { .. } | HandshakeError::TooManyHeaders { .. } => 431,
+                HandshakeError::Io(_) => return None,
+                _ => 400,
+            };
+            respond(stream, bounded, None, &plain(status, &e.to_string()));
+            None
+        }
+        // A timeout, or the peer went away: nobody to answer.
+        Err(_) => None,
+    }
+}
+
+/// Answer a request that is not an upgrade: a page, or why not.
+#[inline(never)]
+fn answer_page(
+    shared: &Shared,
+    stream: &Transport,
+    bounded: &mut Bounded,
+    request: &Request,
+    websocket_path: bool,
+) {
+    let path = request.path();
+    let response = match best_match(&shared.pages, path, |r| &r.route) {
+        Some(page) if matches!(request.method(), "GET" | "HEAD") => {
+            match catch_unwind(AssertUnwindSafe(|| (page.handler)(request))) {
+                Ok(response) => response,
+                Err(_) => {
+                    log::error!("page handler for {path} panicked");
+                    plain(500, "internal error")
+                }
+            }
+        }
+        Some(_) => plain(405, "only GET and HEAD").with_header("Allow", "GET, HEAD"),
+        // A WebSocket path asked for without an upgrade: check_upgrade
+        // says what is missing (400, or 426 for a wrong version).
+        None if websocket_path => match check_upgrade(request) {
+            Err(refusal) => refusal,
+            Ok(_) => plain(400, "not a WebSocket upgrade"),
+        },
+        None => plain(404, "not found"),
+    };
+    respond(stream, bounded, Some(request), &response);
+}
+
+/// Judge an upgrade by RFC 6455 and the route's policy: the client's key,
+/// the subprotocol chosen and what the before-upgrade hook decided, or
+/// the refusal to send.
+#[inline(never)]
+fn decide_upgrade(
+    policy: &Route,
+    request: &Request,
+) -> Result<(String, Option<String>, Upgrade), Response> {
+    let key = check_upgrade(request)?;
+    policy.check_origin(request)?;
+    let protocol = policy.choose_protocol(request)?;
+    let mut upgrade = Upgrade::default();
+    let hook = catch_unwind(AssertUnwindSafe(|| {
+        policy.run_before_upgrade(request, &mut upgrade)
+    }));
+    match hook {
+        Ok(verdict) => verdict?,
+        Err(panic) => {
+            let what = panic_message(panic.as_ref());
+            log::error!(
+                "before-upgrade hook for {} panicked: {what}",
+                request.path()
+            );
+            return Err(plain(500, "internal error"));
+        }
+    }
+    Ok((key, protocol, upgrade))
+}
+
+/// Send `101 Switching Protocols`.
+#[inline(never)]
+fn send_switching(
+    stream: &Transport,
+    bounded: &mut Bounded,
+    key: &str,
+    protocol: Option<&str>,
+    hook_headers: &[(String, String)],
+) -> std::io::Result<()> {
+    let mut headers = Vec::with_capacity(1 + hook_headers.len());
+    headers.push(("Server".to_owned(), "syncws".to_owned()));
+    headers.extend(hook_headers.iter().cloned());
+    bounded.write(stream, &accept_response(key, protocol, &headers))
 }
 
 /// Run the handler of an accepted upgrade, then report how it ended.
@@ -330,7 +376,7 @@ fn run_websocket(shared: &Arc<Shared>, id: ConnectionId, opened: Opened, accepte
     // A panicking handler must not take the server down. The `WebSocket` it
     // held is dropped while unwinding, which closes with 1011.
     let handler = &shared.websockets[running.route].handler;
-    let outcome = catch_unwind(AssertUnwindSafe(move || handler.handle(*ws)));
+    let outcome = catch_unwind(AssertUnwindSafe(move || handler.handle(ws)));
     finish_websocket(shared, running, outcome);
 }
 
@@ -343,12 +389,8 @@ fn server_websocket(
     id: ConnectionId,
     opened: Opened,
     accepted: &mut Accepted,
-) -> std::io::Result<Box<WebSocket>> {
-    let mut ws = Box::new(WebSocket::from_transport(
-        opened,
-        Role::Server,
-        &shared.settings.config,
-    )?);
+) -> std::io::Result<WebSocket> {
+    let mut ws = WebSocket::from_transport(opened, Role::Server, &shared.settings.config)?;
     let inboxes = Arc::clone(shared);
     let detach_to = Arc::new(DetachSlot {
         detached: Mutex::new(None),
@@ -372,6 +414,10 @@ fn server_websocket(
 
 /// Register a new connection, set its keep-alive and log it.
 #[inline(never)]
+#[expect(
+    clippy::boxed_local,
+    reason = "handed over as it was made: a pointer, not 200 bytes on the stack"
+)]
 fn open_websocket(
     shared: &Shared,
     id: ConnectionId,
@@ -475,7 +521,7 @@ fn finish_websocket(shared: &Shared, running: Box<Running>, outcome: std::thread
 /// attaches to it, until it ends. When the queue is full, reading pauses;
 /// once the server is stopping, messages are dropped so that the close
 /// handshake can finish.
-fn pump_detached(shared: &Shared, mut ws: Box<WebSocket>, queue: &Sender<Result<Message, Error>>) {
+fn pump_detached(shared: &Shared, mut ws: WebSocket, queue: &Sender<Result<Message, Error>>) {
     loop {
         match ws.read_message() {
             Ok(message) => {

@@ -6,10 +6,11 @@ mod connection;
 mod handler;
 mod registry;
 mod route;
+mod workers;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -34,6 +35,11 @@ pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default number of messages a detached connection keeps for its next
 /// reader before it stops reading.
 pub const DEFAULT_DETACHED_QUEUE: usize = 256;
+/// Default number of connection threads that wait for the next connection
+/// after serving one (see [`Server::idle_threads`]).
+pub const DEFAULT_IDLE_THREADS: usize = 64;
+/// Default time a connection thread waits for the next connection.
+pub const DEFAULT_IDLE_KEEP: Duration = Duration::from_secs(10);
 
 /// A WebSocket server on a [`TcpListener`], one thread per connection.
 ///
@@ -74,6 +80,8 @@ pub(crate) struct Settings {
     pub keep_alive: Option<KeepAlive>,
     pub stop_timeout: Duration,
     pub detached_queue: usize,
+    /// At most this many threads wait this long for the next connection.
+    pub idle_threads: (usize, Duration),
     #[cfg(feature = "native-tls")]
     pub tls: Option<Arc<native_tls::TlsAcceptor>>,
 }
@@ -110,6 +118,7 @@ impl Server {
                 keep_alive: None,
                 stop_timeout: DEFAULT_STOP_TIMEOUT,
                 detached_queue: DEFAULT_DETACHED_QUEUE,
+                idle_threads: (DEFAULT_IDLE_THREADS, DEFAULT_IDLE_KEEP),
                 #[cfg(feature = "native-tls")]
                 tls: None,
             },
@@ -136,6 +145,23 @@ impl Server {
     /// The stack size of connection threads (default 256 KiB).
     pub fn thread_stack_size(mut self, bytes: usize) -> Self {
         self.settings.stack_size = bytes;
+        self
+    }
+
+    /// Connection threads are reused: after serving a connection, a thread
+    /// waits up to `keep` for the next one, unless `count` threads wait
+    /// already (default 64 threads, 10 s). Starting a thread costs several
+    /// times what handing it a connection does, a large part of a short
+    /// connection's cost. `idle_threads(0, _)` starts a thread for every
+    /// connection.
+    ///
+    /// A thread's system name (`ps -L`, `top -H`, gdb) says which
+    /// connection it serves: `syncws-N` for connection N, `syncws-idle`
+    /// while it waits (on Linux; elsewhere, and for std, it is
+    /// `syncws-conn`). Thread-local values a handler leaves behind are seen
+    /// by the next connection on the same thread.
+    pub fn idle_threads(mut self, count: usize, keep: Duration) -> Self {
+        self.settings.idle_threads = (count, keep);
         self
     }
 
@@ -275,6 +301,7 @@ impl Server {
             pages: self.pages,
             registry: Arc::new(Registry::default()),
             stopping: AtomicBool::new(false),
+            idle_threads: AtomicUsize::new(0),
             accepting: Mutex::new(true),
             accept_ended: Condvar::new(),
         });
@@ -300,6 +327,8 @@ pub(crate) struct Shared {
     pub pages: Vec<HttpRoute>,
     pub registry: Arc<Registry>,
     pub stopping: AtomicBool,
+    /// Connection threads waiting for the next connection.
+    pub idle_threads: AtomicUsize,
     /// True until the accepting thread has closed the listener.
     accepting: Mutex<bool>,
     accept_ended: Condvar,
@@ -326,6 +355,8 @@ fn accept_loop(listener: TcpListener, shared: &Arc<Shared>) {
 }
 
 fn serve_listener(listener: &TcpListener, shared: &Arc<Shared>) {
+    // Dropped when this returns: the threads waiting for a connection end.
+    let workers = workers::Workers::new();
     loop {
         // `accept` tells the peer's address: no `getpeername` later.
         let accepted = listener.accept();
@@ -343,19 +374,7 @@ fn serve_listener(listener: &TcpListener, shared: &Arc<Shared>) {
             }
         };
         let n = shared.registry.next_id();
-        let connection = Arc::clone(shared);
-        let live = shared.registry.thread_started();
-        let spawned = thread::Builder::new()
-            .name(format!("syncws-conn-{n}"))
-            .stack_size(shared.settings.stack_size)
-            .spawn(move || {
-                let _live = live;
-                connection::serve(&connection, n, stream, peer);
-            });
-        // If the thread could not start, its closure (and the count) is gone.
-        if let Err(e) = spawned {
-            log::warn!("could not start a thread for connection {n}: {e}");
-        }
+        workers.serve(shared, workers::Job { n, stream, peer });
     }
 }
 

@@ -55,10 +55,7 @@ pub(crate) struct ServerSide {
 }
 
 /// A detached connection, and the queue its messages go to.
-/// (Boxed: the slot is made with every server connection, and a
-/// `WebSocket` by value would make that frame, deep in the connection's
-/// first calls, a few hundred bytes larger.)
-pub(crate) type Detached = (Box<WebSocket>, crossbeam_channel::Sender<Result<Message>>);
+pub(crate) type Detached = (WebSocket, crossbeam_channel::Sender<Result<Message>>);
 
 /// Where a detached connection waits for its server thread to pump it.
 pub(crate) struct DetachSlot {
@@ -85,6 +82,15 @@ pub(crate) struct DetachSlot {
 /// # Ok::<(), syncws::Error>(())
 /// ```
 pub struct WebSocket {
+    /// All of it, on the heap: a `WebSocket` is moved down several calls
+    /// (into a handler, its closures, `run_with`), and moving a pointer
+    /// is free where 480 bytes would be copied into every one of those
+    /// frames, and make a connection's thread touch more stack.
+    inner: Box<Connection>,
+}
+
+/// The state of a [`WebSocket`].
+struct Connection {
     reader: Transport,
     receiver: Receiver,
     sender: Sender,
@@ -107,10 +113,10 @@ pub struct WebSocket {
 impl fmt::Debug for WebSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebSocket")
-            .field("role", &self.role)
-            .field("peer_addr", &self.peer_addr)
-            .field("protocol", &self.protocol)
-            .field("done", &self.done)
+            .field("role", &self.inner.role)
+            .field("peer_addr", &self.inner.peer_addr)
+            .field("protocol", &self.inner.protocol)
+            .field("done", &self.inner.done)
             .finish_non_exhaustive()
     }
 }
@@ -139,7 +145,7 @@ impl WebSocket {
         if !leftover.is_empty() {
             receiver.push_bytes(leftover);
         }
-        Ok(WebSocket {
+        let connection = Box::new(Connection {
             reader: transport,
             receiver,
             sender: Sender {
@@ -157,28 +163,29 @@ impl WebSocket {
             protocol: None,
             peer_addr,
             server: None,
-        })
+        });
+        Ok(WebSocket { inner: connection })
     }
 
     pub(crate) fn set_server_side(&mut self, server: ServerSide) {
-        self.server = Some(server);
+        self.inner.server = Some(server);
     }
 
     /// Where a server's connection is left when detached.
     pub(crate) fn detach_slot(&self) -> Option<Arc<DetachSlot>> {
-        self.server.as_ref().map(|s| Arc::clone(&s.detach_to))
+        self.inner.server.as_ref().map(|s| Arc::clone(&s.detach_to))
     }
 
     /// The id the server gave this connection (`None` for a client).
     pub fn id(&self) -> Option<ConnectionId> {
-        self.server.as_ref().map(|s| s.id)
+        self.inner.server.as_ref().map(|s| s.id)
     }
 
     /// The data attached to this connection before the upgrade (see
     /// [`Route::before_upgrade`](crate::server::Route::before_upgrade)), if
     /// it is a `T`.
     pub fn data<T: Any + Send + Sync>(&self) -> Option<&T> {
-        self.server.as_ref()?.data.as_ref()?.downcast_ref()
+        self.inner.server.as_ref()?.data.as_ref()?.downcast_ref()
     }
 
     /// Hand the connection back to the server and return (IRIS's shared
@@ -190,7 +197,7 @@ impl WebSocket {
     /// # Errors
     /// Gives the `WebSocket` back if it was not accepted by a [`Server`](crate::Server).
     pub fn detach(self) -> std::result::Result<ConnectionId, Box<WebSocket>> {
-        let Some(server) = self.server.clone() else {
+        let Some(server) = self.inner.server.clone() else {
             return Err(Box::new(self));
         };
         let queue = (server.detach_to.open_inbox)();
@@ -198,32 +205,32 @@ impl WebSocket {
             .detach_to
             .detached
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some((Box::new(self), queue));
+            .unwrap_or_else(|e| e.into_inner()) = Some((self, queue));
         Ok(server.id)
     }
 
     pub(crate) fn set_request(&mut self, request: Request) {
-        self.request = Some(request);
+        self.inner.request = Some(request);
     }
 
     pub(crate) fn set_protocol(&mut self, protocol: Option<String>) {
-        self.protocol = protocol;
+        self.inner.protocol = protocol;
     }
 
     /// The handshake request this connection was opened with (server side;
     /// `None` for a client): path, query, headers, peer address.
     pub fn request(&self) -> Option<&Request> {
-        self.request.as_ref()
+        self.inner.request.as_ref()
     }
 
     /// The subprotocol agreed in the handshake, if any.
     pub fn protocol(&self) -> Option<&str> {
-        self.protocol.as_deref()
+        self.inner.protocol.as_deref()
     }
 
     /// The address of the other end.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.peer_addr
+        self.inner.peer_addr
     }
 
     /// The address of this end.
@@ -231,22 +238,22 @@ impl WebSocket {
     /// # Errors
     /// The I/O error of the socket.
     pub fn local_addr(&self) -> Result<SocketAddr> {
-        Ok(self.reader.local_addr()?)
+        Ok(self.inner.reader.local_addr()?)
     }
 
     /// Whether this is the client or the server end.
     pub fn role(&self) -> Role {
-        self.role
+        self.inner.role
     }
 
     /// A handle that sends on this connection from any thread, while this
     /// `WebSocket` reads. Clone it freely.
     pub fn sender(&self) -> Sender {
-        self.sender.clone()
+        self.inner.sender.clone()
     }
 
     fn writer(&self) -> &Writer {
-        &self.sender.writer
+        &self.inner.sender.writer
     }
 
     /// Make [`read_message`](Self::read_message) give up with
@@ -264,7 +271,7 @@ impl WebSocket {
                 "a zero read timeout is invalid",
             )));
         }
-        self.timers.read_timeout = timeout;
+        self.inner.timers.read_timeout = timeout;
         Ok(())
     }
 
@@ -273,7 +280,7 @@ impl WebSocket {
     /// # Errors
     /// Never fails today; kept fallible like `std`'s.
     pub fn read_timeout(&self) -> Result<Option<Duration>> {
-        Ok(self.timers.read_timeout)
+        Ok(self.inner.timers.read_timeout)
     }
 
     /// Make a send that cannot hand its bytes to the network within
@@ -283,8 +290,8 @@ impl WebSocket {
     /// # Errors
     /// The I/O error of the socket.
     pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
-        self.own_write_timeout = timeout.is_some();
-        let timeout = timeout.or(self.timers.keep_alive.map(|k| k.timeout));
+        self.inner.own_write_timeout = timeout.is_some();
+        let timeout = timeout.or(self.inner.timers.keep_alive.map(|k| k.timeout));
         Ok(self.writer().transport().set_write_timeout(timeout)?)
     }
 
@@ -295,10 +302,10 @@ impl WebSocket {
     /// # Errors
     /// The I/O error of the socket.
     pub fn set_keep_alive(&mut self, keep_alive: Option<KeepAlive>) -> Result<()> {
-        let changed = self.timers.keep_alive != keep_alive;
-        self.timers.keep_alive = keep_alive;
-        self.timers.received();
-        if changed && !self.own_write_timeout {
+        let changed = self.inner.timers.keep_alive != keep_alive;
+        self.inner.timers.keep_alive = keep_alive;
+        self.inner.timers.received();
+        if changed && !self.inner.own_write_timeout {
             let timeout = keep_alive.map(|k| k.timeout);
             self.writer().transport().set_write_timeout(timeout)?;
         }
@@ -320,12 +327,12 @@ impl WebSocket {
     /// - [`Error::Io`] when the stream failed, or ended without a close
     ///   frame (`UnexpectedEof`).
     pub fn read_message(&mut self) -> Result<Message> {
-        if self.done {
+        if self.inner.done {
             return Err(Error::AlreadyClosed);
         }
-        let read_deadline = self.timers.read_timeout.map(|t| Instant::now() + t);
+        let read_deadline = self.inner.timers.read_timeout.map(|t| Instant::now() + t);
         loop {
-            match self.receiver.next_event() {
+            match self.inner.receiver.next_event() {
                 Ok(Some(Event::Message(message))) => return Ok(message),
                 Ok(Some(Event::Ping(payload))) => {
                     // §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST
@@ -356,7 +363,7 @@ impl WebSocket {
     /// Read the next bytes where the receiver wants them, waking up for
     /// the deadlines of [`Timers`] on the way.
     fn fill(&mut self, read_deadline: Option<Instant>) -> Result<()> {
-        if std::mem::take(&mut self.holding) {
+        if std::mem::take(&mut self.inner.holding) {
             // About to wait for the peer: what `run_with` held goes out now.
             self.writer().release()?;
         }
@@ -364,6 +371,7 @@ impl WebSocket {
         let mut woke_early = false;
         loop {
             match self
+                .inner
                 .timers
                 .next(read_deadline, self.writer().close_sent_at())
             {
@@ -371,7 +379,7 @@ impl WebSocket {
                 Wake::Ping => {
                     let now = Instant::now();
                     self.writer().send_control(OpCode::Ping, b"", false)?;
-                    self.timers.ping_sent(now);
+                    self.inner.timers.ping_sent(now);
                     continue;
                 }
                 Wake::ReadTimeout => return Err(Error::Timeout),
@@ -382,17 +390,17 @@ impl WebSocket {
                     return Err(gone("the peer did not answer our close frame in time"));
                 }
             }
-            let (n, result) = match self.receiver.read_target() {
-                ReadTarget::Buffer(buf) => match (&self.reader).read(buf) {
+            let (n, result) = match self.inner.receiver.read_target() {
+                ReadTarget::Buffer(buf) => match (&self.inner.reader).read(buf) {
                     Ok(0) => (0, Err(io::ErrorKind::UnexpectedEof.into())),
                     Ok(n) => (n, Ok(())),
                     Err(e) => (0, Err(e)),
                 },
-                ReadTarget::Message { buf, max } => self.reader.read_append(buf, max),
+                ReadTarget::Message { buf, max } => self.inner.reader.read_append(buf, max),
             };
             if n > 0 {
-                self.timers.received();
-                self.receiver.filled(n)?;
+                self.inner.timers.received();
+                self.inner.receiver.filled(n)?;
             }
             match result {
                 Ok(()) => return Ok(()),
@@ -413,7 +421,7 @@ impl WebSocket {
     /// taken off only once it has fired: most connections never need that
     /// system call.
     fn lower_socket_timeout(&mut self, timeout: Option<Duration>, woke_early: bool) -> Result<()> {
-        let lower = match (self.socket_timeout, timeout) {
+        let lower = match (self.inner.socket_timeout, timeout) {
             (None, None) => false,
             (Some(_), None) => woke_early,
             (None, Some(_)) => true,
@@ -423,8 +431,8 @@ impl WebSocket {
             // The wait may end up a little longer than asked: the kernel
             // rounds up to its tick.
             let timeout = timeout.map(|t| t.max(Duration::from_millis(1)));
-            self.reader.set_read_timeout(timeout)?;
-            self.socket_timeout = timeout;
+            self.inner.reader.set_read_timeout(timeout)?;
+            self.inner.socket_timeout = timeout;
         }
         Ok(())
     }
@@ -458,13 +466,13 @@ impl WebSocket {
 
     /// The stream failed or ended: nothing more can be read or sent.
     fn end_with(&mut self, error: Error) -> Error {
-        self.done = true;
+        self.inner.done = true;
         self.writer().set_ending(Ending::Failed(match &error {
             Error::Io(e) => format!("I/O error: {e}"),
             other => other.to_string(),
         }));
         self.writer().end();
-        let _ = self.reader.shutdown(Shutdown::Both);
+        let _ = self.inner.reader.shutdown(Shutdown::Both);
         error
     }
 
@@ -475,12 +483,12 @@ impl WebSocket {
     /// until the peer closes, so that closing does not reset the connection
     /// and destroy the close frame in flight. Bounded by the close timeout.
     fn linger(&mut self, handshake_done: bool) {
-        self.done = true;
-        let deadline = Instant::now() + self.timers.close_timeout;
+        self.inner.done = true;
+        let deadline = Instant::now() + self.inner.timers.close_timeout;
         let written = self.writer().wait_written(deadline);
         self.writer().end();
-        if written && self.role == Role::Server {
-            let _ = self.reader.shutdown(Shutdown::Write);
+        if written && self.inner.role == Role::Server {
+            let _ = self.inner.reader.shutdown(Shutdown::Write);
             // The peer's close frame was the last thing it may send (§5.5.1:
             // after a Close frame "the endpoint MUST NOT send any more data
             // frames"), and all of it has been read: closing the socket
@@ -488,8 +496,8 @@ impl WebSocket {
             // peer's FIN. (Over TLS the peer may still send its
             // close_notify, so that case waits.)
             if handshake_done
-                && !self.receiver.has_buffered_bytes()
-                && matches!(self.reader, Transport::Tcp(_))
+                && !self.inner.receiver.has_buffered_bytes()
+                && matches!(self.inner.reader, Transport::Tcp(_))
             {
                 return;
             }
@@ -500,11 +508,17 @@ impl WebSocket {
             // The socket's timeout is set again only when bytes keep coming.
             if wait {
                 let now = Instant::now();
-                if now >= deadline || self.reader.set_read_timeout(Some(deadline - now)).is_err() {
+                if now >= deadline
+                    || self
+                        .inner
+                        .reader
+                        .set_read_timeout(Some(deadline - now))
+                        .is_err()
+                {
                     break false;
                 }
             }
-            match (&self.reader).read(&mut sink) {
+            match (&self.inner.reader).read(&mut sink) {
                 Ok(0) => break true,
                 Ok(_) => wait = true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => wait = false,
@@ -514,8 +528,8 @@ impl WebSocket {
         // A server that saw the peer's end has nothing left to close; a
         // client still owes the server its FIN, whether or not the
         // `WebSocket` is dropped soon.
-        if !ended || self.role == Role::Client {
-            let _ = self.reader.shutdown(Shutdown::Both);
+        if !ended || self.inner.role == Role::Client {
+            let _ = self.inner.reader.shutdown(Shutdown::Both);
         }
     }
 
@@ -524,7 +538,7 @@ impl WebSocket {
     /// # Errors
     /// As for [`Sender::send_text`].
     pub fn send_text(&self, text: &str) -> Result<()> {
-        self.sender.send_text(text)
+        self.inner.sender.send_text(text)
     }
 
     /// Send a binary message.
@@ -532,7 +546,7 @@ impl WebSocket {
     /// # Errors
     /// As for [`Sender::send_text`].
     pub fn send_binary(&self, data: &[u8]) -> Result<()> {
-        self.sender.send_binary(data)
+        self.inner.sender.send_binary(data)
     }
 
     /// Send a message of either kind.
@@ -540,7 +554,7 @@ impl WebSocket {
     /// # Errors
     /// As for [`send_text`](Self::send_text).
     pub fn send_message(&self, message: &Message) -> Result<()> {
-        self.sender.send_message(message)
+        self.inner.sender.send_message(message)
     }
 
     /// Send one text message as several frames, one per piece (Zinc's
@@ -554,7 +568,7 @@ impl WebSocket {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.sender.send_text_frames(pieces)
+        self.inner.sender.send_text_frames(pieces)
     }
 
     /// Send one binary message as several frames, one per piece (Zinc's
@@ -567,7 +581,7 @@ impl WebSocket {
         I: IntoIterator<Item = B>,
         B: AsRef<[u8]>,
     {
-        self.sender.send_binary_frames(pieces)
+        self.inner.sender.send_binary_frames(pieces)
     }
 
     /// Send a ping (at most 125 bytes of payload).
@@ -575,7 +589,7 @@ impl WebSocket {
     /// # Errors
     /// As for [`Sender::ping`].
     pub fn ping(&self, payload: &[u8]) -> Result<()> {
-        self.sender.ping(payload)
+        self.inner.sender.ping(payload)
     }
 
     /// Close the connection: send a close frame, wait (up to the close
@@ -588,7 +602,7 @@ impl WebSocket {
     /// arrive within the close timeout; the read error if the connection
     /// failed.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
-        if self.done {
+        if self.inner.done {
             return Err(Error::AlreadyClosed);
         }
         match self.writer().send_close(code, reason, true) {
@@ -649,8 +663,8 @@ impl WebSocket {
         let result = loop {
             match self.read_message() {
                 Ok(message) => {
-                    if !self.holding && self.receiver.has_buffered_bytes() {
-                        self.holding = true;
+                    if !self.inner.holding && self.inner.receiver.has_buffered_bytes() {
+                        self.inner.holding = true;
                         self.writer().hold();
                     }
                     if let Err(e) = handler(message) {
@@ -666,7 +680,7 @@ impl WebSocket {
                 Err(e) => break Err(e),
             }
         };
-        if std::mem::take(&mut self.holding) {
+        if std::mem::take(&mut self.inner.holding) {
             let _ = self.writer().release();
         }
         result
@@ -684,7 +698,7 @@ impl Drop for WebSocket {
     /// delivered, the close frame included. A client only gives its close
     /// frame a moment to go out, so that dropping it never blocks for long.
     fn drop(&mut self) {
-        if self.done {
+        if self.inner.done {
             return;
         }
         let code = if std::thread::panicking() {
@@ -693,14 +707,14 @@ impl Drop for WebSocket {
             CloseCode::Normal
         };
         self.writer().set_ending(Ending::Dropped);
-        if self.role == Role::Server {
+        if self.inner.role == Role::Server {
             // Writing the close frame must not block forever on a peer that
             // reads nothing.
-            if !self.own_write_timeout {
+            if !self.inner.own_write_timeout {
                 let _ = self
                     .writer()
                     .transport()
-                    .set_write_timeout(Some(self.timers.close_timeout));
+                    .set_write_timeout(Some(self.inner.timers.close_timeout));
             }
             let _ = self.writer().send_close(code, "", false);
             // Ends with the peer's close frame, a failure, or the close
@@ -713,7 +727,7 @@ impl Drop for WebSocket {
             .writer()
             .wait_written(Instant::now() + Duration::from_millis(100));
         self.writer().end();
-        let _ = self.reader.shutdown(Shutdown::Both);
+        let _ = self.inner.reader.shutdown(Shutdown::Both);
     }
 }
 

@@ -170,6 +170,11 @@ impl Receiver {
     /// on the frame header, before its payload is buffered. Either way the
     /// connection must be failed with [`close_code_for`].
     pub fn next_event(&mut self) -> Result<Option<Event>, Error> {
+        if self.frame.is_none() && self.message.is_none() && !self.closed {
+            if let Some(message) = self.whole_message()? {
+                return Ok(Some(Event::Message(message)));
+            }
+        }
         loop {
             if self.closed {
                 return Ok(None);
@@ -196,9 +201,48 @@ impl Receiver {
         }
     }
 
+    /// The common case, in one pass: a whole single-frame data message
+    /// already buffered becomes a `Message` with one allocation of its exact
+    /// size. Anything else (a control frame, a fragment, a frame not yet
+    /// whole, a header the general path will refuse) is left untouched for
+    /// the general path.
+    fn whole_message(&mut self) -> Result<Option<Message>, Error> {
+        let buffered = &self.buf[self.start..self.end];
+        let Ok(Some((header, len))) = FrameHeader::parse(buffered) else {
+            return Ok(None);
+        };
+        let text = match header.opcode {
+            OpCode::Text => true,
+            OpCode::Binary => false,
+            _ => return Ok(None),
+        };
+        if !header.fin || header.payload_len > (buffered.len() - len) as u64 {
+            return Ok(None);
+        }
+        self.check_header(&header)?;
+        // One frame: the message is as long as the frame.
+        if header.payload_len > self.max_message_size as u64 {
+            return Err(message_too_long(header.payload_len, self.max_message_size));
+        }
+        let payload = &buffered[len..len + header.payload_len as usize];
+        let mut data = payload.to_vec();
+        if let Some(key) = header.mask {
+            apply_mask(&mut data, key, 0);
+        }
+        self.start += len + data.len();
+        if !text {
+            return Ok(Some(Message::Binary(data)));
+        }
+        // §8.1: invalid UTF-8 in a text message MUST fail the connection.
+        String::from_utf8(data)
+            .map(|text| Some(Message::Text(text)))
+            .map_err(|_| violation(ProtocolViolation::InvalidUtf8, CloseCode::InvalidPayload))
+    }
+
     /// Where the next bytes read should go. Call only after
     /// [`next_event`](Self::next_event) returned `Ok(None)`, then report
     /// with [`filled`](Self::filled).
+    #[inline]
     pub fn read_target(&mut self) -> ReadTarget<'_> {
         let direct = match (&self.frame, &self.message) {
             (Some(frame), Some(message))
@@ -249,6 +293,7 @@ impl Receiver {
     /// # Errors
     /// As for [`next_event`](Self::next_event): bytes read straight into a
     /// text message are validated here.
+    #[inline]
     pub fn filled(&mut self, n: usize) -> Result<(), Error> {
         if std::mem::take(&mut self.reading_direct) {
             let from = self.message.as_ref().map_or(0, |m| m.data.len() - n);
@@ -275,8 +320,9 @@ impl Receiver {
         }
     }
 
-    /// Check a new frame's header against the connection's state.
-    fn begin_frame(&mut self, header: FrameHeader) -> Result<(), Error> {
+    /// The rules every frame header must meet, whatever the state of the
+    /// message: reserved bits, masking by role, the frame size limit.
+    fn check_header(&self, header: &FrameHeader) -> Result<(), Error> {
         // §5.2: "If a nonzero value is received and none of the negotiated
         // extensions defines the meaning of such a nonzero value, the
         // receiving endpoint MUST _Fail the WebSocket Connection_."
@@ -310,6 +356,12 @@ impl Receiver {
                 max_size: self.max_frame_size,
             }));
         }
+        Ok(())
+    }
+
+    /// Check a new frame's header against the connection's state.
+    fn begin_frame(&mut self, header: FrameHeader) -> Result<(), Error> {
+        self.check_header(&header)?;
         match header.opcode {
             OpCode::Continuation if self.message.is_none() => {
                 return Err(violation(
@@ -338,10 +390,7 @@ impl Receiver {
         if let (false, Some(message)) = (header.opcode.is_control(), &mut self.message) {
             let size = message.data.len() as u64 + header.payload_len;
             if size > self.max_message_size as u64 {
-                return Err(Error::Capacity(CapacityError::MessageTooLong {
-                    size,
-                    max_size: self.max_message_size,
-                }));
+                return Err(message_too_long(size, self.max_message_size));
             }
             // Within the limits just checked.
             message.data.reserve(header.payload_len as usize);
@@ -439,6 +488,10 @@ impl Receiver {
         };
         Ok(Some(event))
     }
+}
+
+fn message_too_long(size: u64, max_size: usize) -> Error {
+    Error::Capacity(CapacityError::MessageTooLong { size, max_size })
 }
 
 fn violation(violation: ProtocolViolation, close_code: CloseCode) -> Error {

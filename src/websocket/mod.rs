@@ -32,6 +32,10 @@ pub(crate) use transport::{Pipe, TlsTransport};
 pub(crate) use writer::Ending;
 use writer::Writer;
 
+/// How many reads may go by under a socket timeout that no deadline wants
+/// before it is taken off (see `WebSocket::lower_socket_timeout`).
+const STALE_TIMEOUT_READS: u8 = 8;
+
 /// A stream whose opening handshake has just completed, handed over to
 /// [`WebSocket::from_transport`].
 pub(crate) struct Opened {
@@ -98,6 +102,9 @@ struct Connection {
     timers: Timers,
     /// The read timeout currently set on the socket.
     socket_timeout: Option<Duration>,
+    /// Reads made since the socket got a timeout that no deadline wants
+    /// (see `lower_socket_timeout`).
+    reads_under_stale_timeout: u8,
     /// The caller set a write timeout of their own.
     own_write_timeout: bool,
     /// The connection is over for reading: every read is `AlreadyClosed`.
@@ -156,6 +163,7 @@ impl WebSocket {
             // Left from the handshake; the first read that needs another
             // timeout sets it.
             socket_timeout,
+            reads_under_stale_timeout: 0,
             own_write_timeout: false,
             done: false,
             holding: false,
@@ -334,29 +342,50 @@ impl WebSocket {
         loop {
             match self.inner.receiver.next_event() {
                 Ok(Some(Event::Message(message))) => return Ok(message),
-                Ok(Some(Event::Ping(payload))) => {
-                    // §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST
-                    // send a Pong frame in response". Never wait behind
-                    // another sender's write for it.
-                    if let Err(e) = self.writer().send_control(OpCode::Pong, &payload, false) {
-                        if !matches!(e, Error::AlreadyClosed) {
-                            return Err(self.end_with(e));
-                        }
-                    }
-                }
-                Ok(Some(Event::Pong(_))) => {}
-                Ok(Some(Event::Close(frame))) => return Err(self.peer_closed(frame)),
                 Ok(None) => {
                     if let Err(e) = self.fill(read_deadline) {
-                        return Err(match e {
-                            Error::Timeout => Error::Timeout,
-                            Error::Protocol { .. } | Error::Capacity(_) => self.fail(e),
-                            e => self.end_with(e),
-                        });
+                        return Err(self.read_failed(e));
+                    }
+                }
+                Ok(Some(event)) => {
+                    if let Some(e) = self.control_event(event) {
+                        return Err(e);
                     }
                 }
                 Err(e) => return Err(self.fail(e)),
             }
+        }
+    }
+
+    /// Handle a control frame; `Some` if it ends the connection. (Kept out
+    /// of `read_message`, whose stack frame every message crosses.)
+    #[cold]
+    #[inline(never)]
+    fn control_event(&mut self, event: Event) -> Option<Error> {
+        match event {
+            Event::Ping(payload) => {
+                // §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST
+                // send a Pong frame in response". Never wait behind
+                // another sender's write for it.
+                match self.writer().send_control(OpCode::Pong, &payload, false) {
+                    Ok(()) | Err(Error::AlreadyClosed) => None,
+                    Err(e) => Some(self.end_with(e)),
+                }
+            }
+            Event::Close(frame) => Some(self.peer_closed(frame)),
+            Event::Pong(_) | Event::Message(_) => None,
+        }
+    }
+
+    /// A read that did not complete: a timeout leaves the connection as it
+    /// is, anything else ends it.
+    #[cold]
+    #[inline(never)]
+    fn read_failed(&mut self, error: Error) -> Error {
+        match error {
+            Error::Timeout => Error::Timeout,
+            Error::Protocol { .. } | Error::Capacity(_) => self.fail(error),
+            e => self.end_with(e),
         }
     }
 
@@ -417,13 +446,19 @@ impl WebSocket {
 
     /// Make the socket's read timeout no later than `timeout` (see
     /// [`timers`]). A timeout on the socket where none is wanted (the one
-    /// left by the handshake) costs at most one early wake-up, so it is
-    /// taken off only once it has fired: most connections never need that
-    /// system call.
+    /// left by the handshake) costs an early wake-up once, and a kernel
+    /// timer armed and cancelled on every read that blocks; taking it off
+    /// costs a system call. So it is taken off once it has fired, or after
+    /// [`STALE_TIMEOUT_READS`] reads: a short connection never pays for
+    /// the system call, a long one stops paying for the timers.
     fn lower_socket_timeout(&mut self, timeout: Option<Duration>, woke_early: bool) -> Result<()> {
         let lower = match (self.inner.socket_timeout, timeout) {
             (None, None) => false,
-            (Some(_), None) => woke_early,
+            (Some(_), None) => {
+                self.inner.reads_under_stale_timeout =
+                    self.inner.reads_under_stale_timeout.saturating_add(1);
+                woke_early || self.inner.reads_under_stale_timeout > STALE_TIMEOUT_READS
+            }
             (None, Some(_)) => true,
             (Some(current), Some(wanted)) => wanted < current,
         };
@@ -433,6 +468,7 @@ impl WebSocket {
             let timeout = timeout.map(|t| t.max(Duration::from_millis(1)));
             self.inner.reader.set_read_timeout(timeout)?;
             self.inner.socket_timeout = timeout;
+            self.inner.reads_under_stale_timeout = 0;
         }
         Ok(())
     }

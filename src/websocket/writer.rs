@@ -440,7 +440,9 @@ impl Writer {
     }
 
     /// Write a large message from the caller's memory, then whatever others
-    /// queued meanwhile. Called holding the flusher role.
+    /// queued meanwhile. Called holding the flusher role. (Out of line: its
+    /// locals would otherwise widen the stack frame of every small send.)
+    #[inline(never)]
     fn write_direct<'a>(
         &'a self,
         mut st: MutexGuard<'a, WriteState>,

@@ -580,7 +580,8 @@ The servers:
 - The `wss` rows run the same servers over TLS (native-tls, OpenSSL); their baseline is the raw
   echo over TLS.
 
-The workloads (each server gets a warm-up round first; rounds alternate between servers):
+The workloads (each server gets a warm-up round first; rounds alternate between servers, each
+round starting with the next server, so none always follows the same one):
 
 - **idle**: a fresh server per round; one connection opened and closed first, then the resident
   memory read; then 10,000 connections opened (each echoes one 32-byte message) and held; the

@@ -59,8 +59,8 @@ pub struct Params {
 impl Params {
     pub fn full() -> Params {
         Params {
-            rounds: 5,
-            secs: 2.0,
+            rounds: 9,
+            secs: 1.5,
             warmup_secs: 0.5,
             idle_conns: 10_000,
             idle_rounds: 3,
@@ -131,8 +131,13 @@ fn alternate<S>(
             outcome.fail(*kind, e);
         }
     }
+    let n = states.len();
     for r in 0..rounds {
-        for (kind, state) in states.iter_mut() {
+        // Each round starts with the next server, so that none always runs
+        // right after the same other one (a server's rounds then see the
+        // same mix of what came before as the others').
+        for i in 0..n {
+            let (kind, state) = &mut states[(r + i) % n];
             if outcome.errors.contains_key(kind) {
                 continue;
             }
@@ -179,18 +184,17 @@ fn start_all<S>(
 /// fresh server, and divide the growth of its resident memory by `n`.
 pub fn idle(p: &Params, kinds: &[Kind]) -> Outcome {
     let mut outcome = Outcome::default();
-    // A syncws server holds two descriptors per connection (the socket and
-    // the writer's duplicate) and a third during the handshake.
-    let want = (3 * p.idle_conns + 1000).max(65536) as u64;
+    // Every server, and this client, holds one descriptor per connection
+    // (a syncws connection's reader and writer share one socket); each is a
+    // process of its own with this limit.
+    let want = (p.idle_conns + 1000).max(65536) as u64;
     let limit = procfs::raise_open_files(want).unwrap_or(1024);
-    // Connections are opened one at a time, so only one is ever
-    // handshaking.
-    let n = p.idle_conns.min((limit.saturating_sub(200) / 2) as usize);
+    let n = p.idle_conns.min(limit.saturating_sub(200) as usize);
     if n < p.idle_conns {
         let note = format!(
-            "only {n} idle connections, not {}: the open-file limit is {limit} and a syncws \
-             server needs 2 per connection; run under `ulimit -n {want}` \
-             (the suite tried to raise it with prlimit and could not)",
+            "only {n} idle connections, not {}: the open-file limit is {limit} and each \
+             connection needs one descriptor in the server and one in the client; run under \
+             `ulimit -n {want}` (the suite tried to raise it with prlimit and could not)",
             p.idle_conns
         );
         eprintln!("  NOTE: {note}");

@@ -277,8 +277,13 @@ fn run(options: &Options, args: &[String]) -> i32 {
         )
     } else {
         format!(
-            "full run: {} rounds of {} s per server, {} idle connections",
-            p.rounds, p.secs, p.idle_conns
+            "full run: {} rounds of {} s per server ({} of {:.1} s for ping-pong), {} idle \
+             connections",
+            p.rounds,
+            p.secs,
+            p.rounds * workloads::PINGPONG_ROUND_SPLIT,
+            p.secs / workloads::PINGPONG_ROUND_SPLIT as f64,
+            p.idle_conns
         )
     };
     let mut command = String::from(

@@ -170,6 +170,11 @@ impl Receiver {
     /// on the frame header, before its payload is buffered. Either way the
     /// connection must be failed with [`close_code_for`].
     pub fn next_event(&mut self) -> Result<Option<Event>, Error> {
+        // Nothing buffered and no frame that a direct read may have
+        // completed: nothing to do.
+        if self.start == self.end && self.frame.is_none() {
+            return Ok(None);
+        }
         if self.frame.is_none() && self.message.is_none() && !self.closed {
             if let Some(message) = self.whole_message()? {
                 return Ok(Some(Event::Message(message)));

@@ -105,6 +105,16 @@ static SPECS: &[Spec] = &[
             "p99_ms" => "p99 latency ms", "cpu" => "server CPU µs/delivery"],
     },
     Spec {
+        id: "wss-idle",
+        title: "2,000 idle connections over TLS",
+        unit: "conn",
+        subject: Kind::Syncws,
+        baseline: Kind::Raw,
+        baseline_label: "raw TCP+TLS",
+        has_tungstenite: true,
+        metrics: metrics!["kib_per_conn" => "server memory KiB/conn"],
+    },
+    Spec {
         id: "wss-echo-16m",
         title: "16 MiB binary echo over TLS",
         unit: "MiB",
@@ -125,6 +135,17 @@ static SPECS: &[Spec] = &[
         has_tungstenite: true,
         metrics: metrics!["per_s" => "round trips/s", "cpu" => "server CPU µs/round trip",
             "cpu_user" => "user part, µs/round trip", "cpu_sys" => "system part, µs/round trip"],
+    },
+    Spec {
+        id: "wss-connect",
+        title: "connect over TLS, one message, close",
+        unit: "connection",
+        subject: Kind::Syncws,
+        baseline: Kind::Raw,
+        baseline_label: "raw TCP+TLS",
+        has_tungstenite: true,
+        metrics: metrics!["per_s" => "connections/s", "cpu" => "server CPU µs/connection",
+            "cpu_user" => "user part, µs/connection", "cpu_sys" => "system part, µs/connection"],
     },
 ];
 
@@ -236,12 +257,12 @@ fn run(options: &Options, args: &[String]) -> i32 {
         }
         eprintln!("== {}: {}", spec.id, spec.title);
         let outcome = match spec.id {
-            "idle" => workloads::idle(p, &WS_KINDS),
+            "idle" => workloads::idle(p, &WS_KINDS, p.idle_conns, None),
             "pingpong" => workloads::pingpong(p, &WS_KINDS, p.pingpong_conns, 32, None, None),
             "pingpong-pinned" => workloads::pingpong(p, &WS_KINDS, 1, 32, None, Some(0)),
             "echo-16m" => workloads::big_echo(p, &WS_KINDS, None),
             "pipeline" => workloads::pipeline(p, &WS_KINDS),
-            "connect" => workloads::connect(p, &WS_KINDS),
+            "connect" => workloads::connect(p, &WS_KINDS, None),
             "broadcast" => match servers::node_ready() {
                 Ok(()) => workloads::broadcast(p, &[Kind::SyncwsHub, Kind::NodeWs]),
                 Err(e) => {
@@ -251,13 +272,15 @@ fn run(options: &Options, args: &[String]) -> i32 {
                     outcome
                 }
             },
-            "wss-echo-16m" | "wss-pingpong" => match &tls {
-                Some(tls) if spec.id == "wss-echo-16m" => {
-                    workloads::big_echo(p, &WS_KINDS, Some(tls))
-                }
-                Some(tls) => {
-                    workloads::pingpong(p, &WS_KINDS, p.pingpong_conns, 32, Some(tls), None)
-                }
+            "wss-idle" | "wss-echo-16m" | "wss-pingpong" | "wss-connect" => match &tls {
+                Some(tls) => match spec.id {
+                    "wss-idle" => workloads::idle(p, &WS_KINDS, p.wss_idle_conns, Some(tls)),
+                    "wss-echo-16m" => workloads::big_echo(p, &WS_KINDS, Some(tls)),
+                    "wss-pingpong" => {
+                        workloads::pingpong(p, &WS_KINDS, p.pingpong_conns, 32, Some(tls), None)
+                    }
+                    _ => workloads::connect(p, &WS_KINDS, Some(tls)),
+                },
                 None => {
                     let mut outcome = Outcome::default();
                     outcome.notes.push("skipped: no TLS certificate".into());

@@ -604,7 +604,10 @@ round starting with the next server, so none always follows the same one):
   delivered to every subscriber; each message carries its send time, and the client (one thread
   receiving for all subscribers through epoll) takes the latency of every delivery on the same
   clock. Deliveries per second, p50 and p99 latency, server CPU per delivery.
-- **wss-echo-16m**, **wss-pingpong**: echo-16m and pingpong over TLS.
+- **wss-idle**, **wss-echo-16m**, **wss-pingpong**, **wss-connect**: idle (2,000 connections:
+  each costs the client a TLS handshake), echo-16m, pingpong and connect over TLS, without
+  targets. (The pipeline workload splits each connection into a reading and a writing thread,
+  which the client's TLS stream cannot do, so it has no TLS row.)
 "#;
 
 /// The chart: one row per target, syncws's bar against the target line,

@@ -43,6 +43,7 @@ pub struct Params {
     pub secs: f64,
     pub warmup_secs: f64,
     pub idle_conns: usize,
+    pub wss_idle_conns: usize,
     pub idle_rounds: usize,
     pub pingpong_conns: usize,
     pub big_size: usize,
@@ -63,6 +64,8 @@ impl Params {
             secs: 1.5,
             warmup_secs: 0.5,
             idle_conns: 10_000,
+            // Each needs a TLS handshake from the one client thread.
+            wss_idle_conns: 2_000,
             idle_rounds: 3,
             pingpong_conns: 64,
             big_size: 16 << 20,
@@ -83,6 +86,7 @@ impl Params {
             secs: 0.4,
             warmup_secs: 0.2,
             idle_conns: 1000,
+            wss_idle_conns: 200,
             idle_rounds: 1,
             broadcast_msgs: 200,
             ..Params::full()
@@ -182,30 +186,32 @@ fn start_all<S>(
 
 /// Open `n` connections (each echoes one 32-byte message, then idles) to a
 /// fresh server, and divide the growth of its resident memory by `n`.
-pub fn idle(p: &Params, kinds: &[Kind]) -> Outcome {
+pub fn idle(p: &Params, kinds: &[Kind], conns: usize, tls: Option<&Tls>) -> Outcome {
     let mut outcome = Outcome::default();
     // Every server, and this client, holds one descriptor per connection
     // (a syncws connection's reader and writer share one socket); each is a
     // process of its own with this limit.
-    let want = (p.idle_conns + 1000).max(65536) as u64;
+    let want = (conns + 1000).max(65536) as u64;
     let limit = procfs::raise_open_files(want).unwrap_or(1024);
-    let n = p.idle_conns.min(limit.saturating_sub(200) as usize);
-    if n < p.idle_conns {
+    let n = conns.min(limit.saturating_sub(200) as usize);
+    if n < conns {
         let note = format!(
             "only {n} idle connections, not {}: the open-file limit is {limit} and each \
              connection needs one descriptor in the server and one in the client; run under \
              `ulimit -n {want}` (the suite tried to raise it with prlimit and could not)",
-            p.idle_conns
+            conns
         );
         eprintln!("  NOTE: {note}");
         outcome.notes.push(note);
     }
     for r in 0..p.idle_rounds {
-        for &kind in kinds {
+        // Each round starts with the next server, as in `alternate`.
+        for i in 0..kinds.len() {
+            let kind = kinds[(r + i) % kinds.len()];
             if outcome.errors.contains_key(&kind) {
                 continue;
             }
-            match idle_round(kind, n) {
+            match idle_round(kind, n, tls) {
                 Ok(figures) => {
                     eprintln!("  round {} {:<12} {}", r + 1, kind.label(), brief(&figures));
                     outcome.rounds.entry(kind).or_default().push(figures);
@@ -217,8 +223,8 @@ pub fn idle(p: &Params, kinds: &[Kind]) -> Outcome {
     outcome
 }
 
-fn idle_round(kind: Kind, n: usize) -> Res<Figures> {
-    let server = Server::start(kind, None, None)?;
+fn idle_round(kind: Kind, n: usize, tls: Option<&Tls>) -> Res<Figures> {
+    let server = Server::start(kind, tls, None)?;
     let mut message = [0u8; 32];
     // One connection first, so that what the first one costs once (the
     // allocator's arenas, lazy statics) is not counted per connection.
@@ -586,9 +592,9 @@ pub fn pipeline(p: &Params, kinds: &[Kind]) -> Outcome {
 /// `threads` client threads, each in a loop: connect, handshake, echo one
 /// 32-byte message, close (the close handshake, then the server closes the
 /// TCP connection).
-pub fn connect(p: &Params, kinds: &[Kind]) -> Outcome {
+pub fn connect(p: &Params, kinds: &[Kind], tls: Option<&Tls>) -> Outcome {
     let mut outcome = Outcome::default();
-    let mut states = start_all(&mut outcome, kinds, None, None, Ok);
+    let mut states = start_all(&mut outcome, kinds, tls, None, Ok);
     alternate(&mut outcome, &mut states, p.rounds, |server, warmup| {
         let duration = Duration::from_secs_f64(if warmup { p.warmup_secs } else { p.secs });
         let cpu0 = server.cpu()?;

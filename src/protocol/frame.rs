@@ -251,8 +251,10 @@ pub fn write_frame(
         mask,
         payload_len: payload.len() as u64,
     };
-    out.reserve(FrameHeader::len_for(payload.len(), mask.is_some()) + payload.len());
-    header.write(out);
+    let mut head = [0u8; MAX_HEADER_LEN];
+    let head_len = header.encode(&mut head);
+    out.reserve(head_len + payload.len());
+    out.extend_from_slice(&head[..head_len]);
     let start = out.len();
     out.extend_from_slice(payload);
     if let Some(key) = mask {

@@ -391,33 +391,23 @@ impl WebSocket {
 
     /// Read the next bytes where the receiver wants them, waking up for
     /// the deadlines of [`Timers`] on the way.
+    ///
+    /// This runs for every message received, so what is rare (held replies,
+    /// deadlines, socket timeouts, errors) is out of line: the common read
+    /// is a few tests, one system call and the receiver's bookkeeping.
     fn fill(&mut self, read_deadline: Option<Instant>) -> Result<()> {
-        if std::mem::take(&mut self.inner.holding) {
-            // About to wait for the peer: what `run_with` held goes out now.
-            self.writer().release()?;
+        if self.inner.holding {
+            self.release_held()?;
         }
         // The socket's timeout fired without a deadline of ours being due.
         let mut woke_early = false;
         loop {
-            match self
-                .inner
-                .timers
-                .next(read_deadline, self.writer().close_sent_at())
+            if read_deadline.is_some()
+                || self.inner.socket_timeout.is_some()
+                || self.inner.timers.keep_alive.is_some()
+                || self.writer().close_sent_at().is_some()
             {
-                Wake::Sleep(timeout) => self.lower_socket_timeout(timeout, woke_early)?,
-                Wake::Ping => {
-                    let now = Instant::now();
-                    self.writer().send_control(OpCode::Ping, b"", false)?;
-                    self.inner.timers.ping_sent(now);
-                    continue;
-                }
-                Wake::ReadTimeout => return Err(Error::Timeout),
-                Wake::PongOverdue => {
-                    return Err(gone("the peer did not answer a keep-alive ping in time"));
-                }
-                Wake::CloseOverdue => {
-                    return Err(gone("the peer did not answer our close frame in time"));
-                }
+                self.prepare_wait(read_deadline, woke_early)?;
             }
             let (n, result) = match self.inner.receiver.read_target() {
                 ReadTarget::Buffer(buf) => match (&self.inner.reader).read(buf) {
@@ -433,14 +423,74 @@ impl WebSocket {
             }
             match result {
                 Ok(()) => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => match Error::from(e) {
-                    // The socket woke us for one of our deadlines: look again.
-                    Error::Timeout if n == 0 => woke_early = true,
-                    Error::Timeout => return Ok(()),
-                    e => return Err(e),
-                },
+                Err(e) => {
+                    if !self.read_interrupted(e, n, &mut woke_early)? {
+                        return Ok(());
+                    }
+                }
             }
+        }
+    }
+
+    /// About to wait for the peer: what `run_with` held goes out now.
+    #[cold]
+    #[inline(never)]
+    fn release_held(&mut self) -> Result<()> {
+        self.inner.holding = false;
+        self.writer().release()
+    }
+
+    /// Before a read that may block: act on the deadlines that are due
+    /// (keep-alive ping, timeouts) and set the socket's read timeout for the
+    /// next one.
+    #[cold]
+    #[inline(never)]
+    fn prepare_wait(&mut self, read_deadline: Option<Instant>, woke_early: bool) -> Result<()> {
+        loop {
+            match self
+                .inner
+                .timers
+                .next(read_deadline, self.writer().close_sent_at())
+            {
+                Wake::Sleep(timeout) => return self.lower_socket_timeout(timeout, woke_early),
+                Wake::Ping => {
+                    let now = Instant::now();
+                    self.writer().send_control(OpCode::Ping, b"", false)?;
+                    self.inner.timers.ping_sent(now);
+                }
+                Wake::ReadTimeout => return Err(Error::Timeout),
+                Wake::PongOverdue => {
+                    return Err(gone("the peer did not answer a keep-alive ping in time"));
+                }
+                Wake::CloseOverdue => {
+                    return Err(gone("the peer did not answer our close frame in time"));
+                }
+            }
+        }
+    }
+
+    /// A read that ended with `error` after `n` bytes: `Ok(true)` to read
+    /// again (interrupted, or woken by the socket's timeout for one of our
+    /// deadlines), `Ok(false)` if the bytes read are enough for now.
+    #[cold]
+    #[inline(never)]
+    fn read_interrupted(
+        &mut self,
+        error: io::Error,
+        n: usize,
+        woke_early: &mut bool,
+    ) -> Result<bool> {
+        if error.kind() == io::ErrorKind::Interrupted {
+            return Ok(true);
+        }
+        match Error::from(error) {
+            // The socket woke us for one of our deadlines: look again.
+            Error::Timeout if n == 0 => {
+                *woke_early = true;
+                Ok(true)
+            }
+            Error::Timeout => Ok(false),
+            e => Err(e),
         }
     }
 

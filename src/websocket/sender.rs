@@ -100,11 +100,9 @@ impl Sender {
 
     fn send_frames(&self, opcode: OpCode, pieces: &[&[u8]]) -> Result<()> {
         if pieces.len() <= 1 {
-            return self.writer.send_message(&[OutFrame {
-                fin: true,
-                opcode,
-                payload: pieces.first().copied().unwrap_or_default(),
-            }]);
+            return self
+                .writer
+                .send_frame(opcode, pieces.first().copied().unwrap_or_default());
         }
         let frames: Vec<OutFrame<'_>> = pieces
             .iter()

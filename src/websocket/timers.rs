@@ -64,7 +64,6 @@ impl Timers {
 
     /// What to do next, given when the current read started to wait for the
     /// caller (`read_deadline`) and when our close frame went out.
-    #[inline]
     pub fn next(&self, read_deadline: Option<Instant>, close_sent_at: Option<Instant>) -> Wake {
         if read_deadline.is_none() && close_sent_at.is_none() && self.keep_alive.is_none() {
             return Wake::Sleep(None);

@@ -78,6 +78,10 @@ impl Transport {
     /// ended or an error (a timeout included) occurred; the bytes appended
     /// are kept in every case, and their count returned with the outcome.
     /// An end of stream before `max` bytes is `UnexpectedEof`.
+    ///
+    /// (Out of line: the reader's small reads would otherwise carry its
+    /// stack frame.)
+    #[inline(never)]
     pub(crate) fn read_append(&self, buf: &mut Vec<u8>, max: usize) -> (usize, io::Result<()>) {
         let before = buf.len();
         let result = match self {

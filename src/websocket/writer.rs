@@ -202,6 +202,28 @@ impl Writer {
         self.finish_send(st, true)
     }
 
+    /// Send one data message of one frame: `send_message` for the common
+    /// case, without the walk over a list of frames.
+    pub(crate) fn send_frame(&self, opcode: OpCode, payload: &[u8]) -> Result<()> {
+        if payload.len() >= DIRECT_WRITE_MIN {
+            return self.send_message(&[OutFrame {
+                fin: true,
+                opcode,
+                payload,
+            }]);
+        }
+        let mut st = self.lock();
+        check_open(&st)?;
+        let mask = match self.role {
+            Role::Client => Some(st.mask_key()?),
+            Role::Server => None,
+        };
+        let before = st.pending.len();
+        write_frame(&mut st.pending, true, opcode, payload, mask);
+        st.appended += (st.pending.len() - before) as u64;
+        self.finish_send(st, true)
+    }
+
     /// Send frames already encoded (a server's frames are not masked, so
     /// one encoding serves every connection a broadcast goes to). Each
     /// slice holds whole frames.

@@ -201,6 +201,24 @@ pub fn num(v: f64) -> String {
     }
 }
 
+/// The interval contains the target value: the verdict could go either way.
+fn straddles(v: &Verdict) -> bool {
+    v.interval
+        .is_some_and(|(lo, hi)| lo <= v.target.value && v.target.value <= hi)
+}
+
+fn interval_text(v: &Verdict) -> String {
+    match v.interval {
+        Some((lo, hi)) => format!(
+            ", 95% interval {}–{}×{}",
+            num(lo),
+            num(hi),
+            if straddles(v) { " (within noise)" } else { "" }
+        ),
+        None => String::new(),
+    }
+}
+
 pub fn median(values: &mut [f64]) -> f64 {
     if values.is_empty() {
         return f64::NAN;
@@ -228,16 +246,39 @@ fn figure(outcome: &Outcome, kind: Kind, key: &str) -> f64 {
 /// (round i of `a` with round i of `b`), which cancels most of a change in
 /// the machine's load between rounds.
 fn ratio(outcome: &Outcome, a: Kind, b: Kind, key: &str) -> f64 {
+    median(&mut ratios(outcome, a, b, key))
+}
+
+/// The ratios of rounds run side by side, round i of `a` with round i of `b`.
+fn ratios(outcome: &Outcome, a: Kind, b: Kind, key: &str) -> Vec<f64> {
     let (Some(ra), Some(rb)) = (outcome.rounds.get(&a), outcome.rounds.get(&b)) else {
-        return f64::NAN;
+        return Vec::new();
     };
-    let mut ratios: Vec<f64> = ra
-        .iter()
+    ra.iter()
         .zip(rb)
         .filter_map(|(x, y)| Some(x.get(key)? / y.get(key)?))
         .filter(|r| r.is_finite())
+        .collect()
+}
+
+/// A 95% interval for the median of `values`: the 2.5th and 97.5th
+/// percentiles of the medians of 2,000 resamples (with replacement), from a
+/// fixed seed so that the same rounds always give the same interval.
+pub fn median_interval(values: &[f64]) -> Option<(f64, f64)> {
+    if values.len() < 3 {
+        return None;
+    }
+    let mut rng = crate::wire::Rng::new(0x5eed);
+    let mut medians: Vec<f64> = (0..2000)
+        .map(|_| {
+            let mut sample: Vec<f64> = (0..values.len())
+                .map(|_| values[(rng.next() % values.len() as u64) as usize])
+                .collect();
+            median(&mut sample)
+        })
         .collect();
-    median(&mut ratios)
+    medians.sort_by(|a, b| a.total_cmp(b));
+    Some((medians[50], medians[1949]))
 }
 
 /// One line of the results table.
@@ -261,6 +302,8 @@ pub struct Verdict {
     /// The same comparison for tungstenite, where it is not the reference.
     pub tungstenite: Option<f64>,
     pub met: Option<bool>,
+    /// 95% interval of `measured` (ratio targets), from its rounds.
+    pub interval: Option<(f64, f64)>,
     pub shown: String,
 }
 
@@ -347,11 +390,24 @@ pub fn build(results: &[(&'static Spec, Outcome)]) -> Report {
         } else {
             measured >= target.value
         });
+        let interval = match target.against {
+            Against::Absolute => None,
+            Against::Tungstenite => median_interval(&ratios(
+                outcome,
+                spec.subject,
+                Kind::Tungstenite,
+                target.metric,
+            )),
+            Against::Baseline => {
+                median_interval(&ratios(outcome, spec.subject, spec.baseline, target.metric))
+            }
+        };
         verdicts.push(Verdict {
             target,
             measured,
             tungstenite,
             met,
+            interval,
             shown,
         });
     }
@@ -428,11 +484,12 @@ pub fn text(report: &Report) -> String {
     for v in &report.verdicts {
         let _ = writeln!(
             out,
-            "  [{:>3}] {:<10} {:<48} measured {}",
+            "  [{:>3}] {:<10} {:<48} measured {}{}",
             met_text(v.met),
             v.target.workload,
             v.target.text,
-            v.shown
+            v.shown,
+            interval_text(v)
         );
     }
     for e in &report.errors {
@@ -480,22 +537,36 @@ pub fn markdown(report: &Report, run: &RunInfo) -> String {
     let _ = writeln!(md, "- **Run**: {}, {:.1} minutes\n", run.mode, run.minutes);
     md.push_str("![syncws against its targets](bench/results.svg)\n\n");
     md.push_str("## Targets\n\n");
-    md.push_str("| workload | target | tungstenite sync before | measured (syncws) | met |\n|---|---|---|---|---|\n");
+    md.push_str(
+        "| workload | target | tungstenite sync before | measured (syncws) | 95% interval | met |\n\
+         |---|---|---|---|---|---|\n",
+    );
     for v in &report.verdicts {
+        let interval = match v.interval {
+            Some((lo, hi)) => format!("{}–{}×", num(lo), num(hi)),
+            None => "—".into(),
+        };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {}{} |",
             v.target.workload,
             v.target.text,
             v.target.today,
             v.shown,
+            interval,
             match v.met {
                 Some(true) => "yes",
                 Some(false) => "**no**",
                 None => "?",
-            }
+            },
+            if straddles(v) { " (within noise)" } else { "" }
         );
     }
+    md.push_str(
+        "\nThe interval is that of the median of the side-by-side ratios, by resampling the \
+         rounds (bootstrap); where it contains the target, the verdict is within this machine's \
+         noise and another run may give the other one.\n",
+    );
     md.push_str("\n## All figures\n\n");
     md.push_str(
         "| workload | measure | syncws | tungstenite | baseline | syncws ÷ tungstenite | syncws ÷ baseline | tungstenite ÷ baseline |\n\
@@ -722,6 +793,23 @@ pub fn svg(report: &Report, run: &RunInfo) -> String {
                 );
             }
         }
+        // The 95% interval of the median, as a whisker across the bar.
+        if let Some((lo, hi)) = v
+            .interval
+            .filter(|(lo, hi)| lo.is_finite() && hi.is_finite())
+        {
+            let (x1, x2, cy) = (x(lo), x(hi), y + 14.0);
+            let _ = writeln!(
+                s,
+                r##"<path d="M{x1:.1} {:.1}V{:.1}M{x1:.1} {cy}H{x2:.1}M{x2:.1} {:.1}V{:.1}" stroke="#222" stroke-width="1.5" fill="none"><title>95% interval {}–{}×</title></path>"##,
+                cy - 4.0,
+                cy + 4.0,
+                cy - 4.0,
+                cy + 4.0,
+                num(lo),
+                num(hi)
+            );
+        }
         if target_at.is_finite() {
             let tx = x(target_at);
             let _ = writeln!(
@@ -759,7 +847,7 @@ pub fn svg(report: &Report, run: &RunInfo) -> String {
     }
     let _ = writeln!(
         s,
-        r##"<text x="16" y="{}" fill="#555" font-size="11">Bars: syncws (green: target met, red: not); grey: tungstenite on the same comparison. Dashed line: the target. Lower is better for CPU, memory and latency; higher for rates.</text>"##,
+        r##"<text x="16" y="{}" fill="#555" font-size="11">Bars: syncws (green: target met, red: not), with the 95% interval of the median; grey: tungstenite. Dashed line: the target. Lower is better for CPU, memory and latency.</text>"##,
         h - 6.0
     );
     s.push_str("</svg>\n");
@@ -770,4 +858,24 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_interval_brackets_the_median_and_narrows_with_agreeing_rounds() {
+        let spread = [0.9, 1.0, 1.1, 1.2, 0.95, 1.05, 1.3, 0.85, 1.0];
+        let (lo, hi) = median_interval(&spread).expect("enough rounds");
+        let mid = median(&mut spread.to_vec());
+        assert!(lo <= mid && mid <= hi, "{lo} {mid} {hi}");
+        assert!(lo >= 0.85 && hi <= 1.3);
+        // The same rounds give the same interval (fixed seed).
+        assert_eq!(median_interval(&spread), Some((lo, hi)));
+        let tight = [1.01, 1.02, 1.01, 1.02, 1.015, 1.01, 1.02, 1.015, 1.01];
+        let (tlo, thi) = median_interval(&tight).expect("enough rounds");
+        assert!(thi - tlo < hi - lo && thi - tlo <= 0.0101);
+        assert_eq!(median_interval(&[1.0, 2.0]), None);
+    }
 }

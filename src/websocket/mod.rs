@@ -524,6 +524,8 @@ impl WebSocket {
     }
 
     /// The peer's close frame arrived: answer it, then end the connection.
+    #[cold]
+    #[inline(never)]
     fn peer_closed(&mut self, frame: Option<CloseFrame>) -> Error {
         let frame = frame.unwrap_or_else(|| CloseFrame::new(CloseCode::NoStatus, ""));
         // §5.5.1: "If an endpoint receives a Close frame and did not
@@ -538,6 +540,8 @@ impl WebSocket {
 
     /// The peer broke the protocol or a limit: fail the connection (§7.1.7)
     /// with the close code the error calls for.
+    #[cold]
+    #[inline(never)]
     fn fail(&mut self, error: Error) -> Error {
         let code = close_code_for(&error);
         let reason = match &error {
@@ -551,6 +555,8 @@ impl WebSocket {
     }
 
     /// The stream failed or ended: nothing more can be read or sent.
+    #[cold]
+    #[inline(never)]
     fn end_with(&mut self, error: Error) -> Error {
         self.inner.done = true;
         self.writer().set_ending(Ending::Failed(match &error {

@@ -211,11 +211,22 @@ fn interval_text(v: &Verdict) -> String {
     match v.interval {
         Some((lo, hi)) => format!(
             ", 95% interval {}–{}×{}",
-            num(lo),
-            num(hi),
+            ratio_num(lo),
+            ratio_num(hi),
             if straddles(v) { " (within noise)" } else { "" }
         ),
         None => String::new(),
+    }
+}
+
+/// A ratio judged against a target: three decimals where a target's line
+/// falls (0.970 against 0.97, 1.034 against 1.03), so that the figure
+/// shown never rounds to the other side of the line.
+fn ratio_num(v: f64) -> String {
+    if (0.1..10.0).contains(&v) {
+        format!("{v:.3}")
+    } else {
+        num(v)
     }
 }
 
@@ -371,7 +382,7 @@ pub fn build(results: &[(&'static Spec, Outcome)]) -> Report {
             }
             Against::Tungstenite => {
                 let v = ratio(outcome, spec.subject, Kind::Tungstenite, target.metric);
-                (v, None, format!("{}×", num(v)))
+                (v, None, format!("{}×", ratio_num(v)))
             }
             Against::Baseline => {
                 let v = ratio(outcome, spec.subject, spec.baseline, target.metric);
@@ -379,8 +390,8 @@ pub fn build(results: &[(&'static Spec, Outcome)]) -> Report {
                     .has_tungstenite
                     .then(|| ratio(outcome, Kind::Tungstenite, spec.baseline, target.metric));
                 let shown = match t {
-                    Some(t) => format!("{}× (tungstenite {}×)", num(v), num(t)),
-                    None => format!("{}×", num(v)),
+                    Some(t) => format!("{}× (tungstenite {}×)", ratio_num(v), ratio_num(t)),
+                    None => format!("{}×", ratio_num(v)),
                 };
                 (v, t, shown)
             }
@@ -543,7 +554,7 @@ pub fn markdown(report: &Report, run: &RunInfo) -> String {
     );
     for v in &report.verdicts {
         let interval = match v.interval {
-            Some((lo, hi)) => format!("{}–{}×", num(lo), num(hi)),
+            Some((lo, hi)) => format!("{}–{}×", ratio_num(lo), ratio_num(hi)),
             None => "—".into(),
         };
         let _ = writeln!(
@@ -806,8 +817,8 @@ pub fn svg(report: &Report, run: &RunInfo) -> String {
                 cy + 4.0,
                 cy - 4.0,
                 cy + 4.0,
-                num(lo),
-                num(hi)
+                ratio_num(lo),
+                ratio_num(hi)
             );
         }
         if target_at.is_finite() {
@@ -827,7 +838,7 @@ pub fn svg(report: &Report, run: &RunInfo) -> String {
             ),
             _ => format!(
                 "{}× (target {} {}×)",
-                num(bar),
+                ratio_num(bar),
                 if t.at_most { "≤" } else { "≥" },
                 num(t.value)
             ),

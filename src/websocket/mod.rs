@@ -855,3 +855,74 @@ impl<'a> IntoIterator for &'a mut WebSocket {
 fn gone(why: &str) -> Error {
     Error::Io(io::Error::new(io::ErrorKind::TimedOut, why.to_owned()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::protocol::frame::write_frame;
+
+    /// A server-side WebSocket on a loopback socket whose read timeout was
+    /// left by the handshake, and the client's end of the socket.
+    fn server_with_handshake_timeout(timeout: Duration) -> (WebSocket, TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_read_timeout(Some(timeout)).unwrap();
+        let observer = server.try_clone().unwrap();
+        let opened = Opened {
+            transport: Transport::Tcp(Arc::new(server)),
+            peer_addr: None,
+            leftover: Vec::new(),
+            socket_timeout: Some(timeout),
+            write_timeout_set: false,
+        };
+        let ws = WebSocket::from_transport(opened, Role::Server, &Config::default()).unwrap();
+        (ws, client, observer)
+    }
+
+    fn send_masked(client: &mut TcpStream, payload: &[u8]) {
+        let mut frame = Vec::new();
+        write_frame(
+            &mut frame,
+            true,
+            OpCode::Binary,
+            payload,
+            Some([1, 2, 3, 4]),
+        );
+        client.write_all(&frame).unwrap();
+    }
+
+    /// The handshake's read timeout arms a kernel timer on every read that
+    /// blocks: a connection that keeps reading takes it off after a few
+    /// reads, and one that reads little keeps it (no system call spent).
+    #[test]
+    fn the_handshake_read_timeout_is_taken_off_after_a_few_reads() {
+        let timeout = Duration::from_secs(30);
+        let (mut ws, mut client, observer) = server_with_handshake_timeout(timeout);
+        for i in 0..=STALE_TIMEOUT_READS {
+            // One message per read: the next is sent once this one arrived.
+            send_masked(&mut client, &[i]);
+            assert_eq!(ws.read_message().unwrap(), Message::Binary(vec![i]));
+            let expected = if i < STALE_TIMEOUT_READS {
+                Some(timeout)
+            } else {
+                None
+            };
+            assert_eq!(
+                observer.read_timeout().unwrap(),
+                expected,
+                "after read {}",
+                i + 1
+            );
+        }
+        // A read timeout the caller asks for is still set when needed.
+        ws.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        assert!(matches!(ws.read_message(), Err(Error::Timeout)));
+        assert!(observer.read_timeout().unwrap().is_some());
+    }
+}

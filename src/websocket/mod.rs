@@ -402,10 +402,13 @@ impl WebSocket {
         // The socket's timeout fired without a deadline of ours being due.
         let mut woke_early = false;
         loop {
-            if read_deadline.is_some()
-                || self.inner.socket_timeout.is_some()
-                || self.inner.timers.keep_alive.is_some()
-                || self.writer().close_sent_at().is_some()
+            // A socket timeout set with no deadline running is stale, and
+            // `prepare_wait` counts it down.
+            if self.inner.socket_timeout.is_some()
+                || self
+                    .inner
+                    .timers
+                    .any_deadline(read_deadline, self.writer().close_sent_at())
             {
                 self.prepare_wait(read_deadline, woke_early)?;
             }

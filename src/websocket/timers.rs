@@ -62,10 +62,21 @@ impl Timers {
         self.ping_sent_at = Some(at);
     }
 
+    /// Whether any deadline is running: if not, [`next`](Self::next) is
+    /// `Sleep(None)` and a read may block for as long as it takes.
+    #[inline]
+    pub fn any_deadline(
+        &self,
+        read_deadline: Option<Instant>,
+        close_sent_at: Option<Instant>,
+    ) -> bool {
+        read_deadline.is_some() || close_sent_at.is_some() || self.keep_alive.is_some()
+    }
+
     /// What to do next, given when the current read started to wait for the
     /// caller (`read_deadline`) and when our close frame went out.
     pub fn next(&self, read_deadline: Option<Instant>, close_sent_at: Option<Instant>) -> Wake {
-        if read_deadline.is_none() && close_sent_at.is_none() && self.keep_alive.is_none() {
+        if !self.any_deadline(read_deadline, close_sent_at) {
             return Wake::Sleep(None);
         }
         let now = Instant::now();

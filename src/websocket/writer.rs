@@ -214,13 +214,14 @@ impl Writer {
         }
         let mut st = self.lock();
         check_open(&st)?;
-        let mask = match self.role {
-            Role::Client => Some(st.mask_key()?),
-            Role::Server => None,
-        };
-        let before = st.pending.len();
-        write_frame(&mut st.pending, true, opcode, payload, mask);
-        st.appended += (st.pending.len() - before) as u64;
+        self.append(
+            &mut st,
+            &[OutFrame {
+                fin: true,
+                opcode,
+                payload,
+            }],
+        )?;
         self.finish_send(st, true)
     }
 
@@ -362,7 +363,9 @@ impl Writer {
         self.wake(&st);
     }
 
-    /// Encode `frames` into the outgoing buffer.
+    /// Encode `frames` into the outgoing buffer. (Inline: `send_frame`
+    /// passes one frame, and the loop then disappears.)
+    #[inline]
     fn append(&self, st: &mut WriteState, frames: &[OutFrame<'_>]) -> Result<()> {
         let before = st.pending.len();
         for frame in frames {

@@ -38,7 +38,7 @@ fn case_count(addr: &str) -> Result<u32> {
 fn run_case(addr: &str, case: u32) -> Result<()> {
     let mut ws = connect(addr, &format!("/runCase?case={case}&agent={AGENT}"))?;
     let sender = ws.sender();
-    ws.run_with(|message| sender.send_message(&message))
+    ws.run_with(|message| sender.send_message(message))
 }
 
 fn main() {

@@ -23,7 +23,7 @@ fn main() -> std::io::Result<()> {
         let sender = ws.sender();
         // A clean close ends with Ok; protocol errors are what some cases
         // expect, so they are not worth more than a line.
-        if let Err(e) = ws.run_with(|message| sender.send_message(&message)) {
+        if let Err(e) = ws.run_with(|message| sender.send_message(message)) {
             eprintln!("connection ended: {e}");
         }
     })

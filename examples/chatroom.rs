@@ -24,7 +24,7 @@ fn main() -> std::io::Result<()> {
             // A member until this handler returns.
             let _membership = members.join(ws.sender());
             let _ = ws.run_with(|message| {
-                members.broadcast(&message);
+                members.broadcast(message);
                 Ok(())
             });
         })

@@ -19,7 +19,7 @@ fn main() -> std::io::Result<()> {
             // One thread per connection: read each message, send it back,
             // until the page closes.
             let sender = ws.sender();
-            let _ = ws.run_with(|message| sender.send_message(&message));
+            let _ = ws.run_with(|message| sender.send_message(message));
         })
         .serve()?;
     println!("echo page on http://{}/", server.local_addr());

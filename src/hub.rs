@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, TrySendError};
 
-use crate::message::{CloseCode, Message};
+use crate::message::{CloseCode, Message, MessageRef};
 use crate::protocol::Role;
 use crate::protocol::frame::{OpCode, write_frame};
 use crate::websocket::Sender;
@@ -62,7 +62,7 @@ struct Inner {
 ///     let _membership = room.join(ws.sender()); // leaves when dropped
 ///     let room = room.clone();
 ///     let _ = ws.run_with(|message| {
-///         room.broadcast(&message);
+///         room.broadcast(message);
 ///         Ok(())
 ///     });
 /// })?;
@@ -145,8 +145,8 @@ impl Hub {
     /// Queue `message` for every member, and return how many it was queued
     /// for. Never waits for the network. Members whose queue is full are
     /// evicted and closed with 1008.
-    pub fn broadcast(&self, message: &Message) -> usize {
-        let broadcast = Arc::new(encode(message));
+    pub fn broadcast<'a>(&self, message: impl Into<MessageRef<'a>>) -> usize {
+        let broadcast = Arc::new(encode(message.into()));
         let mut members = self.members();
         let mut queued = 0;
         members.retain(
@@ -203,15 +203,15 @@ fn evict(sender: Sender) {
     }
 }
 
-fn encode(message: &Message) -> Broadcast {
+fn encode(message: MessageRef<'_>) -> Broadcast {
     let opcode = match message {
-        Message::Text(_) => OpCode::Text,
-        Message::Binary(_) => OpCode::Binary,
+        MessageRef::Text(_) => OpCode::Text,
+        MessageRef::Binary(_) => OpCode::Binary,
     };
     let mut frame = Vec::new();
     write_frame(&mut frame, true, opcode, message.as_bytes(), None);
     Broadcast {
-        message: message.clone(),
+        message: message.to_message(),
         frame,
     }
 }

@@ -38,7 +38,7 @@ pub use client::{ClientBuilder, connect};
 pub use config::{Config, KeepAlive};
 pub use error::{CapacityError, Error, HandshakeError, ProtocolViolation, Result, UrlError};
 pub use hub::{Hub, Membership};
-pub use message::{CloseCode, CloseFrame, Message};
+pub use message::{CloseCode, CloseFrame, Message, MessageRef};
 pub use protocol::handshake::Request;
 pub use server::{Server, ServerHandle, WeakServerHandle};
 pub use websocket::{Incoming, Sender, WebSocket};

@@ -90,6 +90,113 @@ impl From<&[u8]> for Message {
     }
 }
 
+/// A whole message borrowed from where it arrived: what
+/// [`WebSocket::run_with`](crate::WebSocket::run_with) hands its handler.
+///
+/// A message that arrived in one frame is unmasked and validated in the
+/// connection's read buffer and lent from there, so reading it allocates
+/// and copies nothing. It lives until the handler returns; keep it longer
+/// with [`to_message`](Self::to_message).
+///
+/// ```
+/// use syncws::{Message, MessageRef};
+///
+/// let owned = Message::from("hello");
+/// let borrowed = MessageRef::from(&owned);
+/// assert_eq!(borrowed, MessageRef::Text("hello"));
+/// assert_eq!(borrowed.as_text(), Some("hello"));
+/// assert_eq!(borrowed.to_message(), owned);
+/// assert!(MessageRef::Binary(&[1, 2, 3]).is_binary());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageRef<'a> {
+    /// A text message: always valid UTF-8.
+    Text(&'a str),
+    /// A binary message.
+    Binary(&'a [u8]),
+}
+
+impl<'a> MessageRef<'a> {
+    /// The payload as bytes, whatever the kind.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        match *self {
+            MessageRef::Text(s) => s.as_bytes(),
+            MessageRef::Binary(b) => b,
+        }
+    }
+
+    /// The text, if this is a text message.
+    pub fn as_text(&self) -> Option<&'a str> {
+        match *self {
+            MessageRef::Text(s) => Some(s),
+            MessageRef::Binary(_) => None,
+        }
+    }
+
+    /// The payload length in bytes.
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    /// True for an empty payload.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True for a text message.
+    pub fn is_text(&self) -> bool {
+        matches!(self, MessageRef::Text(_))
+    }
+
+    /// True for a binary message.
+    pub fn is_binary(&self) -> bool {
+        matches!(self, MessageRef::Binary(_))
+    }
+
+    /// An owned copy, to keep after the handler returns.
+    pub fn to_message(&self) -> Message {
+        match *self {
+            MessageRef::Text(s) => Message::Text(s.to_owned()),
+            MessageRef::Binary(b) => Message::Binary(b.to_vec()),
+        }
+    }
+}
+
+impl<'a> From<&'a Message> for MessageRef<'a> {
+    fn from(message: &'a Message) -> Self {
+        match message {
+            Message::Text(s) => MessageRef::Text(s),
+            Message::Binary(b) => MessageRef::Binary(b),
+        }
+    }
+}
+
+/// So that `sender.send_message(&message)`, written for a `Message`, also
+/// takes a `MessageRef`.
+impl<'a> From<&MessageRef<'a>> for MessageRef<'a> {
+    fn from(message: &MessageRef<'a>) -> Self {
+        *message
+    }
+}
+
+impl From<MessageRef<'_>> for Message {
+    fn from(message: MessageRef<'_>) -> Self {
+        message.to_message()
+    }
+}
+
+impl PartialEq<Message> for MessageRef<'_> {
+    fn eq(&self, other: &Message) -> bool {
+        *self == MessageRef::from(other)
+    }
+}
+
+impl PartialEq<MessageRef<'_>> for Message {
+    fn eq(&self, other: &MessageRef<'_>) -> bool {
+        MessageRef::from(self) == *other
+    }
+}
+
 /// A close status code (RFC 6455 §7.4).
 ///
 /// ```

@@ -503,7 +503,7 @@ fn stop_in_the_middle_of_traffic_closes_every_client_with_1001() {
                 }
             });
             let sender = ws.sender();
-            let _ = ws.run_with(|message| sender.send_message(&message));
+            let _ = ws.run_with(|message| sender.send_message(message));
             let _ = push.join();
         })
         .websocket("/firehose", move |ws: WebSocket| {
@@ -517,7 +517,7 @@ fn stop_in_the_middle_of_traffic_closes_every_client_with_1001() {
         })
         .websocket(Route::any(), |mut ws: WebSocket| {
             let sender = ws.sender();
-            let _ = ws.run_with(|message| sender.send_message(&message));
+            let _ = ws.run_with(|message| sender.send_message(message));
         })
         .serve()
         .unwrap();
@@ -623,7 +623,7 @@ fn stop_delivers_1001_to_a_client_that_reads_slowly() {
         .stop_timeout(STOP_TIMEOUT)
         .websocket(Route::any(), |mut ws: WebSocket| {
             let sender = ws.sender();
-            let _ = ws.run_with(|message| sender.send_message(&message));
+            let _ = ws.run_with(|message| sender.send_message(message));
         })
         .serve()
         .unwrap();
@@ -721,7 +721,7 @@ fn misbehaving_server(stop_timeout: Duration) -> (ServerHandle, Arc<Release>, En
                     "/return" => {}
                     _ => {
                         let sender = ws.sender();
-                        let _ = ws.run_with(|message| sender.send_message(&message));
+                        let _ = ws.run_with(|message| sender.send_message(message));
                     }
                 }
             },

@@ -196,7 +196,7 @@ fn client_and_server_speak_over_ipv6_literals() {
     let server = server
         .start(|mut ws| {
             let sender = ws.sender();
-            let _ = ws.run_with(|m| sender.send_message(&m));
+            let _ = ws.run_with(|m| sender.send_message(m));
         })
         .unwrap();
     let url = format!("ws://[::1]:{}/v6?x=1", server.local_addr().port());

@@ -930,7 +930,7 @@ fn two_thousand_connections_over_the_limit_get_503_and_the_served_keep_working()
         .max_connections(LIMIT)
         .websocket(Route::any(), |mut ws: WebSocket| {
             let sender = ws.sender();
-            let _ = ws.run_with(|message| sender.send_message(&message));
+            let _ = ws.run_with(|message| sender.send_message(message));
         })
         .serve()
         .unwrap();

@@ -53,7 +53,7 @@ fn stop_leaves_no_thread_and_no_file_descriptor_behind() {
                     let _ = opened_echo.send(());
                     let _ = ws.set_read_timeout(Some(TIMEOUT));
                     let sender = ws.sender();
-                    let _ = ws.run_with(|message| sender.send_message(&message));
+                    let _ = ws.run_with(|message| sender.send_message(message));
                 })
                 .websocket("/detach", move |ws: WebSocket| {
                     let _ = ws.detach();

@@ -68,7 +68,7 @@ fn counting_server(stop_timeout: Duration) -> (ServerHandle, mpsc::Receiver<()>,
             let _ = opened_tx.send(());
             let _ = ws.set_read_timeout(Some(TIMEOUT));
             let sender = ws.sender();
-            let _ = ws.run_with(|message| sender.send_message(&message));
+            let _ = ws.run_with(|message| sender.send_message(message));
             ended_in_handler.fetch_add(1, Ordering::SeqCst);
         })
         .serve()

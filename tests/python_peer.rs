@@ -53,7 +53,7 @@ fn python_websockets_client_against_our_wss_server() {
         .unwrap()
         .start(|mut ws| {
             let sender = ws.sender();
-            let _ = ws.run_with(|m| sender.send_message(&m));
+            let _ = ws.run_with(|m| sender.send_message(m));
         })
         .unwrap();
     let url = format!("wss://localhost:{}/python", server.local_addr().port());

@@ -548,15 +548,15 @@ fn soak_every_message_arrives_once_intact_in_order_and_nothing_is_left_behind() 
         .stop_timeout(Duration::from_secs(5))
         .websocket("/echo", |mut ws: WebSocket| {
             let sender = ws.sender();
-            let _ = ws.run_with(|message| sender.send_message(&message));
+            let _ = ws.run_with(|message| sender.send_message(message));
         })
         .websocket("/hub", move |mut ws: WebSocket| {
             let _membership = members.join(ws.sender());
             let sender = ws.sender();
             let hub = members.clone();
             let _ = ws.run_with(|message| {
-                sender.send_message(&message)?;
-                hub.broadcast(&message);
+                sender.send_message(message)?;
+                hub.broadcast(message);
                 Ok(())
             });
         })

@@ -135,7 +135,7 @@ fn run_with_pings_on_timeout_and_returns_ok_on_clean_close() {
             ws.set_read_timeout(Some(Duration::from_millis(20)))
                 .unwrap();
             let sender = ws.sender();
-            let result = ws.run_with(|m| sender.send_message(&m));
+            let result = ws.run_with(|m| sender.send_message(m));
             done_tx.send(result.map_err(|e| e.to_string())).unwrap();
         })
         .unwrap();

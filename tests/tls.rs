@@ -72,7 +72,7 @@ fn tls_server(handler: impl Fn(syncws::WebSocket) + Send + Sync + 'static) -> Tl
 fn tls_echo_server() -> Tls {
     tls_server(|mut ws| {
         let sender = ws.sender();
-        let _ = ws.run_with(|m| sender.send_message(&m));
+        let _ = ws.run_with(|m| sender.send_message(m));
     })
 }
 

@@ -648,7 +648,7 @@ noise, and raw TCP's can read 0.
 
 The servers:
 
-- **syncws**: the echo server of the README (`ws.run_with(|m| sender.send_message(&m))`),
+- **syncws**: the echo server of the README (`ws.run_with(|m| sender.send_message(m))`),
   a thread per connection (256 KiB stacks, syncws's default); frame and message limits raised
   to 64 MiB.
 - **tungstenite**: `tungstenite` 0.30, sync: `accept_with_config`, then `read` and `send` in a

@@ -90,7 +90,7 @@ fn serve_syncws(bind: &str, identity: Option<Identity>, hub: bool) -> Res<String
             })
             .websocket("/pub", move |mut ws| {
                 let _ = ws.run_with(|message| {
-                    publish.broadcast(&message);
+                    publish.broadcast(message);
                     Ok(())
                 });
             })
@@ -98,7 +98,7 @@ fn serve_syncws(bind: &str, identity: Option<Identity>, hub: bool) -> Res<String
     } else {
         server.start(|mut ws| {
             let sender = ws.sender();
-            let _ = ws.run_with(|message| sender.send_message(&message));
+            let _ = ws.run_with(|message| sender.send_message(message));
         })
     }
     .map_err(|e| format!("serve: {e}"))?;

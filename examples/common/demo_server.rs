@@ -16,7 +16,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use syncws::{Error, Hub, KeepAlive, Message, Server, ServerHandle, WeakServerHandle, WebSocket};
+use syncws::{
+    Error, Hub, KeepAlive, Message, MessageRef, Server, ServerHandle, WeakServerHandle, WebSocket,
+};
 
 /// Where the demo listens unless told otherwise.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:1701";
@@ -42,18 +44,18 @@ pub struct Traffic {
 }
 
 impl Traffic {
-    fn received(&self, message: &Message) {
+    fn received<'a>(&self, message: impl Into<MessageRef<'a>>) {
         self.messages_in.fetch_add(1, Ordering::Relaxed);
         self.bytes_in
-            .fetch_add(message.len() as u64, Ordering::Relaxed);
+            .fetch_add(message.into().len() as u64, Ordering::Relaxed);
     }
 
     /// `message` went out to `copies` connections.
-    fn sent(&self, message: &Message, copies: usize) {
+    fn sent<'a>(&self, message: impl Into<MessageRef<'a>>, copies: usize) {
         let copies = copies as u64;
         self.messages_out.fetch_add(copies, Ordering::Relaxed);
         self.bytes_out
-            .fetch_add(message.len() as u64 * copies, Ordering::Relaxed);
+            .fetch_add(message.into().len() as u64 * copies, Ordering::Relaxed);
     }
 }
 
@@ -213,9 +215,9 @@ impl Drop for Demo {
 fn echo(mut ws: WebSocket, traffic: &Traffic) {
     let sender = ws.sender();
     let _ = ws.run_with(|message| {
-        traffic.received(&message);
-        sender.send_message(&message)?;
-        traffic.sent(&message, 1);
+        traffic.received(message);
+        sender.send_message(message)?;
+        traffic.sent(message, 1);
         Ok(())
     });
 }
@@ -253,10 +255,10 @@ fn chatroom(mut ws: WebSocket, room: &Hub, traffic: &Traffic) {
     // A member until this handler returns.
     let _membership = room.join(ws.sender());
     let _ = ws.run_with(|message| {
-        traffic.received(&message);
+        traffic.received(message);
         if message.is_text() {
-            let members = room.broadcast(&message);
-            traffic.sent(&message, members);
+            let members = room.broadcast(message);
+            traffic.sent(message, members);
         }
         Ok(())
     });

@@ -13,7 +13,9 @@
 
 use crate::config::Config;
 use crate::error::{CapacityError, Error, ProtocolViolation};
-use crate::message::{CloseCode, CloseFrame, Message};
+use std::ops::Range;
+
+use crate::message::{CloseCode, CloseFrame, Message, MessageRef};
 use crate::protocol::Role;
 use crate::protocol::close::parse_close_payload;
 use crate::protocol::frame::{FrameHeader, OpCode};
@@ -41,6 +43,20 @@ pub enum Event {
     /// The peer's close frame (`None` when it carried no code). Nothing
     /// after it is parsed.
     Close(Option<CloseFrame>),
+}
+
+/// What [`Receiver::next_received`] found.
+#[derive(Debug)]
+pub(crate) enum Received<'a> {
+    /// A whole message that arrived in one frame, lent from the read
+    /// buffer; `more_buffered` if bytes after it are already buffered.
+    InBuffer {
+        message: MessageRef<'a>,
+        more_buffered: bool,
+    },
+    /// Any other event, messages assembled from fragments or read straight
+    /// into their own buffer included.
+    Event(Event),
 }
 
 /// Where the driver should put the next bytes it reads.
@@ -93,10 +109,10 @@ struct Assembly {
 /// assert_eq!(receiver.next_event().unwrap(), Some(Event::Message(Message::from("Hello"))));
 /// ```
 #[derive(Debug)]
+// In this order (what each message touches first), for the reason given
+// on the `WebSocket`'s state.
+#[repr(C)]
 pub struct Receiver {
-    role: Role,
-    max_frame_size: usize,
-    max_message_size: usize,
     /// Read buffer: `buf[start..end]` is received and not yet parsed.
     buf: Vec<u8>,
     start: usize,
@@ -105,12 +121,15 @@ pub struct Receiver {
     buf_size: usize,
     frame: Option<Frame>,
     message: Option<Assembly>,
-    /// The payload of the control frame being received.
-    control: Vec<u8>,
+    max_frame_size: usize,
+    max_message_size: usize,
+    role: Role,
     /// The last target handed out was the message buffer.
     reading_direct: bool,
     /// The peer's close frame has been received: nothing more is parsed.
     closed: bool,
+    /// The payload of the control frame being received.
+    control: Vec<u8>,
 }
 
 impl Receiver {
@@ -170,16 +189,46 @@ impl Receiver {
     /// on the frame header, before its payload is buffered. Either way the
     /// connection must be failed with [`close_code_for`].
     pub fn next_event(&mut self) -> Result<Option<Event>, Error> {
+        Ok(match self.next_received()? {
+            Some(Received::InBuffer { message, .. }) => Some(Event::Message(message.to_message())),
+            Some(Received::Event(event)) => Some(event),
+            None => None,
+        })
+    }
+
+    /// [`next_event`](Self::next_event), lending a message that lies whole
+    /// in the read buffer instead of copying it out.
+    pub(crate) fn next_received(&mut self) -> Result<Option<Received<'_>>, Error> {
         // Nothing buffered and no frame that a direct read may have
         // completed: nothing to do.
         if self.start == self.end && self.frame.is_none() {
             return Ok(None);
         }
         if self.frame.is_none() && self.message.is_none() && !self.closed {
-            if let Some(message) = self.whole_message()? {
-                return Ok(Some(Event::Message(message)));
+            if let Some((payload, text)) = self.whole_message()? {
+                let more_buffered = self.start < self.end;
+                let bytes = &self.buf[payload];
+                let message = if text {
+                    // §8.1: invalid UTF-8 in a text message MUST fail the
+                    // connection.
+                    MessageRef::Text(std::str::from_utf8(bytes).map_err(|_| {
+                        violation(ProtocolViolation::InvalidUtf8, CloseCode::InvalidPayload)
+                    })?)
+                } else {
+                    MessageRef::Binary(bytes)
+                };
+                return Ok(Some(Received::InBuffer {
+                    message,
+                    more_buffered,
+                }));
             }
         }
+        self.next_frame_event()
+            .map(|event| event.map(Received::Event))
+    }
+
+    /// The general path: parse frames one by one, assembling fragments.
+    fn next_frame_event(&mut self) -> Result<Option<Event>, Error> {
         loop {
             if self.closed {
                 return Ok(None);
@@ -207,11 +256,12 @@ impl Receiver {
     }
 
     /// The common case, in one pass: a whole single-frame data message
-    /// already buffered becomes a `Message` with one allocation of its exact
-    /// size. Anything else (a control frame, a fragment, a frame not yet
-    /// whole, a header the general path will refuse) is left untouched for
-    /// the general path.
-    fn whole_message(&mut self) -> Result<Option<Message>, Error> {
+    /// already buffered is unmasked where it lies and consumed. Returns
+    /// where its payload is in the buffer, which stays as it is until the
+    /// next read, and whether it is text (not yet validated). Anything else
+    /// (a control frame, a fragment, a frame not yet whole, a header the
+    /// general path will refuse) is left untouched for the general path.
+    fn whole_message(&mut self) -> Result<Option<(Range<usize>, bool)>, Error> {
         let buffered = &self.buf[self.start..self.end];
         let Ok(Some((header, len))) = FrameHeader::parse(buffered) else {
             return Ok(None);
@@ -229,19 +279,12 @@ impl Receiver {
         if header.payload_len > self.max_message_size as u64 {
             return Err(message_too_long(header.payload_len, self.max_message_size));
         }
-        let payload = &buffered[len..len + header.payload_len as usize];
-        let mut data = payload.to_vec();
+        let payload = self.start + len..self.start + len + header.payload_len as usize;
         if let Some(key) = header.mask {
-            apply_mask(&mut data, key, 0);
+            apply_mask(&mut self.buf[payload.clone()], key, 0);
         }
-        self.start += len + data.len();
-        if !text {
-            return Ok(Some(Message::Binary(data)));
-        }
-        // §8.1: invalid UTF-8 in a text message MUST fail the connection.
-        String::from_utf8(data)
-            .map(|text| Some(Message::Text(text)))
-            .map_err(|_| violation(ProtocolViolation::InvalidUtf8, CloseCode::InvalidPayload))
+        self.start = payload.end;
+        Ok(Some((payload, text)))
     }
 
     /// Where the next bytes read should go. Call only after

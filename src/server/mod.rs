@@ -54,7 +54,7 @@ pub const DEFAULT_IDLE_KEEP: Duration = Duration::from_secs(10);
 /// let server = Server::bind("127.0.0.1:0")?
 ///     .websocket("/echo", |mut ws| {
 ///         let sender = ws.sender();
-///         let _ = ws.run_with(|message| sender.send_message(&message));
+///         let _ = ws.run_with(|message| sender.send_message(message));
 ///     })
 ///     .websocket(Route::prefix("/rooms/").protocols(["chat"]), |ws| {
 ///         let _ = ws.send_text(&format!("welcome to {}", ws.request().unwrap().path()));

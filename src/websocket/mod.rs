@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Config, KeepAlive};
 use crate::error::{Error, Result};
-use crate::message::{CloseCode, CloseFrame, Message};
+use crate::message::{CloseCode, CloseFrame, Message, MessageRef};
 use crate::protocol::Role;
 use crate::protocol::frame::OpCode;
 use crate::protocol::handshake::Request;
-use crate::protocol::receiver::{Event, ReadTarget, Receiver, close_code_for};
+use crate::protocol::receiver::{Event, ReadTarget, Received, Receiver, close_code_for};
 use crate::server::ConnectionId;
 
 pub use sender::Sender;
@@ -94,23 +94,29 @@ pub struct WebSocket {
 }
 
 /// The state of a [`WebSocket`].
+///
+/// `repr(C)` keeps the fields in this order: what every read and send
+/// touches first, so that a message costs the fewest cache lines (after a
+/// blocking read the kernel has evicted most of them), then what the
+/// handshake and the handler's questions need.
+#[repr(C)]
 struct Connection {
     reader: Transport,
-    receiver: Receiver,
     sender: Sender,
-    role: Role,
-    timers: Timers,
     /// The read timeout currently set on the socket.
     socket_timeout: Option<Duration>,
+    role: Role,
+    /// The connection is over for reading: every read is `AlreadyClosed`.
+    done: bool,
+    /// `run_with` holds this thread's sends until the next blocking read.
+    holding: bool,
     /// Reads made since the socket got a timeout that no deadline wants
     /// (see `lower_socket_timeout`).
     reads_under_stale_timeout: u8,
     /// The caller set a write timeout of their own.
     own_write_timeout: bool,
-    /// The connection is over for reading: every read is `AlreadyClosed`.
-    done: bool,
-    /// `run_with` holds this thread's sends until the next blocking read.
-    holding: bool,
+    receiver: Receiver,
+    timers: Timers,
     request: Option<Request>,
     protocol: Option<String>,
     peer_addr: Option<SocketAddr>,
@@ -335,19 +341,54 @@ impl WebSocket {
     /// - [`Error::Io`] when the stream failed, or ended without a close
     ///   frame (`UnexpectedEof`).
     pub fn read_message(&mut self) -> Result<Message> {
+        self.read_with(false, |delivery| match delivery {
+            Delivery::Lent(message) => message.to_message(),
+            Delivery::Owned(message) => message,
+        })
+    }
+
+    /// Block until a whole message has arrived and hand it to `take`: lent
+    /// from the read buffer if it lies there whole, owned otherwise. With
+    /// `hold_replies`, if more input is already buffered behind it, this
+    /// thread's sends are held until the next read that may block (see
+    /// [`run_with`](Self::run_with)).
+    fn read_with<T>(
+        &mut self,
+        hold_replies: bool,
+        take: impl FnOnce(Delivery<'_>) -> T,
+    ) -> Result<T> {
         if self.inner.done {
             return Err(Error::AlreadyClosed);
         }
         let read_deadline = self.inner.timers.read_timeout.map(|t| Instant::now() + t);
         loop {
-            match self.inner.receiver.next_event() {
-                Ok(Some(Event::Message(message))) => return Ok(message),
+            match self.inner.receiver.next_received() {
+                Ok(Some(Received::InBuffer {
+                    message,
+                    more_buffered,
+                })) => {
+                    if hold_replies && more_buffered && !self.inner.holding {
+                        self.inner.holding = true;
+                        self.inner.sender.writer.hold();
+                    }
+                    return Ok(take(Delivery::Lent(message)));
+                }
+                Ok(Some(Received::Event(Event::Message(message)))) => {
+                    if hold_replies
+                        && !self.inner.holding
+                        && self.inner.receiver.has_buffered_bytes()
+                    {
+                        self.inner.holding = true;
+                        self.inner.sender.writer.hold();
+                    }
+                    return Ok(take(Delivery::Owned(message)));
+                }
                 Ok(None) => {
                     if let Err(e) = self.fill(read_deadline) {
                         return Err(self.read_failed(e));
                     }
                 }
-                Ok(Some(event)) => {
+                Ok(Some(Received::Event(event))) => {
                     if let Some(e) = self.control_event(event) {
                         return Err(e);
                     }
@@ -648,7 +689,7 @@ impl WebSocket {
     ///
     /// # Errors
     /// As for [`send_text`](Self::send_text).
-    pub fn send_message(&self, message: &Message) -> Result<()> {
+    pub fn send_message<'a>(&self, message: impl Into<MessageRef<'a>>) -> Result<()> {
         self.inner.sender.send_message(message)
     }
 
@@ -731,6 +772,12 @@ impl WebSocket {
 
     /// Read messages forever, handing each to `handler` (Zinc's `runWith:`).
     ///
+    /// Each message is lent to `handler` as a [`MessageRef`]: one that
+    /// arrived in a single frame (the common case) is unmasked and
+    /// validated where it lies in the read buffer, so nothing is allocated
+    /// or copied to receive it. Keep one past the call with
+    /// [`MessageRef::to_message`].
+    ///
     /// On a read timeout (see [`set_read_timeout`](Self::set_read_timeout))
     /// a keep-alive ping is sent and reading goes on. Returns `Ok(())` when
     /// the peer closes the connection cleanly.
@@ -744,7 +791,7 @@ impl WebSocket {
     /// ```no_run
     /// let mut ws = syncws::connect("ws://127.0.0.1:9001/echo")?;
     /// let sender = ws.sender();
-    /// ws.run_with(|message| sender.send_message(&message))?;
+    /// ws.run_with(|message| sender.send_message(message))?;
     /// # Ok::<(), syncws::Error>(())
     /// ```
     ///
@@ -753,19 +800,16 @@ impl WebSocket {
     /// and a clean close.
     pub fn run_with<F>(&mut self, mut handler: F) -> Result<()>
     where
-        F: FnMut(Message) -> Result<()>,
+        F: FnMut(MessageRef<'_>) -> Result<()>,
     {
         let result = loop {
-            match self.read_message() {
-                Ok(message) => {
-                    if !self.inner.holding && self.inner.receiver.has_buffered_bytes() {
-                        self.inner.holding = true;
-                        self.writer().hold();
-                    }
-                    if let Err(e) = handler(message) {
-                        break Err(e);
-                    }
-                }
+            let handled = self.read_with(true, |delivery| match delivery {
+                Delivery::Lent(message) => handler(message),
+                Delivery::Owned(message) => handler(MessageRef::from(&message)),
+            });
+            match handled {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => break Err(e),
                 Err(Error::Timeout) => {
                     if let Err(e) = self.writer().send_control(OpCode::Ping, b"", true) {
                         break Err(e);
@@ -854,6 +898,14 @@ impl<'a> IntoIterator for &'a mut WebSocket {
     }
 }
 
+/// A message read, as [`WebSocket::read_with`] hands it on.
+enum Delivery<'a> {
+    /// Lent from the read buffer, where it arrived whole.
+    Lent(MessageRef<'a>),
+    /// Assembled from fragments, or read straight into its own buffer.
+    Owned(Message),
+}
+
 /// The peer is gone: an I/O error of kind `TimedOut` that says why.
 fn gone(why: &str) -> Error {
     Error::Io(io::Error::new(io::ErrorKind::TimedOut, why.to_owned()))
@@ -861,7 +913,7 @@ fn gone(why: &str) -> Error {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
+    use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
     use std::sync::Arc;
 
@@ -927,5 +979,85 @@ mod tests {
             .unwrap();
         assert!(matches!(ws.read_message(), Err(Error::Timeout)));
         assert!(observer.read_timeout().unwrap().is_some());
+    }
+
+    fn masked_frame(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
+        let mut frame = Vec::new();
+        write_frame(&mut frame, fin, opcode, payload, Some([9, 8, 7, 6]));
+        frame
+    }
+
+    /// `run_with` lends each message of a burst that arrived in one read,
+    /// whole and in order, and one assembled from fragments in between;
+    /// the handler sees exactly what the peer sent.
+    #[test]
+    fn run_with_lends_the_messages_of_a_burst_in_order() {
+        let (mut ws, mut client, _observer) = server_with_handshake_timeout(Duration::from_secs(5));
+        let mut burst = Vec::new();
+        burst.extend(masked_frame(true, OpCode::Text, "héllo".as_bytes()));
+        burst.extend(masked_frame(
+            true,
+            OpCode::Binary,
+            &[0, 1, 2, 3, 4, 5, 6, 7, 8],
+        ));
+        burst.extend(masked_frame(false, OpCode::Text, b"frag"));
+        burst.extend(masked_frame(true, OpCode::Continuation, b"ments"));
+        burst.extend(masked_frame(true, OpCode::Binary, b""));
+        burst.extend(masked_frame(true, OpCode::Close, &[0x03, 0xe8]));
+        client.write_all(&burst).unwrap();
+        let mut seen = Vec::new();
+        ws.run_with(|message| {
+            seen.push(message.to_message());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            [
+                Message::from("héllo"),
+                Message::from(vec![0u8, 1, 2, 3, 4, 5, 6, 7, 8]),
+                Message::from("fragments"),
+                Message::from(Vec::new()),
+            ]
+        );
+    }
+
+    /// A text message that arrived whole is validated where it lies: invalid
+    /// UTF-8 fails the connection with 1007 (RFC 6455 §8.1) and the handler
+    /// never sees it.
+    #[test]
+    fn run_with_fails_a_whole_text_message_with_invalid_utf8_with_1007() {
+        let (mut ws, mut client, _observer) = server_with_handshake_timeout(Duration::from_secs(5));
+        let mut burst = masked_frame(true, OpCode::Text, b"fine");
+        burst.extend(masked_frame(true, OpCode::Text, &[b'a', 0xff, b'b']));
+        client.write_all(&burst).unwrap();
+        // The peer reads the close frame, then closes: the server's wait
+        // for that (§7.1.1) ends at once.
+        let peer = std::thread::spawn(move || {
+            let mut head = [0u8; 2];
+            client.read_exact(&mut head).unwrap();
+            let mut payload = vec![0u8; usize::from(head[1])];
+            client.read_exact(&mut payload).unwrap();
+            (head[0], payload)
+        });
+        let mut seen = Vec::new();
+        let result = ws.run_with(|message| {
+            seen.push(message.to_message());
+            Ok(())
+        });
+        assert!(
+            matches!(
+                result,
+                Err(Error::Protocol {
+                    close_code: CloseCode::InvalidPayload,
+                    ..
+                })
+            ),
+            "{result:?}"
+        );
+        assert_eq!(seen, [Message::from("fine")]);
+        let (first_byte, payload) = peer.join().unwrap();
+        assert_eq!(first_byte, 0x88, "a close frame");
+        assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1007);
     }
 }

@@ -4,7 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{CapacityError, Error, Result};
-use crate::message::{CloseCode, Message};
+#[cfg(doc)]
+use crate::message::Message;
+use crate::message::{CloseCode, MessageRef};
 use crate::protocol::frame::{MAX_CONTROL_PAYLOAD, OpCode};
 use crate::websocket::writer::{Ending, OutFrame, Writer};
 
@@ -59,14 +61,15 @@ impl Sender {
         self.send_frames(OpCode::Binary, &[data])
     }
 
-    /// Send a message of either kind.
+    /// Send a message of either kind: a [`Message`], or the [`MessageRef`]
+    /// that [`WebSocket::run_with`](crate::WebSocket::run_with) lends.
     ///
     /// # Errors
     /// As for [`send_text`](Self::send_text).
-    pub fn send_message(&self, message: &Message) -> Result<()> {
-        match message {
-            Message::Text(text) => self.send_text(text),
-            Message::Binary(data) => self.send_binary(data),
+    pub fn send_message<'a>(&self, message: impl Into<MessageRef<'a>>) -> Result<()> {
+        match message.into() {
+            MessageRef::Text(text) => self.send_text(text),
+            MessageRef::Binary(data) => self.send_binary(data),
         }
     }
 

@@ -28,14 +28,16 @@ pub(crate) enum Wake {
 
 /// The reader's clocks.
 #[derive(Debug)]
+// What every read looks at first (see the `WebSocket`'s state).
+#[repr(C)]
 pub(crate) struct Timers {
     pub read_timeout: Option<Duration>,
     pub keep_alive: Option<KeepAlive>,
-    pub close_timeout: Duration,
     /// When bytes last arrived.
     last_received: Instant,
     /// When our keep-alive ping went out, if it is unanswered.
     ping_sent_at: Option<Instant>,
+    pub close_timeout: Duration,
 }
 
 impl Timers {

@@ -33,6 +33,10 @@ const KEEP_BUFFER_CAPACITY: usize = 64 << 10;
 /// Sends held back by [`Writer::hold`] go out anyway once this much is
 /// waiting.
 const HOLD_LIMIT: usize = 64 << 10;
+/// A frame with a payload up to this size is encoded on the stack when no
+/// other thread is writing: the length of a payload whose length fits the
+/// header's first byte (RFC 6455 §5.2).
+const SMALL_FRAME_MAX: usize = 125;
 /// Client frames are masked into a scratch buffer of this size at a time.
 const MASK_CHUNK: usize = 64 << 10;
 
@@ -66,28 +70,30 @@ impl MaskKeys {
     }
 }
 
-/// What has been sent, and who is sending.
+/// What has been sent, and who is sending. In this order (what a send
+/// looks at first), for the reason given on the `Writer`.
 #[derive(Debug)]
+#[repr(C)]
 struct WriteState {
-    /// Encoded frames waiting for the flusher.
-    pending: Vec<u8>,
-    /// An empty buffer to swap with `pending`, so neither is reallocated.
-    spare: Vec<u8>,
     /// A thread is writing; it will write whatever is appended meanwhile.
     flushing: bool,
-    /// Bytes ever appended to `pending`, and ever written (or given up on).
-    appended: u64,
-    written: u64,
     /// Our close frame has been queued: no more data frames (RFC 6455 §5.5.1:
     /// "The application MUST NOT send any more data frames after sending a
     /// _Close_ frame").
     close_sent: bool,
     /// The connection is over for senders (failed write, or reader gone).
     ended: Option<io::ErrorKind>,
-    /// Threads waiting on `progress`.
-    waiters: usize,
     /// Sends from this thread are queued but not written (see `hold`).
     held_for: Option<std::thread::ThreadId>,
+    /// Threads waiting on `progress`.
+    waiters: usize,
+    /// Bytes ever appended to `pending`, and ever written (or given up on).
+    appended: u64,
+    written: u64,
+    /// Encoded frames waiting for the flusher.
+    pending: Vec<u8>,
+    /// An empty buffer to swap with `pending`, so neither is reallocated.
+    spare: Vec<u8>,
     /// Only clients mask: servers never allocate these.
     masks: Option<Box<MaskKeys>>,
 }
@@ -101,16 +107,21 @@ impl WriteState {
 }
 
 /// The write side of one connection.
+///
+/// `repr(C)` keeps the fields in this order: what every send (and every
+/// read, for `close_sent_at`) touches first, so that a message costs the
+/// fewest cache lines.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Writer {
     role: Role,
     transport: Transport,
-    max_buffer: usize,
-    state: Mutex<WriteState>,
-    progress: Condvar,
     /// When our close frame was queued: the peer's answer is due within the
     /// close timeout. Read without the lock on every blocking read.
     close_sent_at: OnceLock<Instant>,
+    state: Mutex<WriteState>,
+    progress: Condvar,
+    max_buffer: usize,
     /// How the connection ended, as the reader saw it.
     ending: OnceLock<Ending>,
 }
@@ -205,24 +216,40 @@ impl Writer {
     /// Send one data message of one frame: `send_message` for the common
     /// case, without the walk over a list of frames.
     pub(crate) fn send_frame(&self, opcode: OpCode, payload: &[u8]) -> Result<()> {
-        if payload.len() >= DIRECT_WRITE_MIN {
-            return self.send_message(&[OutFrame {
-                fin: true,
-                opcode,
-                payload,
-            }]);
+        let frame = OutFrame {
+            fin: true,
+            opcode,
+            payload,
+        };
+        if payload.len() > SMALL_FRAME_MAX {
+            return self.send_message(&[frame]);
         }
         let mut st = self.lock();
         check_open(&st)?;
-        self.append(
-            &mut st,
-            &[OutFrame {
-                fin: true,
-                opcode,
-                payload,
-            }],
-        )?;
-        self.finish_send(st, true)
+        if st.flushing || st.held_for.is_some() || !st.pending.is_empty() {
+            self.append(&mut st, &[frame])?;
+            return self.finish_send(st, true);
+        }
+        // Nobody else is writing: encode the frame on the stack and write it
+        // from there, with no trip through the outgoing buffer.
+        let mut bytes = [0u8; MAX_HEADER_LEN + SMALL_FRAME_MAX];
+        let mask = match self.role {
+            Role::Client => Some(st.mask_key()?),
+            Role::Server => None,
+        };
+        let len = encode_small_frame(&mut bytes, &frame, mask);
+        st.flushing = true;
+        st.appended += len as u64;
+        let end = st.appended;
+        drop(st);
+        let result = (&self.transport).write_all(&bytes[..len]);
+        let mut st = self.lock();
+        if let Err(e) = result {
+            return Err(self.fail(st, e));
+        }
+        st.written = end;
+        // Whatever others queued meanwhile goes out next.
+        self.flush(st)
     }
 
     /// Send frames already encoded (a server's frames are not masked, so
@@ -561,6 +588,31 @@ impl Writer {
         self.wake(&st);
         Error::from(e)
     }
+}
+
+/// Encode a frame of at most [`SMALL_FRAME_MAX`] bytes of payload into
+/// `bytes`; returns its length.
+fn encode_small_frame(
+    bytes: &mut [u8; MAX_HEADER_LEN + SMALL_FRAME_MAX],
+    frame: &OutFrame<'_>,
+    mask: Option<[u8; 4]>,
+) -> usize {
+    let header = FrameHeader {
+        fin: frame.fin,
+        rsv: 0,
+        opcode: frame.opcode,
+        mask,
+        payload_len: frame.payload.len() as u64,
+    };
+    let mut head = [0u8; MAX_HEADER_LEN];
+    let head_len = header.encode(&mut head);
+    bytes[..head_len].copy_from_slice(&head[..head_len]);
+    let payload = &mut bytes[head_len..head_len + frame.payload.len()];
+    payload.copy_from_slice(frame.payload);
+    if let Some(key) = mask {
+        apply_mask(payload, key, 0);
+    }
+    head_len + frame.payload.len()
 }
 
 fn check_open(st: &WriteState) -> Result<()> {

@@ -50,7 +50,7 @@ pub fn with_timeouts(mut ws: WebSocket) -> WebSocket {
 pub fn echo(mut ws: WebSocket) {
     let _ = ws.set_read_timeout(Some(TIMEOUT));
     let sender = ws.sender();
-    let _ = ws.run_with(|message| sender.send_message(&message));
+    let _ = ws.run_with(|message| sender.send_message(message));
 }
 
 /// Send `text` and expect it back.

@@ -118,7 +118,7 @@ pub fn start_echo_server() -> (ServerHandle, String) {
     start_server(|mut ws| {
         let _ = ws.set_read_timeout(Some(TIMEOUT));
         let sender = ws.sender();
-        let _ = ws.run_with(|message| sender.send_message(&message));
+        let _ = ws.run_with(|message| sender.send_message(message));
     })
 }
 

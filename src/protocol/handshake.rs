@@ -57,10 +57,23 @@ const PLAIN_TEXT: &str = "text/plain; charset=utf-8";
 /// assert_eq!(accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 /// ```
 pub fn accept_key(key: &[u8]) -> String {
+    let mut accept = [0u8; ACCEPT_KEY_LEN];
+    encode_accept_key(key, &mut accept).to_owned()
+}
+
+/// The length of a `Sec-WebSocket-Accept` value: a SHA-1 digest (20
+/// bytes) in base64.
+const ACCEPT_KEY_LEN: usize = 28;
+
+/// [`accept_key`], encoded into `out`.
+fn encode_accept_key<'a>(key: &[u8], out: &'a mut [u8; ACCEPT_KEY_LEN]) -> &'a str {
     let mut sha1 = Sha1::new();
     sha1.update(key);
     sha1.update(GUID.as_bytes());
-    BASE64.encode(sha1.finalize())
+    let len = BASE64
+        .encode_slice(sha1.finalize(), out)
+        .expect("20 bytes take 28 in base64");
+    std::str::from_utf8(&out[..len]).expect("base64 is ASCII")
 }
 
 /// A fresh `Sec-WebSocket-Key`: 16 random bytes, base64-encoded.
@@ -756,23 +769,53 @@ pub fn accept_response(
     protocol: Option<&str>,
     extra_headers: &[(String, String)],
 ) -> Vec<u8> {
-    let mut response = Response::new(101)
-        .with_header("Upgrade", "websocket")
-        .with_header("Connection", "Upgrade")
-        .with_header("Sec-WebSocket-Accept", accept_key(key.as_bytes()));
-    if let Some(protocol) = protocol {
-        response = response.with_header("Sec-WebSocket-Protocol", protocol);
-    }
-    let own_header_count = response.headers.len();
-    for (name, value) in extra_headers {
-        let repeats_own = response.headers[..own_header_count]
+    encode_accept_response(
+        key,
+        protocol,
+        extra_headers
             .iter()
-            .any(|(own, _)| own.eq_ignore_ascii_case(name));
-        if !repeats_own && !name.eq_ignore_ascii_case("Sec-WebSocket-Extensions") {
-            response.headers.push((name.clone(), value.clone()));
+            .map(|(name, value)| (name.as_str(), value.as_str())),
+    )
+}
+
+/// [`accept_response`], with the extra headers from any iterator, written
+/// straight into one buffer: this runs for every connection, and a
+/// `Response` would cost two allocations per header.
+pub(crate) fn encode_accept_response<'a>(
+    key: &str,
+    protocol: Option<&str>,
+    extra_headers: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Vec<u8> {
+    let mut accept = [0u8; ACCEPT_KEY_LEN];
+    let accept = encode_accept_key(key.as_bytes(), &mut accept);
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\n");
+    let own = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Accept", accept),
+    ];
+    for (name, value) in own {
+        write_header(&mut out, name, value);
+    }
+    if let Some(protocol) = protocol {
+        write_header(&mut out, "Sec-WebSocket-Protocol", protocol);
+    }
+    for (name, value) in extra_headers {
+        let repeats_own = own.iter().any(|(own, _)| own.eq_ignore_ascii_case(name))
+            || (protocol.is_some() && name.eq_ignore_ascii_case("Sec-WebSocket-Protocol"));
+        // A 101 has no body, so no framing headers either (as for any
+        // `Response`), and it never answers extensions.
+        let left_out = repeats_own
+            || name.eq_ignore_ascii_case("Sec-WebSocket-Extensions")
+            || name.eq_ignore_ascii_case("Content-Length")
+            || name.eq_ignore_ascii_case("Transfer-Encoding");
+        if !left_out {
+            write_header(&mut out, name, value);
         }
     }
-    response.to_bytes()
+    out.extend_from_slice(b"\r\n");
+    out
 }
 
 /// Client side: the opening handshake request to send.

@@ -16,7 +16,7 @@ use crate::http::read_head;
 use crate::message::{CloseCode, Message};
 use crate::protocol::Role;
 use crate::protocol::handshake::{
-    Request, Response, accept_response, check_upgrade, parse_request,
+    Request, Response, check_upgrade, encode_accept_response, parse_request,
 };
 use crate::server::route::{Route, Upgrade, best_match, best_match_index};
 use crate::server::{ConnectionEnd, ConnectionId, ConnectionInfo, EndReason, Shared};
@@ -348,10 +348,12 @@ fn send_switching(
     protocol: Option<&str>,
     hook_headers: &[(String, String)],
 ) -> std::io::Result<()> {
-    let mut headers = Vec::with_capacity(1 + hook_headers.len());
-    headers.push(("Server".to_owned(), "syncws".to_owned()));
-    headers.extend(hook_headers.iter().cloned());
-    bounded.write(stream, &accept_response(key, protocol, &headers))
+    let headers = std::iter::once(("Server", "syncws")).chain(
+        hook_headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str())),
+    );
+    bounded.write(stream, &encode_accept_response(key, protocol, headers))
 }
 
 /// Run the handler of an accepted upgrade, then report how it ended.

@@ -11,10 +11,10 @@
 //! Large payloads are read straight into the message buffer, so a 16 MiB
 //! message is copied once, by the kernel, and unmasked in place.
 
-use crate::config::Config;
-use crate::error::{CapacityError, Error, ProtocolViolation};
 use std::ops::Range;
 
+use crate::config::Config;
+use crate::error::{CapacityError, Error, ProtocolViolation};
 use crate::message::{CloseCode, CloseFrame, Message, MessageRef};
 use crate::protocol::Role;
 use crate::protocol::close::parse_close_payload;

@@ -367,19 +367,14 @@ impl WebSocket {
                     message,
                     more_buffered,
                 })) => {
-                    if hold_replies && more_buffered && !self.inner.holding {
-                        self.inner.holding = true;
-                        self.inner.sender.writer.hold();
+                    if hold_replies && more_buffered {
+                        hold(&mut self.inner.holding, &self.inner.sender);
                     }
                     return Ok(take(Delivery::Lent(message)));
                 }
                 Ok(Some(Received::Event(Event::Message(message)))) => {
-                    if hold_replies
-                        && !self.inner.holding
-                        && self.inner.receiver.has_buffered_bytes()
-                    {
-                        self.inner.holding = true;
-                        self.inner.sender.writer.hold();
+                    if hold_replies && self.inner.receiver.has_buffered_bytes() {
+                        hold(&mut self.inner.holding, &self.inner.sender);
                     }
                     return Ok(take(Delivery::Owned(message)));
                 }
@@ -904,6 +899,17 @@ enum Delivery<'a> {
     Lent(MessageRef<'a>),
     /// Assembled from fragments, or read straight into its own buffer.
     Owned(Message),
+}
+
+/// More input is buffered behind the message being handed to `run_with`'s
+/// handler: hold this thread's sends until the next read that may block.
+/// (Takes the two fields, not the connection, because the message may be
+/// lent from the connection's receiver.)
+fn hold(holding: &mut bool, sender: &Sender) {
+    if !*holding {
+        *holding = true;
+        sender.writer.hold();
+    }
 }
 
 /// The peer is gone: an I/O error of kind `TimedOut` that says why.

@@ -9,8 +9,11 @@
 //! out in one write system call (group commit). Frames of two messages never
 //! interleave: each message is appended (or, when large, written) whole.
 //!
-//! Large payloads are not copied into the buffer: the sender waits for the
-//! flusher role and writes header and payload with one vectored write.
+//! A small frame sent while nobody else is writing takes the flusher role
+//! at once and is written from the sender's stack, without a trip through
+//! the buffer. Large payloads are not copied into the buffer either: the
+//! sender waits for the flusher role and writes header and payload with one
+//! vectored write.
 
 use std::io::{self, IoSlice, Write};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
@@ -34,8 +37,8 @@ const KEEP_BUFFER_CAPACITY: usize = 64 << 10;
 /// waiting.
 const HOLD_LIMIT: usize = 64 << 10;
 /// A frame with a payload up to this size is encoded on the stack when no
-/// other thread is writing: the length of a payload whose length fits the
-/// header's first byte (RFC 6455 §5.2).
+/// other thread is writing: the largest payload whose length fits the
+/// header's 7-bit length field (RFC 6455 §5.2).
 const SMALL_FRAME_MAX: usize = 125;
 /// Client frames are masked into a scratch buffer of this size at a time.
 const MASK_CHUNK: usize = 64 << 10;

@@ -6,12 +6,14 @@
 //! cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--only LIST]
 //!     [--rounds N] [--secs S] [--idle-conns N] [--note TEXT] [--no-write]
 //! syncws-bench serve syncws|syncws-hub|tungstenite|raw --bind ADDR [--tls CERT KEY]
+//! syncws-bench thread-names [N]
 //! ```
 
 mod procfs;
 mod report;
 mod serve;
 mod servers;
+mod thread_names;
 mod wire;
 mod workloads;
 
@@ -160,7 +162,7 @@ struct Options {
 fn usage() -> ! {
     eprintln!(
         "usage: syncws-bench [--quick] [--only {}] [--rounds N] [--secs S] [--idle-conns N] \
-         [--note TEXT] [--no-write]\n       syncws-bench serve KIND --bind ADDR [--tls CERT KEY]",
+         [--note TEXT] [--no-write]\n       syncws-bench serve KIND --bind ADDR [--tls CERT KEY]\n       syncws-bench thread-names [N]",
         SPECS.iter().map(|s| s.id).collect::<Vec<_>>().join(",")
     );
     std::process::exit(2);
@@ -222,6 +224,13 @@ fn main() {
     if args.first().map(String::as_str) == Some("serve") {
         if let Err(e) = serve::main(&args[1..]) {
             eprintln!("serve: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if args.first().map(String::as_str) == Some("thread-names") {
+        if let Err(e) = thread_names::main(&args[1..]) {
+            eprintln!("thread-names: {e}");
             std::process::exit(1);
         }
         return;

@@ -137,9 +137,12 @@ fn name_thread(prefix: &str, n: Option<u64>) {
     // bytes from its second argument; `buf` is 16 bytes long, lives until
     // the call returns, and its last byte is always 0 (at most the first
     // 15 are written above). The other arguments are unused by
-    // PR_SET_NAME. Renaming through `/proc/thread-self/comm` needs no
-    // unsafe but costs three system calls, about 6 µs per connection on
-    // the benchmark machine against 0.5 for this one.
+    // PR_SET_NAME. Why not the safe way, a write to
+    // `/proc/thread-self/comm`: `syncws-bench thread-names` (bench/)
+    // measured 7.2–7.8 µs of CPU per rename that way against 0.4–0.6 µs
+    // for this call; at two renames per connection that is about 14 µs
+    // more on a short connection's 110 µs (BENCHMARKS.md, connect), enough
+    // to miss the connect target.
     unsafe {
         libc::prctl(libc::PR_SET_NAME, buf.as_ptr(), 0, 0, 0);
     }

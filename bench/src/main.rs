@@ -219,18 +219,20 @@ fn parse(args: &[String]) -> Options {
     o
 }
 
+/// A subcommand's entry point, given the arguments after its name.
+type Subcommand = fn(&[String]) -> wire::Res<()>;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("serve") {
-        if let Err(e) = serve::main(&args[1..]) {
-            eprintln!("serve: {e}");
-            std::process::exit(1);
-        }
-        return;
-    }
-    if args.first().map(String::as_str) == Some("thread-names") {
-        if let Err(e) = thread_names::main(&args[1..]) {
-            eprintln!("thread-names: {e}");
+    // Subcommands other than the suite itself.
+    let subcommands: [(&str, Subcommand); 2] =
+        [("serve", serve::main), ("thread-names", thread_names::main)];
+    if let Some((name, command)) = subcommands
+        .iter()
+        .find(|(name, _)| args.first().map(String::as_str) == Some(*name))
+    {
+        if let Err(e) = command(&args[1..]) {
+            eprintln!("{name}: {e}");
             std::process::exit(1);
         }
         return;

@@ -139,8 +139,8 @@ fn name_thread(prefix: &str, n: Option<u64>) {
     // 15 are written above). The other arguments are unused by
     // PR_SET_NAME. Why not the safe way, a write to
     // `/proc/thread-self/comm`: `syncws-bench thread-names` (bench/)
-    // measured 7.2–7.8 µs of CPU per rename that way against 0.4–0.6 µs
-    // for this call; at two renames per connection that is about 14 µs
+    // measured 6.1–7.0 µs of CPU per rename that way against 0.42–0.54 µs
+    // for this call; at two renames per connection that is about 12 µs
     // more on a short connection's 110 µs (BENCHMARKS.md, connect), enough
     // to miss the connect target.
     unsafe {

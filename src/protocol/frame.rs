@@ -26,6 +26,11 @@ pub const MAX_HEADER_LEN: usize = 14;
 /// frames MUST have a payload length of 125 bytes or less").
 pub const MAX_CONTROL_PAYLOAD: usize = 125;
 
+/// The longest payload whose length fits the header's 7-bit length field
+/// (§5.2): a frame this short has a 2-byte header, plus 4 bytes of masking
+/// key from a client.
+pub const MAX_SHORT_PAYLOAD: usize = 125;
+
 /// A frame's opcode. Reserved opcodes are refused when parsing, so they
 /// have no variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -18,8 +18,8 @@ use crate::error::{CapacityError, Error, ProtocolViolation};
 use crate::message::{CloseCode, CloseFrame, Message, MessageRef};
 use crate::protocol::Role;
 use crate::protocol::close::parse_close_payload;
-use crate::protocol::frame::{FrameHeader, OpCode};
-use crate::protocol::mask::apply_mask;
+use crate::protocol::frame::{FrameHeader, MAX_SHORT_PAYLOAD, OpCode};
+use crate::protocol::mask::{apply_mask, apply_mask_short};
 use crate::protocol::utf8::Utf8Validator;
 
 /// The read buffer starts this small: an idle connection costs little. It
@@ -123,6 +123,9 @@ pub struct Receiver {
     message: Option<Assembly>,
     max_frame_size: usize,
     max_message_size: usize,
+    /// The longest payload [`small_message`](Self::small_message) takes:
+    /// 125 bytes, or less if a limit is lower.
+    small_message_max: usize,
     role: Role,
     /// The last target handed out was the message buffer.
     reading_direct: bool,
@@ -139,6 +142,9 @@ impl Receiver {
             role,
             max_frame_size: config.max_frame_size,
             max_message_size: config.max_message_size,
+            small_message_max: MAX_SHORT_PAYLOAD
+                .min(config.max_frame_size)
+                .min(config.max_message_size),
             buf: Vec::new(),
             start: 0,
             end: 0,
@@ -205,7 +211,11 @@ impl Receiver {
             return Ok(None);
         }
         if self.frame.is_none() && self.message.is_none() && !self.closed {
-            if let Some((payload, text)) = self.whole_message()? {
+            let whole = match self.small_message() {
+                Some(found) => Some(found),
+                None => self.whole_message()?,
+            };
+            if let Some((payload, text)) = whole {
                 let more_buffered = self.start < self.end;
                 let bytes = &self.buf[payload];
                 let message = if text {
@@ -228,6 +238,9 @@ impl Receiver {
     }
 
     /// The general path: parse frames one by one, assembling fragments.
+    /// (Out of line, as is `whole_message`: what every short message runs
+    /// through stays short.)
+    #[inline(never)]
     fn next_frame_event(&mut self) -> Result<Option<Event>, Error> {
         loop {
             if self.closed {
@@ -255,12 +268,56 @@ impl Receiver {
         }
     }
 
+    /// The commonest frame of all, told from its first two bytes: a whole
+    /// data message of at most 125 bytes in one frame, masked as its sender's
+    /// role requires, within the size limits, all of it buffered. It is
+    /// unmasked where it lies and consumed; returns where its payload is and
+    /// whether it is text (not yet validated). Anything else is left for
+    /// [`whole_message`](Self::whole_message) and the general path, which
+    /// also report what is wrong with a frame.
+    #[inline]
+    fn small_message(&mut self) -> Option<(Range<usize>, bool)> {
+        let buffered = &mut self.buf[self.start..self.end];
+        let [b0, b1, ..] = *buffered else {
+            return None;
+        };
+        // FIN set, reserved bits clear (§5.2), text or binary.
+        let text = match b0 {
+            0x81 => true,
+            0x82 => false,
+            _ => return None,
+        };
+        // A length of 126 or 127 announces a longer length field, and is
+        // above `small_message_max` anyway.
+        let len = usize::from(b1 & 0x7f);
+        let masked = b1 & 0x80 != 0;
+        // §5.1: a client masks every frame, a server none.
+        let head = match (self.role, masked) {
+            (Role::Server, true) => 6,
+            (Role::Client, false) => 2,
+            _ => return None,
+        };
+        if len > self.small_message_max || buffered.len() < head + len {
+            return None;
+        }
+        let (header, rest) = buffered.split_at_mut(head);
+        if let [.., k0, k1, k2, k3] = *header {
+            if masked {
+                apply_mask_short(&mut rest[..len], [k0, k1, k2, k3]);
+            }
+        }
+        let payload = self.start + head..self.start + head + len;
+        self.start = payload.end;
+        Some((payload, text))
+    }
+
     /// The common case, in one pass: a whole single-frame data message
     /// already buffered is unmasked where it lies and consumed. Returns
     /// where its payload is in the buffer, which stays as it is until the
     /// next read, and whether it is text (not yet validated). Anything else
     /// (a control frame, a fragment, a frame not yet whole, a header the
     /// general path will refuse) is left untouched for the general path.
+    #[inline(never)]
     fn whole_message(&mut self) -> Result<Option<(Range<usize>, bool)>, Error> {
         let buffered = &self.buf[self.start..self.end];
         let Ok(Some((header, len))) = FrameHeader::parse(buffered) else {
@@ -321,17 +378,24 @@ impl Receiver {
         }
     }
 
+    #[inline]
     fn buffer_target(&mut self) -> ReadTarget<'_> {
         self.compact();
         if self.buf.len() != self.buf_size && self.end <= self.buf_size {
-            // Grow when reads fill the buffer, shrink back when they no
-            // longer do (see `filled`). The bytes kept are a partial frame
-            // header: fewer than 14.
-            self.buf.truncate(self.end);
-            self.buf.resize(self.buf_size, 0);
-            self.buf.shrink_to(self.buf_size);
+            self.resize_buffer();
         }
         ReadTarget::Buffer(&mut self.buf[self.end..])
+    }
+
+    /// Grow when reads fill the buffer, shrink back when they no longer do
+    /// (see `filled`). The bytes kept are a partial frame header: fewer
+    /// than 14.
+    #[cold]
+    #[inline(never)]
+    fn resize_buffer(&mut self) {
+        self.buf.truncate(self.end);
+        self.buf.resize(self.buf_size, 0);
+        self.buf.shrink_to(self.buf_size);
     }
 
     /// Report that `n` bytes were put where [`read_target`](Self::read_target)
@@ -357,15 +421,22 @@ impl Receiver {
         Ok(())
     }
 
+    #[inline]
     fn compact(&mut self) {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
         } else if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
+            self.move_to_front();
         }
+    }
+
+    /// What is left of a frame moves to the front of the buffer.
+    #[inline(never)]
+    fn move_to_front(&mut self) {
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
     }
 
     /// The rules every frame header must meet, whatever the state of the

@@ -1314,6 +1314,39 @@ fn rfc6455_10_4_frame_over_max_frame_size_fails_on_its_header_with_1009() {
     }
 }
 
+/// §10.4: limits below 125 bytes hold for a short message arriving whole
+/// in one read as well (the receiver takes those in one pass): one byte
+/// over either limit fails with 1009, exactly at it is delivered.
+#[test]
+fn rfc6455_10_4_short_whole_messages_meet_limits_below_125_bytes() {
+    for role in ROLES {
+        for (config, over) in [
+            (
+                Config::default().max_frame_size(10),
+                CapacityError::FrameTooLong {
+                    size: 11,
+                    max_size: 10,
+                },
+            ),
+            (
+                Config::default().max_message_size(10),
+                CapacityError::MessageTooLong {
+                    size: 11,
+                    max_size: 10,
+                },
+            ),
+        ] {
+            let at = frame_to(role, true, OpCode::Binary, &pattern(10));
+            assert_events_with(role, &config, &at, &[binary(&pattern(10))]);
+            let input = frame_to(role, true, OpCode::Text, &[b'a'; 11]);
+            let header = &input[..header_len(role, 11)];
+            assert_events_with(role, &config, header, &[too_big(over.clone())]);
+            let (events, _) = run(role, &config, &[&input]);
+            assert_eq!(events, [too_big(over)], "{role:?}, whole frame in one read");
+        }
+    }
+}
+
 /// §10.4: a frame of exactly `max_frame_size` is accepted.
 #[test]
 fn rfc6455_10_4_frame_of_exactly_max_frame_size_is_accepted() {

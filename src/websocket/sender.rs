@@ -68,8 +68,8 @@ impl Sender {
     /// As for [`send_text`](Self::send_text).
     pub fn send_message<'a>(&self, message: impl Into<MessageRef<'a>>) -> Result<()> {
         match message.into() {
-            MessageRef::Text(text) => self.send_text(text),
-            MessageRef::Binary(data) => self.send_binary(data),
+            MessageRef::Text(text) => self.writer.send_frame(OpCode::Text, text.as_bytes()),
+            MessageRef::Binary(data) => self.writer.send_frame(OpCode::Binary, data),
         }
     }
 

@@ -23,8 +23,8 @@ use crate::error::{Error, Result};
 use crate::message::{CloseCode, CloseFrame};
 use crate::protocol::Role;
 use crate::protocol::close::close_payload;
-use crate::protocol::frame::{FrameHeader, MAX_HEADER_LEN, OpCode, write_frame};
-use crate::protocol::mask::apply_mask;
+use crate::protocol::frame::{FrameHeader, MAX_HEADER_LEN, MAX_SHORT_PAYLOAD, OpCode, write_frame};
+use crate::protocol::mask::{apply_mask, apply_mask_short};
 use crate::websocket::transport::Transport;
 
 /// Payloads at least this large are written from the caller's memory
@@ -37,9 +37,8 @@ const KEEP_BUFFER_CAPACITY: usize = 64 << 10;
 /// waiting.
 const HOLD_LIMIT: usize = 64 << 10;
 /// A frame with a payload up to this size is encoded on the stack when no
-/// other thread is writing: the largest payload whose length fits the
-/// header's 7-bit length field (RFC 6455 §5.2).
-const SMALL_FRAME_MAX: usize = 125;
+/// other thread is writing.
+const SMALL_FRAME_MAX: usize = MAX_SHORT_PAYLOAD;
 /// Client frames are masked into a scratch buffer of this size at a time.
 const MASK_CHUNK: usize = 64 << 10;
 
@@ -230,29 +229,46 @@ impl Writer {
         let mut st = self.lock();
         check_open(&st)?;
         if st.flushing || st.held_for.is_some() || !st.pending.is_empty() {
-            self.append(&mut st, &[frame])?;
-            return self.finish_send(st, true);
+            return self.queue_frame(st, &frame);
         }
         // Nobody else is writing: encode the frame on the stack and write it
         // from there, with no trip through the outgoing buffer.
-        let mut bytes = [0u8; MAX_HEADER_LEN + SMALL_FRAME_MAX];
+        let mut bytes = [0u8; SHORT_HEADER_MAX + SMALL_FRAME_MAX];
         let mask = match self.role {
             Role::Client => Some(st.mask_key()?),
             Role::Server => None,
         };
-        let len = encode_small_frame(&mut bytes, &frame, mask);
+        let len = encode_small_frame(&mut bytes, opcode, payload, mask);
         st.flushing = true;
         st.appended += len as u64;
         let end = st.appended;
         drop(st);
-        let result = (&self.transport).write_all(&bytes[..len]);
+        let result = write_all_at_once(&self.transport, &bytes[..len]);
         let mut st = self.lock();
         if let Err(e) = result {
             return Err(self.fail(st, e));
         }
         st.written = end;
+        if st.pending.is_empty() {
+            st.flushing = false;
+            self.wake(&st);
+            return Ok(());
+        }
         // Whatever others queued meanwhile goes out next.
         self.flush(st)
+    }
+
+    /// `send_frame` while another thread writes or replies are held: the
+    /// frame joins the outgoing buffer. (Out of line, to keep the common
+    /// case's code short.)
+    #[inline(never)]
+    fn queue_frame<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, WriteState>,
+        frame: &OutFrame<'_>,
+    ) -> Result<()> {
+        self.append(&mut st, std::slice::from_ref(frame))?;
+        self.finish_send(st, true)
     }
 
     /// Send frames already encoded (a server's frames are not masked, so
@@ -593,29 +609,59 @@ impl Writer {
     }
 }
 
-/// Encode a frame of at most [`SMALL_FRAME_MAX`] bytes of payload into
-/// `bytes`; returns its length.
+/// The header of a frame of at most [`SMALL_FRAME_MAX`] bytes: 2 bytes and
+/// a client's masking key.
+const SHORT_HEADER_MAX: usize = 6;
+
+/// Encode a final frame of at most [`SMALL_FRAME_MAX`] bytes of payload into
+/// `bytes`; returns its length. (The general `FrameHeader::encode`, for any
+/// length, is more code than a small message should run through.)
 fn encode_small_frame(
-    bytes: &mut [u8; MAX_HEADER_LEN + SMALL_FRAME_MAX],
-    frame: &OutFrame<'_>,
+    bytes: &mut [u8; SHORT_HEADER_MAX + SMALL_FRAME_MAX],
+    opcode: OpCode,
+    payload: &[u8],
     mask: Option<[u8; 4]>,
 ) -> usize {
-    let header = FrameHeader {
-        fin: frame.fin,
-        rsv: 0,
-        opcode: frame.opcode,
-        mask,
-        payload_len: frame.payload.len() as u64,
+    let len = payload.len().min(SMALL_FRAME_MAX);
+    // FIN, no reserved bits; the length in the 7-bit field (§5.2).
+    bytes[0] = 0x80 | opcode.bits();
+    bytes[1] = len as u8;
+    let head = match mask {
+        None => 2,
+        Some(key) => {
+            bytes[1] |= 0x80;
+            bytes[2..6].copy_from_slice(&key);
+            6
+        }
     };
-    let mut head = [0u8; MAX_HEADER_LEN];
-    let head_len = header.encode(&mut head);
-    bytes[..head_len].copy_from_slice(&head[..head_len]);
-    let payload = &mut bytes[head_len..head_len + frame.payload.len()];
-    payload.copy_from_slice(frame.payload);
+    let out = &mut bytes[head..head + len];
+    out.copy_from_slice(&payload[..len]);
     if let Some(key) = mask {
-        apply_mask(payload, key, 0);
+        apply_mask_short(out, key);
     }
-    head_len + frame.payload.len()
+    head + len
+}
+
+/// `write_all`, for a small buffer the socket nearly always takes in one
+/// call: that call inline, the loop (short writes, interruptions) out of
+/// line.
+#[inline]
+fn write_all_at_once(mut transport: &Transport, bytes: &[u8]) -> io::Result<()> {
+    match transport.write(bytes) {
+        Ok(n) if n == bytes.len() => Ok(()),
+        other => write_rest(transport, bytes, other),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn write_rest(mut transport: &Transport, bytes: &[u8], first: io::Result<usize>) -> io::Result<()> {
+    match first {
+        Ok(0) => Err(io::ErrorKind::WriteZero.into()),
+        Ok(n) => transport.write_all(&bytes[n..]),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => transport.write_all(bytes),
+        Err(e) => Err(e),
+    }
 }
 
 fn check_open(st: &WriteState) -> Result<()> {

@@ -629,9 +629,11 @@ a test, and `cargo test` does not run it.
 
 ## What is measured
 
-Every server runs in a child process (`syncws-bench serve KIND`), so its CPU time is read exactly
-from `/proc/PID/stat` (utime and stime, before and after each round; they include threads that
-have ended) and its memory from `/proc/PID/status` (VmRSS). The load client is the parent
+Every server runs in a child process (`syncws-bench serve KIND`), so its CPU time is read before
+and after each round from the process's CPU clock (`clock_getcpuclockid`, to the nanosecond,
+threads that have ended included), split into user and system in the proportion of utime and
+stime in `/proc/PID/stat` (whole clock ticks of 10 ms), and its memory from `/proc/PID/status`
+(VmRSS). The load client is the parent
 process and is the same for every server: a lean client (`bench/src/wire.rs`) that costs about
 as much as the raw TCP loop, one `write` per message and one compare per echo, no allocation,
 checking every echoed byte against what was sent (messages carry their connection and sequence

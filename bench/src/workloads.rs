@@ -284,8 +284,8 @@ struct Echoers {
 }
 
 /// Ping-pong workloads run this many times more rounds, each this many
-/// times shorter.
-pub const PINGPONG_ROUND_SPLIT: usize = 3;
+/// times shorter (a full run: 135 rounds of 0.1 s per server).
+pub const PINGPONG_ROUND_SPLIT: usize = 15;
 
 /// `conns` connections, each sending `size`-byte messages one at a time and
 /// checking each echo, for a fixed time per round. With `pin`, the servers
@@ -314,7 +314,9 @@ pub fn pingpong(
     // Ping-pong figures move by +-10% from one round to the next here, with
     // the machine's state more than with the server: many short rounds give
     // more pairs run close together, and a steadier median of their ratios,
-    // in the same time.
+    // in the same time. (Rounds of 0.5 s gave 95% intervals about 0.13 wide
+    // for the CPU ratio, rounds of 0.1 s about 0.05; the server's CPU time
+    // is read to the nanosecond, see `procfs::cpu`.)
     let rounds = p.rounds * PINGPONG_ROUND_SPLIT;
     let round_secs = p.secs / PINGPONG_ROUND_SPLIT as f64;
     alternate(&mut outcome, &mut states, rounds, |st, warmup| {

@@ -1,17 +1,19 @@
 //! Broadcast to a group of connections, without one slow or dead member
 //! delaying the others.
 //!
-//! Each member has a bounded queue of outgoing messages and a thread of its
-//! own that writes them, so `broadcast` only queues and never waits for the
-//! network. A server's frames are not masked, so a broadcast is encoded
-//! once and the same bytes go to every member; a member's thread writes
-//! everything queued for it with one system call. When a member's queue is
-//! full (it reads slower than the group talks), it is dropped from the hub
-//! and closed with 1008 (policy violation).
+//! A server's frames are not masked, so a broadcast is encoded once and the
+//! same bytes go to every member. Where a member's socket takes them at
+//! once and nothing else is being written to it, `broadcast` writes them
+//! itself, with a send that never waits (as Node's `ws` loops over its
+//! clients): no thread is woken. Otherwise they join the member's bounded
+//! queue, which a thread of the member's own writes, all that is queued in
+//! one system call, so `broadcast` never waits for the network. When a
+//! member's queue is full (it reads slower than the group talks), it is
+//! dropped from the hub and closed with 1008 (policy violation).
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread;
 use std::time::Duration;
@@ -21,7 +23,7 @@ use crossbeam_channel::{Receiver, TrySendError};
 use crate::message::{CloseCode, Message, MessageRef};
 use crate::protocol::Role;
 use crate::protocol::frame::{OpCode, write_frame};
-use crate::websocket::Sender;
+use crate::websocket::{Immediate, Sender};
 
 /// Default length of each member's queue, in messages.
 pub const DEFAULT_MEMBER_QUEUE: usize = 1024;
@@ -39,10 +41,63 @@ struct Broadcast {
     frame: Vec<u8>,
 }
 
+/// What a member's thread is given to do.
+enum Job {
+    Write(Arc<Broadcast>),
+    /// Finish writing a frame that `broadcast` wrote in part.
+    Flush,
+}
+
 struct Member {
-    queue: crossbeam_channel::Sender<Arc<Broadcast>>,
+    queue: crossbeam_channel::Sender<Job>,
+    /// Jobs queued and not yet done: while there are any, `broadcast` must
+    /// queue too, or its frame could overtake theirs.
+    unfinished: Arc<AtomicUsize>,
     sender: Sender,
     evicted: Arc<AtomicBool>,
+}
+
+impl Member {
+    fn queue(&self, job: Job) -> Result<(), TrySendError<Job>> {
+        // Counted before the job can be taken, so that the count never
+        // goes below zero.
+        self.unfinished.fetch_add(1, Ordering::AcqRel);
+        let sent = self.queue.try_send(job);
+        if sent.is_err() {
+            self.unfinished.fetch_sub(1, Ordering::AcqRel);
+        }
+        sent
+    }
+
+    /// Write `broadcast` to the member now if that needs no wait.
+    fn write_now(&self, broadcast: &Broadcast) -> Direct {
+        if self.unfinished.load(Ordering::Acquire) != 0 || self.sender.role() != Role::Server {
+            return Direct::Queue;
+        }
+        match self.sender.try_send_encoded_now(&broadcast.frame) {
+            Ok(Immediate::Written) => Direct::Written,
+            Ok(Immediate::Busy) => Direct::Queue,
+            // The rest waits in the connection's writer, and the member's
+            // thread writes it (so does any later send on the connection).
+            // Its queue is empty, so the job fits; if the thread has ended,
+            // so has the member, which the next broadcast finds.
+            Ok(Immediate::Partly) => {
+                let _ = self.queue(Job::Flush);
+                Direct::Written
+            }
+            Err(_) => Direct::Gone,
+        }
+    }
+}
+
+/// What became of a direct write to a member.
+enum Direct {
+    /// Written, or its end is on the way.
+    Written,
+    /// Not written: queue it.
+    Queue,
+    /// The member's connection is over.
+    Gone,
 }
 
 struct Inner {
@@ -113,10 +168,12 @@ impl Hub {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (queue, inbox) = crossbeam_channel::bounded(self.inner.queue_len);
         let evicted = Arc::new(AtomicBool::new(false));
+        let unfinished = Arc::new(AtomicUsize::new(0));
         let writer = MemberWriter {
             hub: Arc::downgrade(&self.inner),
             id,
             inbox,
+            unfinished: Arc::clone(&unfinished),
             sender: sender.clone(),
             evicted: Arc::clone(&evicted),
         };
@@ -131,6 +188,7 @@ impl Hub {
                 id,
                 Member {
                     queue,
+                    unfinished,
                     sender,
                     evicted,
                 },
@@ -142,15 +200,24 @@ impl Hub {
         }
     }
 
-    /// Queue `message` for every member, and return how many it was queued
-    /// for. Never waits for the network. Members whose queue is full are
-    /// evicted and closed with 1008.
+    /// Send `message` to every member, and return how many it was written
+    /// or queued for. Never waits for the network: the members whose socket
+    /// takes it at once get it from this thread, the others from their
+    /// queue. Members whose queue is full are evicted and closed with 1008.
     pub fn broadcast<'a>(&self, message: impl Into<MessageRef<'a>>) -> usize {
         let broadcast = Arc::new(encode(message.into()));
         let mut members = self.members();
         let mut queued = 0;
-        members.retain(
-            |_, member| match member.queue.try_send(Arc::clone(&broadcast)) {
+        members.retain(|_, member| {
+            match member.write_now(&broadcast) {
+                Direct::Written => {
+                    queued += 1;
+                    return true;
+                }
+                Direct::Gone => return false,
+                Direct::Queue => {}
+            }
+            match member.queue(Job::Write(Arc::clone(&broadcast))) {
                 Ok(()) => {
                     queued += 1;
                     true
@@ -161,8 +228,8 @@ impl Hub {
                     false
                 }
                 Err(TrySendError::Disconnected(_)) => false,
-            },
-        );
+            }
+        });
         queued
     }
 
@@ -243,7 +310,8 @@ impl Drop for Membership {
 struct MemberWriter {
     hub: Weak<Inner>,
     id: u64,
-    inbox: Receiver<Arc<Broadcast>>,
+    inbox: Receiver<Job>,
+    unfinished: Arc<AtomicUsize>,
     sender: Sender,
     evicted: Arc<AtomicBool>,
 }
@@ -258,9 +326,27 @@ impl MemberWriter {
             if self.evicted.load(Ordering::Acquire) {
                 break;
             }
-            batch.push(first);
-            batch.extend(self.inbox.try_iter().take(MAX_BATCH - 1));
-            if self.write(&batch).is_err() {
+            let mut jobs = 0;
+            let mut flush = false;
+            for job in std::iter::once(first).chain(self.inbox.try_iter().take(MAX_BATCH - 1)) {
+                match job {
+                    Job::Write(broadcast) => batch.push(broadcast),
+                    Job::Flush => flush = true,
+                }
+                jobs += 1;
+            }
+            // A partly written frame is ahead of every queued one: the
+            // writer's queue goes out first, then the batch.
+            let written = if flush {
+                self.sender.flush_queued()
+            } else {
+                Ok(())
+            }
+            .and_then(|()| self.write(&batch));
+            // Done (or failed, which ends the member): `broadcast` may write
+            // directly again.
+            self.unfinished.fetch_sub(jobs, Ordering::AcqRel);
+            if written.is_err() {
                 break;
             }
             batch.clear();
@@ -274,6 +360,9 @@ impl MemberWriter {
     }
 
     fn write(&self, batch: &[Arc<Broadcast>]) -> crate::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
         match self.sender.role() {
             Role::Server => {
                 let frames: Vec<&[u8]> = batch.iter().map(|b| b.frame.as_slice()).collect();

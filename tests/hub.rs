@@ -184,3 +184,46 @@ fn a_member_that_never_reads_is_evicted_without_delaying_the_others() {
         End::Dropped => {}
     }
 }
+
+/// A member that stops reading for a while gets, once it reads again, every
+/// message in order, none twice: first those its socket took at once (the
+/// broadcaster writes them itself), then one cut where the socket filled
+/// (the rest is finished by the member's thread), then those queued.
+#[test]
+fn a_member_that_pauses_gets_every_message_in_order_once_it_reads_again() {
+    // 12.5 MiB: more than loopback's socket buffers hold, less than the
+    // member queue.
+    const MESSAGES: usize = 200;
+    let hub = Hub::new();
+    let (server, joined) = hub_server(&hub);
+    let mut paused = connect(&server);
+    let mut reading = connect(&server);
+    await_joins(&joined, 2);
+    let (tx, rx) = mpsc::channel();
+    let reader = thread::spawn(move || -> Result<(), String> {
+        for expected in 0..MESSAGES {
+            let message = reading.read_message().map_err(|e| format!("{e:?}"))?;
+            if message != numbered(expected) {
+                return Err(format!("the reading member's message {expected} differs"));
+            }
+        }
+        let _ = tx.send(());
+        Ok(())
+    });
+    for i in 0..MESSAGES {
+        assert_eq!(hub.broadcast(&numbered(i)), 2, "message {i}");
+    }
+    rx.recv_timeout(TIMEOUT)
+        .expect("the reading member got every message");
+    reader.join().unwrap().unwrap();
+    for expected in 0..MESSAGES {
+        let message = paused.read_message().unwrap();
+        let data = message.as_bytes();
+        assert_eq!(
+            u32::from_be_bytes(data[..4].try_into().unwrap()) as usize,
+            expected,
+            "the paused member's messages are out of order"
+        );
+        assert_eq!(message, numbered(expected), "message {expected}");
+    }
+}

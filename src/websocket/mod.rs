@@ -29,8 +29,8 @@ use timers::{Timers, Wake};
 pub(crate) use transport::Transport;
 #[cfg(feature = "native-tls")]
 pub(crate) use transport::{Pipe, TlsTransport};
-pub(crate) use writer::Ending;
 use writer::Writer;
+pub(crate) use writer::{Ending, Immediate};
 
 /// How many reads may go by under a socket timeout that no deadline wants
 /// before it is taken off (see `WebSocket::lower_socket_timeout`).

@@ -8,7 +8,7 @@ use crate::error::{CapacityError, Error, Result};
 use crate::message::Message;
 use crate::message::{CloseCode, MessageRef};
 use crate::protocol::frame::{MAX_CONTROL_PAYLOAD, OpCode};
-use crate::websocket::writer::{Ending, OutFrame, Writer};
+use crate::websocket::writer::{Ending, Immediate, OutFrame, Writer};
 
 /// Sends on a connection from any thread: cheap to clone, `Send + Sync`.
 ///
@@ -174,6 +174,17 @@ impl Sender {
     /// Send frames encoded once for many connections (server side only).
     pub(crate) fn send_encoded(&self, frames: &[&[u8]]) -> Result<()> {
         self.writer.send_encoded(frames)
+    }
+
+    /// [`send_encoded`](Self::send_encoded) of one frame at once if that
+    /// needs no wait (see `Writer::try_send_encoded_now`).
+    pub(crate) fn try_send_encoded_now(&self, frame: &[u8]) -> Result<Immediate> {
+        self.writer.try_send_encoded_now(frame)
+    }
+
+    /// Write what is queued, unless a thread is writing it already.
+    pub(crate) fn flush_queued(&self) -> Result<()> {
+        self.writer.flush_queued()
     }
 
     /// Whether frames must be masked (client side) or not.

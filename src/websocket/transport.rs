@@ -99,6 +99,24 @@ impl Transport {
     }
 }
 
+impl Transport {
+    /// Write what the socket takes of `bytes` right now, without waiting
+    /// (a send with `MSG_DONTWAIT`): `WouldBlock` when it takes nothing.
+    /// Only plain TCP on Linux can; elsewhere, and for TLS, this always
+    /// says `WouldBlock`, and callers take their usual, waiting path.
+    pub(crate) fn write_now(&self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Transport::Tcp(s) => socket2::SockRef::from(&**s)
+                .send_with_flags(bytes, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL),
+            #[cfg(not(target_os = "linux"))]
+            Transport::Tcp(_) => Err(io::ErrorKind::WouldBlock.into()),
+            #[cfg(feature = "native-tls")]
+            Transport::Tls(_) => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+}
+
 /// A zero timeout means "none" to callers but is an error to `std`.
 fn nonzero(timeout: Duration) -> Duration {
     timeout.max(Duration::from_micros(1))

@@ -140,6 +140,17 @@ pub(crate) enum Ending {
     Dropped,
 }
 
+/// What [`Writer::try_send_encoded_now`] did with a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Immediate {
+    /// Written whole.
+    Written,
+    /// Partly written; the rest is queued, with no thread writing it.
+    Partly,
+    /// Not written: another thread is writing, or the socket is full.
+    Busy,
+}
+
 /// One frame to send.
 pub(crate) struct OutFrame<'a> {
     pub fin: bool,
@@ -287,6 +298,52 @@ impl Writer {
             st.appended += frame.len() as u64;
         }
         self.finish_send(st, true)
+    }
+
+    /// Write an encoded frame at once, if no other thread is writing or
+    /// has bytes queued and the socket takes at least part of it without
+    /// waiting. The send never waits for the network, so it is made under
+    /// the lock; a part the socket did not take is queued, and the caller
+    /// must see that it is written ([`flush_queued`](Self::flush_queued)).
+    pub(crate) fn try_send_encoded_now(&self, frame: &[u8]) -> Result<Immediate> {
+        debug_assert_eq!(self.role, Role::Server, "client frames must be masked");
+        let mut st = self.lock();
+        check_open(&st)?;
+        if st.flushing || st.held_for.is_some() || !st.pending.is_empty() {
+            return Ok(Immediate::Busy);
+        }
+        let n = match self.transport.write_now(frame) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                0
+            }
+            Err(e) => return Err(self.fail(st, e)),
+        };
+        if n == 0 {
+            return Ok(Immediate::Busy);
+        }
+        st.appended += frame.len() as u64;
+        st.written = st.appended - (frame.len() - n) as u64;
+        if n == frame.len() {
+            return Ok(Immediate::Written);
+        }
+        st.pending.extend_from_slice(&frame[n..]);
+        Ok(Immediate::Partly)
+    }
+
+    /// Write what is queued, unless another thread is writing it already.
+    pub(crate) fn flush_queued(&self) -> Result<()> {
+        let mut st = self.lock();
+        if st.pending.is_empty() || st.flushing {
+            return Ok(());
+        }
+        st.flushing = true;
+        self.flush(st)
     }
 
     /// Queue a ping or pong. With `wait` false (the reader answering a

@@ -101,18 +101,29 @@ impl Transport {
 
 impl Transport {
     /// Write what the socket takes of `bytes` right now, without waiting
-    /// (a send with `MSG_DONTWAIT`): `WouldBlock` when it takes nothing.
-    /// Only plain TCP on Linux can; elsewhere, and for TLS, this always
-    /// says `WouldBlock`, and callers take their usual, waiting path.
+    /// (a send with `MSG_DONTWAIT`), and say how much that was: 0 when it
+    /// takes nothing. Only plain TCP on Linux can; elsewhere, and for TLS,
+    /// this takes nothing, and callers go on to their usual, waiting path.
     pub(crate) fn write_now(&self, bytes: &[u8]) -> io::Result<usize> {
-        match self {
+        let taken = match self {
             #[cfg(target_os = "linux")]
             Transport::Tcp(s) => socket2::SockRef::from(&**s)
                 .send_with_flags(bytes, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL),
             #[cfg(not(target_os = "linux"))]
-            Transport::Tcp(_) => Err(io::ErrorKind::WouldBlock.into()),
+            Transport::Tcp(_) => Ok(0),
             #[cfg(feature = "native-tls")]
-            Transport::Tls(_) => Err(io::ErrorKind::WouldBlock.into()),
+            Transport::Tls(_) => Ok(0),
+        };
+        match taken {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(0)
+            }
+            taken => taken,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The sending side of a connection, shared by every thread that sends.
 //!
 //! Senders encode their frames into one outgoing buffer under a mutex that
-//! is never held while waiting for the network. One sender at a time holds
+//! is never held while waiting for the network (only across a send that
+//! cannot wait). One sender at a time holds
 //! the *flusher* role: it takes the buffer out, writes it without the lock,
 //! and repeats while others keep appending. Others wait on a condition
 //! variable until their bytes have been written, so `send` returning `Ok`
@@ -9,9 +10,10 @@
 //! out in one write system call (group commit). Frames of two messages never
 //! interleave: each message is appended (or, when large, written) whole.
 //!
-//! A small frame sent while nobody else is writing takes the flusher role
-//! at once and is written from the sender's stack, without a trip through
-//! the buffer. Large payloads are not copied into the buffer either: the
+//! A small frame sent while nobody else is writing is encoded on the
+//! sender's stack and sent under the lock with `MSG_DONTWAIT`, without a
+//! trip through the buffer; only if the socket does not take it all does
+//! the sender take the flusher role and write the rest without the lock. Large payloads are not copied into the buffer either: the
 //! sender waits for the flusher role and writes header and payload with one
 //! vectored write.
 
@@ -250,11 +252,24 @@ impl Writer {
             Role::Server => None,
         };
         let len = encode_small_frame(&mut bytes, opcode, payload, mask);
-        st.flushing = true;
         st.appended += len as u64;
         let end = st.appended;
+        // A send that cannot wait, made under the lock: nearly always the
+        // socket takes the whole frame, and that is the end of it. (Plain
+        // TCP on Linux; elsewhere it takes nothing.)
+        let taken = match self.transport.write_now(&bytes[..len]) {
+            Ok(n) => n,
+            Err(e) => return Err(self.fail(st, e)),
+        };
+        if taken == len {
+            st.written = end;
+            return Ok(());
+        }
+        // The socket is full: the rest goes out as the flusher's, without
+        // the lock.
+        st.flushing = true;
         drop(st);
-        let result = write_all_at_once(&self.transport, &bytes[..len]);
+        let result = (&self.transport).write_all(&bytes[taken..len]);
         let mut st = self.lock();
         if let Err(e) = result {
             return Err(self.fail(st, e));
@@ -314,14 +329,6 @@ impl Writer {
         }
         let n = match self.transport.write_now(frame) {
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                ) =>
-            {
-                0
-            }
             Err(e) => return Err(self.fail(st, e)),
         };
         if n == 0 {
@@ -699,28 +706,6 @@ fn encode_small_frame(
     head + len
 }
 
-/// `write_all`, for a small buffer the socket nearly always takes in one
-/// call: that call inline, the loop (short writes, interruptions) out of
-/// line.
-#[inline]
-fn write_all_at_once(mut transport: &Transport, bytes: &[u8]) -> io::Result<()> {
-    match transport.write(bytes) {
-        Ok(n) if n == bytes.len() => Ok(()),
-        other => write_rest(transport, bytes, other),
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn write_rest(mut transport: &Transport, bytes: &[u8], first: io::Result<usize>) -> io::Result<()> {
-    match first {
-        Ok(0) => Err(io::ErrorKind::WriteZero.into()),
-        Ok(n) => transport.write_all(&bytes[n..]),
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => transport.write_all(bytes),
-        Err(e) => Err(e),
-    }
-}
-
 fn check_open(st: &WriteState) -> Result<()> {
     if let Some(kind) = st.ended {
         return Err(ended_error(kind));
@@ -750,4 +735,73 @@ fn write_all_vectored(out: &mut impl Write, mut bufs: &mut [IoSlice<'_>]) -> io:
         }
     }
     Ok(())
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Small frames go out under the lock with a send that cannot wait;
+    /// once the socket is full, a send waits as the flusher, without the
+    /// lock, and every frame still arrives whole and in order.
+    #[test]
+    fn small_frames_to_a_full_socket_wait_without_the_lock_and_arrive_in_order() {
+        const FRAMES: usize = 4000;
+        const SIZE: usize = 100;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nodelay(true).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        // Small buffers, so that 400 KB fill them many times over.
+        socket2::SockRef::from(&server)
+            .set_send_buffer_size(4096)
+            .unwrap();
+        socket2::SockRef::from(&client)
+            .set_recv_buffer_size(4096)
+            .unwrap();
+        let writer = Arc::new(Writer::new(
+            Role::Server,
+            Transport::Tcp(Arc::new(server)),
+            1 << 20,
+        ));
+        let pusher = {
+            let writer = Arc::clone(&writer);
+            thread::spawn(move || {
+                for i in 0..FRAMES {
+                    writer.send_frame(OpCode::Binary, &[i as u8; SIZE]).unwrap();
+                }
+            })
+        };
+        // The peer reads nothing until a send waits on the full socket.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !writer.lock().flushing {
+            assert!(
+                Instant::now() < deadline,
+                "no send ever found the socket full"
+            );
+            thread::yield_now();
+        }
+        let mut frame = [0u8; 2 + SIZE];
+        for i in 0..FRAMES {
+            client.read_exact(&mut frame).unwrap();
+            assert_eq!(frame[..2], [0x82, SIZE as u8], "frame {i}'s header");
+            assert!(
+                frame[2..].iter().all(|&b| b == i as u8),
+                "frame {i}'s payload"
+            );
+        }
+        pusher.join().unwrap();
+        let st = writer.lock();
+        assert!(!st.flushing && st.pending.is_empty());
+        assert_eq!(st.written, st.appended);
+    }
 }

@@ -13,9 +13,10 @@
 //! A small frame sent while nobody else is writing is encoded on the
 //! sender's stack and sent under the lock with `MSG_DONTWAIT`, without a
 //! trip through the buffer; only if the socket does not take it all does
-//! the sender take the flusher role and write the rest without the lock. Large payloads are not copied into the buffer either: the
-//! sender waits for the flusher role and writes header and payload with one
-//! vectored write.
+//! the sender take the flusher role and write the rest without the lock.
+//! Large payloads are not copied into the buffer either: the sender waits
+//! for the flusher role and writes header and payload with one vectored
+//! write.
 
 use std::io::{self, IoSlice, Write};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
@@ -686,6 +687,7 @@ fn encode_small_frame(
     payload: &[u8],
     mask: Option<[u8; 4]>,
 ) -> usize {
+    debug_assert!(payload.len() <= SMALL_FRAME_MAX);
     let len = payload.len().min(SMALL_FRAME_MAX);
     // FIN, no reserved bits; the length in the 7-bit field (§5.2).
     bytes[0] = 0x80 | opcode.bits();

@@ -30,16 +30,8 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
             chunk.copy_from_slice(&masked.to_ne_bytes());
         }
     }
-    let rest = blocks.into_remainder();
-    let mut words = rest.chunks_exact_mut(8);
-    for chunk in &mut words {
-        let masked = u64::from_ne_bytes(chunk.try_into().expect("8 bytes")) ^ word;
-        chunk.copy_from_slice(&masked.to_ne_bytes());
-    }
     // Every block above is a multiple of 4 long, so the key phase is still 0.
-    for (i, byte) in words.into_remainder().iter_mut().enumerate() {
-        *byte ^= key[i & 3];
-    }
+    apply_mask_short(blocks.into_remainder(), key);
 }
 
 /// [`apply_mask`] for a payload of a few words, from its first byte: the

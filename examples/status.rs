@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use syncws::{Error, Server};
+use syncws::{Error, Server, Timeout};
 
 static OPEN: AtomicUsize = AtomicUsize::new(0);
 
@@ -28,7 +28,7 @@ fn main() -> std::io::Result<()> {
             let mut result = ws.send_text(&report(started));
             while result.is_ok() {
                 result = match ws.read_message() {
-                    Err(Error::Timeout) => ws.send_text(&report(started)),
+                    Err(Error::Timeout(Timeout::Read)) => ws.send_text(&report(started)),
                     Ok(_) => Ok(()),  // the page has nothing to say
                     Err(e) => Err(e), // closed or failed
                 };

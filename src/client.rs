@@ -1,16 +1,19 @@
 //! The client: connect to a `ws://` URL and perform the opening handshake.
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
-use crate::error::{Error, HandshakeError, Result, UrlError};
-use crate::http::{handshake_io, read_head, set_deadline};
+#[cfg(not(feature = "native-tls"))]
+use crate::error::UrlError;
+use crate::error::{Error, HandshakeError, Result, Timeout};
 use crate::protocol::Role;
+use crate::protocol::config::Config;
 use crate::protocol::handshake::{ClientRequest, check_response, parse_response};
+use crate::transport::Transport;
+use crate::transport::head::{handshake_io, read_head, set_deadline};
 use crate::url::WsUrl;
-use crate::websocket::{Opened, Transport, WebSocket};
+use crate::websocket::{Opened, WebSocket};
 
 /// The most body bytes kept from a refused handshake.
 const MAX_REFUSAL_BODY: usize = 64 << 10;
@@ -24,9 +27,12 @@ const MAX_REFUSAL_BODY: usize = 64 << 10;
 /// ```
 ///
 /// # Errors
-/// [`Error::Url`] for a bad URL, [`Error::Io`] when the TCP connection
-/// fails, [`Error::Timeout`] when the handshake takes too long and
-/// [`Error::Handshake`] when the server refuses the upgrade.
+/// [`Error::Url`] for a bad URL; [`Error::Io`] when the host name does not
+/// resolve or the TCP connection fails; [`Error::Timeout`] with
+/// [`Timeout::Connect`] when the connect timeout passes and
+/// [`Timeout::Handshake`] when the handshake takes too long;
+/// [`Error::Tls`] when TLS fails; [`Error::Handshake`] when the server
+/// refuses the upgrade or answers what RFC 6455 does not allow.
 pub fn connect(url: &str) -> Result<WebSocket> {
     ClientBuilder::new(url).connect()
 }
@@ -207,7 +213,7 @@ impl ClientBuilder {
         host: &str,
         deadline: Option<Instant>,
     ) -> Result<Transport> {
-        use crate::websocket::{Pipe, TlsTransport};
+        use crate::transport::{Pipe, TlsTransport};
         let connector = match &self.tls {
             Some(connector) => connector.clone(),
             None => native_tls::TlsConnector::builder()
@@ -228,7 +234,9 @@ impl ClientBuilder {
             )?))),
             Err(native_tls::HandshakeError::Failure(e)) => Err(Error::Tls(e)),
             // The socket's timeout stopped the handshake.
-            Err(native_tls::HandshakeError::WouldBlock(_)) => Err(Error::Timeout),
+            Err(native_tls::HandshakeError::WouldBlock(_)) => {
+                Err(Error::Timeout(Timeout::Handshake))
+            }
         }
     }
 
@@ -239,9 +247,16 @@ impl ClientBuilder {
 
     /// Open the TCP connection to the first address of the host that answers.
     fn open_tcp(&self, url: &WsUrl) -> Result<TcpStream> {
+        // A name that does not resolve is an I/O failure (the resolver's),
+        // not a bad URL: the same URL may resolve a moment later.
         let addrs = (url.host.as_str(), url.port)
             .to_socket_addrs()
-            .map_err(|_| Error::Url(UrlError::UnresolvedHost(url.host.clone())))?;
+            .map_err(|e| {
+                Error::Io(io::Error::new(
+                    e.kind(),
+                    format!("cannot resolve {}: {e}", url.host),
+                ))
+            })?;
         let mut last_error = None;
         for addr in addrs {
             let attempt = match self.connect_timeout {
@@ -258,8 +273,11 @@ impl ClientBuilder {
             }
         }
         Err(match last_error {
-            Some(e) => Error::from(e),
-            None => Error::Url(UrlError::UnresolvedHost(url.host.clone())),
+            Some(e) => Error::from_io(e, Timeout::Connect),
+            None => Error::Io(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} resolved to no address", url.host),
+            )),
         })
     }
 }

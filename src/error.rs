@@ -3,7 +3,8 @@
 use std::fmt;
 use std::io;
 
-use crate::message::{CloseCode, CloseFrame};
+pub use crate::protocol::error::{CapacityError, ProtocolViolation, Timeout};
+use crate::protocol::message::CloseFrame;
 
 /// A shorthand for `Result<T, syncws::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -11,50 +12,53 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can go wrong with a WebSocket.
 ///
 /// The variants tell apart what a caller reacts to differently: a timeout
-/// (try again), a clean close (done), use after close (a bug in the caller),
-/// a protocol violation by the peer, a limit exceeded, a refused handshake,
-/// a bad URL and an I/O failure.
+/// (which one: only a read timeout leaves the connection usable), a clean
+/// close (done), use after close (stop sending), a protocol violation by
+/// the peer, a limit exceeded, a refused handshake, a bad URL and an I/O
+/// failure. `Display` shows the cause, and [`source`](std::error::Error::source)
+/// returns it.
 ///
 /// ```
-/// use syncws::Error;
+/// use syncws::{Error, Timeout};
 ///
 /// fn describe(error: &Error) -> &'static str {
 ///     match error {
-///         Error::Timeout => "nothing arrived in time; the connection is still usable",
+///         Error::Timeout(Timeout::Read) => "nothing arrived in time; the connection is still usable",
 ///         Error::Closed(_) => "the peer closed the connection cleanly",
 ///         _ => "the connection failed",
 ///     }
 /// }
-/// assert_eq!(describe(&Error::Timeout), "nothing arrived in time; the connection is still usable");
+/// assert_eq!(describe(&Error::Timeout(Timeout::Read)), "nothing arrived in time; the connection is still usable");
+/// assert_eq!(describe(&Error::Timeout(Timeout::Write)), "the connection failed");
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// A blocking call ran out of time (read timeout, write timeout, connect
-    /// or handshake timeout). Nothing is lost: a frame half received is
-    /// completed by the next read, and the connection stays usable.
-    Timeout,
+    /// A deadline passed; the [`Timeout`] says which. After
+    /// [`Timeout::Read`] nothing is lost and the connection stays usable;
+    /// after any other the connection is over (or never opened).
+    Timeout(Timeout),
     /// The close handshake completed: the frame is the one the peer sent
     /// (code 1005 if it sent none). This is the normal end of a connection.
     Closed(CloseFrame),
-    /// The connection was already closed (or failed) when this call was made.
+    /// The connection was already over when this call was made: it was
+    /// closed, a close frame was sent, or it failed earlier (the first
+    /// failure was reported to the call that met it).
     AlreadyClosed,
-    /// The peer broke RFC 6455; the connection was failed with `close_code`.
-    Protocol {
-        /// What the peer did wrong.
-        violation: ProtocolViolation,
-        /// The close code sent to the peer (1002, 1007, ...).
-        close_code: CloseCode,
-    },
-    /// A frame or message exceeded a limit of [`Config`](crate::Config); the
-    /// connection was failed with close code 1009 before the payload was
-    /// buffered.
+    /// The peer broke RFC 6455; the connection was failed with the
+    /// violation's [close code](ProtocolViolation::close_code) (1002, or
+    /// 1007 for invalid UTF-8).
+    Protocol(ProtocolViolation),
+    /// A frame or message exceeded a limit of [`Config`](crate::Config).
+    /// Received, it fails the connection with close code 1009 before the
+    /// payload is buffered; sent (a ping over 125 bytes), it is refused.
     Capacity(CapacityError),
     /// The opening handshake failed or was refused.
     Handshake(HandshakeError),
     /// The URL could not be used.
     Url(UrlError),
-    /// The underlying stream failed; the source error is kept.
+    /// The underlying stream failed (or a host name did not resolve); the
+    /// source error is kept.
     Io(io::Error),
     /// A TLS error (unknown certificate authority, name mismatch, failed
     /// handshake); the source error is kept.
@@ -63,38 +67,63 @@ pub enum Error {
 }
 
 impl Error {
-    /// True for [`Error::Timeout`]: the call may simply be repeated.
+    /// True for every [`Error::Timeout`]. Only [`Timeout::Read`] leaves
+    /// the connection usable, so retry on that one alone:
+    /// `matches!(e, Error::Timeout(Timeout::Read))`.
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::Timeout)
+        matches!(self, Error::Timeout(_))
     }
 
     /// True when the connection ended normally: the close handshake completed.
     pub fn is_closed(&self) -> bool {
         matches!(self, Error::Closed(_))
     }
+
+    /// The close code the connection was failed with because of this
+    /// error, if it was failed for something the peer sent.
+    pub fn close_code(&self) -> Option<crate::CloseCode> {
+        match self {
+            Error::Protocol(violation) => Some(violation.close_code()),
+            Error::Capacity(_) => Some(crate::CloseCode::TooBig),
+            _ => None,
+        }
+    }
+
+    /// An I/O error met in `phase`: a timeout (`WouldBlock` on Unix,
+    /// `TimedOut` on Windows) becomes [`Error::Timeout`] of that phase,
+    /// anything else [`Error::Io`]. The one place where the socket's way of
+    /// saying "timed out" is turned into ours.
+    pub(crate) fn from_io(e: io::Error, phase: Timeout) -> Error {
+        if is_timeout_kind(e.kind()) {
+            Error::Timeout(phase)
+        } else {
+            Error::Io(e)
+        }
+    }
+}
+
+/// How sockets say that a timeout passed, whatever the platform.
+pub(crate) fn is_timeout_kind(kind: io::ErrorKind) -> bool {
+    matches!(kind, io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Timeout => f.write_str("timed out"),
+            Error::Timeout(timeout) => write!(f, "timed out: {timeout}"),
             Error::Closed(frame) => write!(f, "connection closed by peer: {frame}"),
             Error::AlreadyClosed => f.write_str("connection already closed"),
-            Error::Protocol {
-                violation,
-                close_code,
-            } => write!(
+            Error::Protocol(violation) => write!(
                 f,
                 "protocol violation by peer: {violation} (closed with {})",
-                u16::from(*close_code)
+                u16::from(violation.close_code())
             ),
             Error::Capacity(e) => write!(f, "{e}"),
             Error::Handshake(e) => write!(f, "handshake failed: {e}"),
             Error::Url(e) => write!(f, "bad URL: {e}"),
-            // The source is returned by `source()`; printed once, not twice.
-            Error::Io(_) => f.write_str("I/O error"),
+            Error::Io(e) => write!(f, "I/O error: {e}"),
             #[cfg(feature = "native-tls")]
-            Error::Tls(_) => f.write_str("TLS error"),
+            Error::Tls(e) => write!(f, "TLS error: {e}"),
         }
     }
 }
@@ -102,22 +131,36 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            Error::Timeout(timeout) => Some(timeout),
+            Error::Protocol(violation) => Some(violation),
+            Error::Capacity(e) => Some(e),
+            Error::Handshake(e) => Some(e),
+            Error::Url(e) => Some(e),
             Error::Io(e) => Some(e),
             #[cfg(feature = "native-tls")]
             Error::Tls(e) => Some(e),
-            Error::Handshake(HandshakeError::Io(e)) => Some(e),
-            _ => None,
+            Error::Closed(_) | Error::AlreadyClosed => None,
         }
     }
 }
 
 impl From<io::Error> for Error {
-    /// Timeouts become [`Error::Timeout`] whatever the platform calls them
-    /// (`WouldBlock` on Unix, `TimedOut` on Windows).
+    /// Every I/O error is [`Error::Io`]; the code that knows which phase a
+    /// timeout belongs to uses `Error::from_io` instead.
     fn from(e: io::Error) -> Self {
-        match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout,
-            _ => Error::Io(e),
+        Error::Io(e)
+    }
+}
+
+impl From<crate::protocol::Error> for Error {
+    /// The core's errors keep their variant.
+    fn from(e: crate::protocol::Error) -> Self {
+        use crate::protocol::Error as Core;
+        match e {
+            Core::Protocol(violation) => Error::Protocol(violation),
+            Core::Capacity(e) => Error::Capacity(e),
+            Core::AlreadyClosed => Error::AlreadyClosed,
+            Core::NoRandomness => Error::Io(io::Error::other(e)),
         }
     }
 }
@@ -137,96 +180,6 @@ impl From<HandshakeError> for Error {
 impl From<UrlError> for Error {
     fn from(e: UrlError) -> Self {
         Error::Url(e)
-    }
-}
-
-/// The rule of RFC 6455 that the peer broke.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ProtocolViolation {
-    /// An RSV bit was set without an extension that defines it (§5.2).
-    ReservedBits(u8),
-    /// A reserved opcode was used (§5.2).
-    ReservedOpcode(u8),
-    /// A control frame was fragmented (§5.5).
-    FragmentedControlFrame,
-    /// A control frame carried more than 125 bytes (§5.5).
-    ControlFrameTooLong(u64),
-    /// A client sent an unmasked frame (§5.1).
-    UnmaskedClientFrame,
-    /// A server sent a masked frame (§5.1).
-    MaskedServerFrame,
-    /// A continuation frame arrived with no fragmented message to continue (§5.4).
-    UnexpectedContinuation,
-    /// A new data frame arrived before the fragmented message was finished (§5.4).
-    ExpectedContinuation,
-    /// A 64-bit length had its most significant bit set (§5.2).
-    LengthTooLarge,
-    /// A text message, or a close reason, was not valid UTF-8 (§8.1).
-    InvalidUtf8,
-    /// A close frame carried one byte of payload (§5.5.1).
-    InvalidClosePayload,
-    /// A close frame carried a code that may not be sent (§7.4).
-    InvalidCloseCode(u16),
-}
-
-impl fmt::Display for ProtocolViolation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ProtocolViolation::ReservedBits(bits) => {
-                write!(f, "reserved bits {bits:#05b} set without an extension")
-            }
-            ProtocolViolation::ReservedOpcode(op) => write!(f, "reserved opcode {op:#x}"),
-            ProtocolViolation::FragmentedControlFrame => f.write_str("fragmented control frame"),
-            ProtocolViolation::ControlFrameTooLong(n) => {
-                write!(f, "control frame of {n} bytes (at most 125)")
-            }
-            ProtocolViolation::UnmaskedClientFrame => f.write_str("unmasked frame from a client"),
-            ProtocolViolation::MaskedServerFrame => f.write_str("masked frame from a server"),
-            ProtocolViolation::UnexpectedContinuation => {
-                f.write_str("continuation frame with nothing to continue")
-            }
-            ProtocolViolation::ExpectedContinuation => {
-                f.write_str("new data frame inside a fragmented message")
-            }
-            ProtocolViolation::LengthTooLarge => f.write_str("64-bit length with the top bit set"),
-            ProtocolViolation::InvalidUtf8 => f.write_str("invalid UTF-8"),
-            ProtocolViolation::InvalidClosePayload => f.write_str("close frame of one byte"),
-            ProtocolViolation::InvalidCloseCode(code) => write!(f, "invalid close code {code}"),
-        }
-    }
-}
-
-/// A limit of [`Config`](crate::Config) was exceeded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CapacityError {
-    /// A frame announced a payload larger than `max_frame_size`.
-    FrameTooLong {
-        /// The announced payload length.
-        size: u64,
-        /// The limit.
-        max_size: usize,
-    },
-    /// A message grew larger than `max_message_size`.
-    MessageTooLong {
-        /// The size the message would have reached.
-        size: u64,
-        /// The limit.
-        max_size: usize,
-    },
-}
-
-impl fmt::Display for CapacityError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CapacityError::FrameTooLong { size, max_size } => {
-                write!(f, "frame of {size} bytes exceeds the limit of {max_size}")
-            }
-            CapacityError::MessageTooLong { size, max_size } => {
-                write!(f, "message of {size} bytes exceeds the limit of {max_size}")
-            }
-        }
     }
 }
 
@@ -285,6 +238,15 @@ impl fmt::Display for HandshakeError {
     }
 }
 
+impl std::error::Error for HandshakeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HandshakeError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// Why a URL could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -297,8 +259,6 @@ pub enum UrlError {
     MissingHost,
     /// The port is not a number from 1 to 65535.
     InvalidPort(String),
-    /// The host name did not resolve to any address.
-    UnresolvedHost(String),
     /// The URL is malformed in another way.
     Malformed(String),
 }
@@ -312,23 +272,30 @@ impl fmt::Display for UrlError {
             }
             UrlError::MissingHost => f.write_str("no host"),
             UrlError::InvalidPort(p) => write!(f, "invalid port {p:?}"),
-            UrlError::UnresolvedHost(h) => write!(f, "host {h:?} did not resolve"),
             UrlError::Malformed(why) => f.write_str(why),
         }
     }
 }
+
+impl std::error::Error for UrlError {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn timeouts_of_every_platform_become_error_timeout() {
+    fn timeouts_of_every_platform_become_the_timeout_of_their_phase() {
         for kind in [io::ErrorKind::WouldBlock, io::ErrorKind::TimedOut] {
-            assert!(Error::from(io::Error::from(kind)).is_timeout());
+            let e = Error::from_io(io::Error::from(kind), Timeout::Write);
+            assert!(matches!(e, Error::Timeout(Timeout::Write)), "{e:?}");
         }
         assert!(matches!(
-            Error::from(io::Error::from(io::ErrorKind::ConnectionReset)),
+            Error::from_io(io::ErrorKind::ConnectionReset.into(), Timeout::Read),
+            Error::Io(_)
+        ));
+        // Without a phase, an I/O error stays one.
+        assert!(matches!(
+            Error::from(io::Error::from(io::ErrorKind::WouldBlock)),
             Error::Io(_)
         ));
     }
@@ -344,10 +311,22 @@ mod tests {
     }
 
     #[test]
-    fn io_source_is_kept_and_printed_once() {
+    fn the_cause_is_shown_and_kept_as_the_source() {
         use std::error::Error as _;
-        let e = Error::from(io::Error::other("disk on fire"));
-        assert_eq!(e.to_string(), "I/O error");
-        assert_eq!(e.source().unwrap().to_string(), "disk on fire");
+        let e = Error::from(io::Error::new(io::ErrorKind::ConnectionRefused, "refused"));
+        assert_eq!(e.to_string(), "I/O error: refused");
+        assert_eq!(e.source().unwrap().to_string(), "refused");
+        let e = Error::Timeout(Timeout::PongOverdue);
+        assert_eq!(
+            e.to_string(),
+            "timed out: the peer did not answer a keep-alive ping in time"
+        );
+        assert!(e.source().unwrap().downcast_ref::<Timeout>().is_some());
+        let e = Error::Protocol(ProtocolViolation::InvalidUtf8);
+        assert_eq!(
+            e.to_string(),
+            "protocol violation by peer: invalid UTF-8 (closed with 1007)"
+        );
+        assert_eq!(e.close_code(), Some(crate::CloseCode::InvalidPayload));
     }
 }

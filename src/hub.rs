@@ -20,9 +20,9 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, TrySendError};
 
-use crate::message::{CloseCode, Message, MessageRef};
 use crate::protocol::Role;
 use crate::protocol::frame::{OpCode, write_frame};
+use crate::protocol::message::{CloseCode, Message, MessageRef};
 use crate::websocket::{Immediate, Sender};
 
 /// Default length of each member's queue, in messages.

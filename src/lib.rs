@@ -3,7 +3,7 @@
 //! A [`WebSocket`] is read by one thread with a blocking
 //! [`read_message`](WebSocket::read_message) while any number of other
 //! threads send on it through [`Sender`]s. Read timeouts are ordinary
-//! errors ([`Error::Timeout`]) that lose nothing. [`connect`] opens a client
+//! errors ([`Error::Timeout`] with [`Timeout::Read`]) that lose nothing. [`connect`] opens a client
 //! connection; [`Server`] serves a thread per connection.
 //!
 //! ```no_run
@@ -24,22 +24,22 @@
 #![deny(missing_docs)]
 
 mod client;
-mod config;
 mod error;
-mod http;
 mod hub;
-mod message;
 pub mod protocol;
 pub mod server;
+mod transport;
 mod url;
 mod websocket;
 
 pub use client::{ClientBuilder, connect};
-pub use config::{Config, KeepAlive};
-pub use error::{CapacityError, Error, HandshakeError, ProtocolViolation, Result, UrlError};
+pub use error::{
+    CapacityError, Error, HandshakeError, ProtocolViolation, Result, Timeout, UrlError,
+};
 pub use hub::{Hub, Membership};
-pub use message::{CloseCode, CloseFrame, Message, MessageRef};
+pub use protocol::config::{Config, KeepAlive};
 pub use protocol::handshake::Request;
+pub use protocol::message::{CloseCode, CloseFrame, Message, MessageRef};
 pub use server::{Server, ServerHandle, WeakServerHandle};
 pub use websocket::{Incoming, Sender, WebSocket};
 

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use hostile_raw::{Chatter, RawWs, Seen, TIMEOUT, echo_and_report, eventually, within};
 use syncws::protocol::frame::OpCode;
 use syncws::server::{ConnectionEnd, EndReason, Route};
-use syncws::{CloseCode, Error, KeepAlive, Message, Server, ServerHandle, WebSocket};
+use syncws::{CloseCode, Error, KeepAlive, Message, Server, ServerHandle, Timeout, WebSocket};
 
 fn url(server: &ServerHandle, path: &str) -> String {
     format!("ws://{}{path}", server.local_addr())
@@ -253,7 +253,10 @@ fn a_peer_that_stops_answering_is_dropped_by_keep_alive_within_its_bound() {
     });
     let error = seen.error_of("/mute");
     let told = opened.elapsed();
-    assert_io_kind(&error, &[io::ErrorKind::TimedOut], "the handler");
+    assert!(
+        matches!(error, Error::Timeout(Timeout::PongOverdue)),
+        "the handler: {error:?}"
+    );
     assert!(
         told >= PING_AFTER + PONG_WITHIN - Duration::from_millis(50),
         "told after only {told:?}"
@@ -322,7 +325,7 @@ fn a_peer_that_stops_reading_fails_a_streaming_sender_within_the_keep_alive_time
     let opened = Instant::now();
     let error = seen.error_of("/firehose");
     let failed = opened.elapsed();
-    assert!(matches!(error, Error::Timeout), "{error:?}");
+    assert!(matches!(error, Error::Timeout(Timeout::Write)), "{error:?}");
     assert!(failed < Duration::from_secs(5), "failed after {failed:?}");
     assert_forgotten(&server, "/firehose");
     println!(
@@ -382,7 +385,10 @@ fn a_peer_that_never_finishes_the_close_handshake_is_dropped_after_the_close_tim
     let opened = Instant::now();
     let error = seen.error_of("/close-first");
     let gave_up = opened.elapsed();
-    assert_io_kind(&error, &[io::ErrorKind::TimedOut], "close() to a mute peer");
+    assert!(
+        matches!(error, Error::Timeout(Timeout::CloseOverdue)),
+        "close() to a mute peer: {error:?}"
+    );
     assert!(
         gave_up >= CLOSE_TIMEOUT - Duration::from_millis(50)
             && gave_up < CLOSE_TIMEOUT + KEEP_ALIVE_SLACK,

@@ -8,7 +8,9 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::thread;
 use std::time::Duration;
 
-use syncws::{ClientBuilder, Config, Error, HandshakeError, Message, Server, ServerHandle};
+use syncws::{
+    ClientBuilder, Config, Error, HandshakeError, Message, Server, ServerHandle, Timeout,
+};
 
 fn echo_server() -> ServerHandle {
     support::start_echo_server().0
@@ -166,7 +168,10 @@ fn client_handshake_times_out_against_a_silent_server() {
     let result = ClientBuilder::new(url)
         .config(Config::default().handshake_timeout(Some(Duration::from_millis(100))))
         .connect();
-    assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
+    assert!(
+        matches!(result, Err(Error::Timeout(Timeout::Handshake))),
+        "{result:?}"
+    );
     drop(listener);
 }
 

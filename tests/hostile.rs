@@ -476,10 +476,7 @@ fn frame_config() -> Config {
 
 fn violation(e: &Error) -> Option<(&ProtocolViolation, u16)> {
     match e {
-        Error::Protocol {
-            violation,
-            close_code,
-        } => Some((violation, u16::from(*close_code))),
+        Error::Protocol(violation) => Some((violation, u16::from(violation.close_code()))),
         _ => None,
     }
 }
@@ -732,7 +729,7 @@ fn a_violation_sent_with_the_upgrade_request_gets_its_close_code() {
         drop(raw);
         let error = seen.error_of(&path);
         assert!(
-            matches!(&error, Error::Protocol { close_code, .. } if u16::from(*close_code) == *code)
+            matches!(&error, Error::Protocol(v) if u16::from(v.close_code()) == *code)
                 || (*code == 1009 && matches!(error, Error::Capacity(_))),
             "{what}: {error:?}"
         );

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use server_raw::{End, RawClient, TIMEOUT, eventually};
-use syncws::{CloseCode, Error, Hub, Message, Server, ServerHandle, WebSocket};
+use syncws::{CloseCode, Error, Hub, Message, Server, ServerHandle, Timeout, WebSocket};
 
 /// A server whose connections join `hub` and stay until they end; each
 /// reports on `joined` once it is a member.
@@ -24,7 +24,7 @@ fn hub_server(hub: &Hub) -> (ServerHandle, mpsc::Receiver<()>) {
             let _ = ws.set_read_timeout(Some(TIMEOUT));
             for _ in 0..10_000 {
                 match ws.read_message() {
-                    Ok(_) | Err(Error::Timeout) => {}
+                    Ok(_) | Err(Error::Timeout(Timeout::Read)) => {}
                     Err(_) => break,
                 }
             }

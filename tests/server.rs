@@ -499,7 +499,10 @@ fn the_handshake_timeout_does_not_limit_a_quiet_websocket() {
         .unwrap();
     // Quiet for three handshake timeouts, on both ends.
     ws.set_read_timeout(Some(HANDSHAKE_TIMEOUT * 3)).unwrap();
-    assert!(matches!(ws.read_message(), Err(syncws::Error::Timeout)));
+    assert!(matches!(
+        ws.read_message(),
+        Err(syncws::Error::Timeout(syncws::Timeout::Read))
+    ));
     ws.set_read_timeout(Some(TIMEOUT)).unwrap();
     assert_echoes(&mut ws, "still open");
 }

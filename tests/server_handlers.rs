@@ -17,7 +17,9 @@ use syncws::protocol::frame::OpCode;
 use syncws::server::{
     ConnectionEnd, ConnectionId, EndReason, EventHandler, Handler, Route, events,
 };
-use syncws::{CloseCode, CloseFrame, Error, KeepAlive, Message, Server, ServerHandle, WebSocket};
+use syncws::{
+    CloseCode, CloseFrame, Error, KeepAlive, Message, Server, ServerHandle, Timeout, WebSocket,
+};
 
 /// Read until the server closes; return its close frame.
 #[track_caller]
@@ -129,13 +131,7 @@ impl EventHandler for Recorder {
 
     fn on_error(&mut self, _ws: &WebSocket, error: &Error) {
         let _ = self.events.send(Event::Error {
-            protocol_1002: matches!(
-                error,
-                Error::Protocol {
-                    close_code: CloseCode::Protocol,
-                    ..
-                }
-            ),
+            protocol_1002: error.close_code() == Some(CloseCode::Protocol),
             what: format!("{error:?}"),
         });
     }
@@ -597,7 +593,7 @@ fn keep_alive_server() -> (
                     Ok(message) => {
                         let _ = ws.send_message(&message);
                     }
-                    Err(Error::Timeout) => {}
+                    Err(Error::Timeout(Timeout::Read)) => {}
                     Err(e) => {
                         let _ = read_tx.send((start.elapsed(), format!("{e:?}")));
                         return;
@@ -636,7 +632,7 @@ fn a_peer_that_answers_pings_stays_connected_past_several_intervals() {
     // Read for ten intervals: the client answers every ping meanwhile.
     ws.set_read_timeout(Some(INTERVAL * 10)).unwrap();
     match ws.read_message() {
-        Err(Error::Timeout) => {}
+        Err(Error::Timeout(Timeout::Read)) => {}
         other => panic!("expected nothing but pings for a while, got {other:?}"),
     }
     ws.set_read_timeout(Some(TIMEOUT)).unwrap();
@@ -694,12 +690,12 @@ fn a_server_wide_keep_alive_applies_to_routes_unless_one_turns_it_off() {
     let (path, took, error) = &reports[0];
     assert_eq!(path, "/default");
     assert!(
-        *took < patience && error != "Timeout",
+        *took < patience && error != "Timeout(Read)",
         "/default: {error} after {took:?}"
     );
     let (path, took, error) = &reports[1];
     assert_eq!(path, "/off");
-    assert_eq!(error, "Timeout", "/off after {took:?}");
+    assert_eq!(error, "Timeout(Read)", "/off after {took:?}");
     // What the dead peer on /default was sent: a ping first.
     let (opcode, _) = on.read_frame().unwrap().expect("a ping");
     assert_eq!(opcode, OpCode::Ping);
@@ -747,7 +743,7 @@ fn a_handler_can_turn_keep_alive_on_for_its_own_connection() {
             let start = Instant::now();
             let error = loop {
                 match ws.read_message() {
-                    Ok(_) | Err(Error::Timeout) => {}
+                    Ok(_) | Err(Error::Timeout(Timeout::Read)) => {}
                     Err(e) => break e,
                 }
             };

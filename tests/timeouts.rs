@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use syncws::protocol::frame::{OpCode, write_frame};
 use syncws::protocol::handshake::{accept_response, check_upgrade, parse_request};
-use syncws::{CloseCode, Error, Message, Server};
+use syncws::{CloseCode, Error, Message, Server, Timeout};
 
 const SHORT: Duration = Duration::from_millis(50);
 
@@ -61,8 +61,14 @@ fn check_half_frame_survives_timeout(payload: Vec<u8>, cut: usize) {
     let mut ws = syncws::connect(&url).unwrap();
     ws.set_read_timeout(Some(SHORT)).unwrap();
     // Only part of the frame can arrive before the timeout.
-    assert!(matches!(ws.read_message(), Err(Error::Timeout)));
-    assert!(matches!(ws.read_message(), Err(Error::Timeout)));
+    assert!(matches!(
+        ws.read_message(),
+        Err(Error::Timeout(Timeout::Read))
+    ));
+    assert!(matches!(
+        ws.read_message(),
+        Err(Error::Timeout(Timeout::Read))
+    ));
     go.send(()).unwrap();
     ws.set_read_timeout(None).unwrap();
     assert_eq!(ws.read_message().unwrap(), Message::Binary(payload));
@@ -103,7 +109,10 @@ fn timeout_between_fragments_loses_nothing() {
     let (url, go, peer) = split_frame_server(frames, cut);
     let mut ws = syncws::connect(&url).unwrap();
     ws.set_read_timeout(Some(SHORT)).unwrap();
-    assert!(matches!(ws.read_message(), Err(Error::Timeout)));
+    assert!(matches!(
+        ws.read_message(),
+        Err(Error::Timeout(Timeout::Read))
+    ));
     go.send(()).unwrap();
     ws.set_read_timeout(None).unwrap();
     assert_eq!(ws.read_message().unwrap(), Message::from("héllo wörld"));
@@ -117,7 +126,10 @@ fn connection_stays_usable_after_a_timeout() {
     let (_server, url) = support::start_echo_server();
     let mut ws = syncws::connect(&url).unwrap();
     ws.set_read_timeout(Some(SHORT)).unwrap();
-    assert!(matches!(ws.read_message(), Err(Error::Timeout)));
+    assert!(matches!(
+        ws.read_message(),
+        Err(Error::Timeout(Timeout::Read))
+    ));
     ws.send_text("still here").unwrap();
     ws.set_read_timeout(None).unwrap();
     assert_eq!(ws.read_message().unwrap(), Message::from("still here"));
@@ -189,9 +201,8 @@ fn reader_gives_up_when_the_peer_never_answers_our_close() {
     let mut outcomes = Vec::new();
     for _ in 0..3 {
         match ws.read_message() {
-            Err(Error::Timeout) => outcomes.push("timeout"),
-            Err(Error::Io(e)) => {
-                assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+            Err(Error::Timeout(Timeout::Read)) => outcomes.push("timeout"),
+            Err(Error::Timeout(Timeout::CloseOverdue)) => {
                 outcomes.push("gave up");
                 break;
             }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use syncws::native_tls::{Identity, TlsAcceptor, TlsConnector};
 use syncws::protocol::frame::{OpCode, write_frame};
 use syncws::protocol::handshake::{accept_response, check_upgrade, parse_request};
-use syncws::{ClientBuilder, CloseCode, Config, Error, Message, Server, ServerHandle};
+use syncws::{ClientBuilder, CloseCode, Config, Error, Message, Server, ServerHandle, Timeout};
 
 /// A self-signed certificate for `names`, as (certificate PEM, key PEM).
 fn certificate(names: &[&str]) -> (String, String) {
@@ -206,7 +206,10 @@ fn timeout_inside_a_frame_over_tls_loses_nothing() {
         .unwrap();
     ws.set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
-    assert!(matches!(ws.read_message(), Err(Error::Timeout)));
+    assert!(matches!(
+        ws.read_message(),
+        Err(Error::Timeout(Timeout::Read))
+    ));
     go_tx.send(()).unwrap();
     ws.set_read_timeout(None).unwrap();
     assert_eq!(ws.read_message().unwrap(), Message::Binary(payload));

@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use syncws::{
-    Error, Hub, KeepAlive, Message, MessageRef, Server, ServerHandle, WeakServerHandle, WebSocket,
+    Error, Hub, KeepAlive, Message, MessageRef, Server, ServerHandle, Timeout, WeakServerHandle,
+    WebSocket,
 };
 
 /// Where the demo listens unless told otherwise.
@@ -239,7 +240,7 @@ fn status(mut ws: WebSocket, traffic: &Traffic, server: &ServerSlot, started: In
         match ws.read_message() {
             // Nothing is expected from the page; whatever comes is dropped.
             Ok(message) => traffic.received(&message),
-            Err(Error::Timeout) => {
+            Err(Error::Timeout(Timeout::Read)) => {
                 if push(&ws).is_err() {
                     return;
                 }

@@ -1,8 +1,8 @@
 //! The payload of a close frame (RFC 6455 §5.5.1, §7.4).
 
-use crate::error::ProtocolViolation;
-use crate::message::{CloseCode, CloseFrame};
+use crate::protocol::error::ProtocolViolation;
 use crate::protocol::frame::MAX_CONTROL_PAYLOAD;
+use crate::protocol::message::{CloseCode, CloseFrame};
 
 /// The longest reason that fits in a close frame: 125 bytes less the code.
 pub const MAX_REASON_LEN: usize = MAX_CONTROL_PAYLOAD - 2;

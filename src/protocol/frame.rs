@@ -16,7 +16,7 @@
 //! +-------------------------------+-------------------------------+
 //! ```
 
-use crate::error::ProtocolViolation;
+use crate::protocol::error::ProtocolViolation;
 use crate::protocol::mask::apply_mask;
 
 /// The longest frame header: 2 bytes, 8 of extended length, 4 of mask key.

@@ -3,12 +3,17 @@
 //! a socket; the blocking layer drives it.
 
 pub mod close;
+pub(crate) mod config;
+pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
+pub(crate) mod message;
 pub mod receiver;
+pub(crate) mod timers;
 pub mod utf8;
 
+pub use error::{CapacityError, Error, ProtocolViolation, Timeout};
 pub use receiver::Receiver;
 
 /// Which end of the connection this is. It decides who masks (clients MUST

@@ -13,13 +13,13 @@
 
 use std::ops::Range;
 
-use crate::config::Config;
-use crate::error::{CapacityError, Error, ProtocolViolation};
-use crate::message::{CloseCode, CloseFrame, Message, MessageRef};
 use crate::protocol::Role;
 use crate::protocol::close::parse_close_payload;
+use crate::protocol::config::Config;
+use crate::protocol::error::{CapacityError, Error, ProtocolViolation};
 use crate::protocol::frame::{FrameHeader, MAX_SHORT_PAYLOAD, OpCode};
 use crate::protocol::mask::{apply_mask, apply_mask_short};
+use crate::protocol::message::{CloseFrame, Message, MessageRef};
 use crate::protocol::utf8::Utf8Validator;
 
 /// The read buffer starts this small: an idle connection costs little. It
@@ -193,7 +193,8 @@ impl Receiver {
     /// [`Error::Protocol`] when the peer broke RFC 6455, and
     /// [`Error::Capacity`] when a frame or message exceeds a limit, checked
     /// on the frame header, before its payload is buffered. Either way the
-    /// connection must be failed with [`close_code_for`].
+    /// connection must be failed with the error's
+    /// [`close_code`](Error::close_code).
     pub fn next_event(&mut self) -> Result<Option<Event>, Error> {
         Ok(match self.next_received()? {
             Some(Received::InBuffer { message, .. }) => Some(Event::Message(message.to_message())),
@@ -230,9 +231,10 @@ impl Receiver {
                 let message = if text {
                     // §8.1: invalid UTF-8 in a text message MUST fail the
                     // connection.
-                    MessageRef::Text(std::str::from_utf8(bytes).map_err(|_| {
-                        violation(ProtocolViolation::InvalidUtf8, CloseCode::InvalidPayload)
-                    })?)
+                    MessageRef::Text(
+                        std::str::from_utf8(bytes)
+                            .map_err(|_| Error::Protocol(ProtocolViolation::InvalidUtf8))?,
+                    )
                 } else {
                     MessageRef::Binary(bytes)
                 };
@@ -256,8 +258,8 @@ impl Receiver {
                 return Ok(None);
             }
             if self.frame.is_none() {
-                let parsed = FrameHeader::parse(&self.buf[self.start..self.end])
-                    .map_err(|v| violation(v, CloseCode::Protocol))?;
+                let parsed =
+                    FrameHeader::parse(&self.buf[self.start..self.end]).map_err(Error::Protocol)?;
                 let Some((header, len)) = parsed else {
                     return Ok(None);
                 };
@@ -455,26 +457,17 @@ impl Receiver {
         // extensions defines the meaning of such a nonzero value, the
         // receiving endpoint MUST _Fail the WebSocket Connection_."
         if header.rsv != 0 {
-            return Err(violation(
-                ProtocolViolation::ReservedBits(header.rsv),
-                CloseCode::Protocol,
-            ));
+            return Err(Error::Protocol(ProtocolViolation::ReservedBits(header.rsv)));
         }
         // §5.1: "The server MUST close the connection upon receiving a frame
         // that is not masked" and "A client MUST close a connection if it
         // detects a masked frame."
         match (self.role, header.mask) {
             (Role::Server, None) => {
-                return Err(violation(
-                    ProtocolViolation::UnmaskedClientFrame,
-                    CloseCode::Protocol,
-                ));
+                return Err(Error::Protocol(ProtocolViolation::UnmaskedClientFrame));
             }
             (Role::Client, Some(_)) => {
-                return Err(violation(
-                    ProtocolViolation::MaskedServerFrame,
-                    CloseCode::Protocol,
-                ));
+                return Err(Error::Protocol(ProtocolViolation::MaskedServerFrame));
             }
             _ => {}
         }
@@ -492,18 +485,12 @@ impl Receiver {
         self.check_header(&header)?;
         match header.opcode {
             OpCode::Continuation if self.message.is_none() => {
-                return Err(violation(
-                    ProtocolViolation::UnexpectedContinuation,
-                    CloseCode::Protocol,
-                ));
+                return Err(Error::Protocol(ProtocolViolation::UnexpectedContinuation));
             }
             // §5.4: the fragments of one message MUST NOT be interleaved with
             // the fragments of another.
             OpCode::Text | OpCode::Binary if self.message.is_some() => {
-                return Err(violation(
-                    ProtocolViolation::ExpectedContinuation,
-                    CloseCode::Protocol,
-                ));
+                return Err(Error::Protocol(ProtocolViolation::ExpectedContinuation));
             }
             OpCode::Text | OpCode::Binary => {
                 self.message = Some(Assembly {
@@ -573,9 +560,8 @@ impl Receiver {
         frame.done += n as u64;
         frame.remaining -= n as u64;
         if let Some(utf8) = utf8 {
-            utf8.feed(arrived).map_err(|_| {
-                violation(ProtocolViolation::InvalidUtf8, CloseCode::InvalidPayload)
-            })?;
+            utf8.feed(arrived)
+                .map_err(|_| Error::Protocol(ProtocolViolation::InvalidUtf8))?;
         }
         Ok(())
     }
@@ -587,13 +573,7 @@ impl Receiver {
             OpCode::Pong => Event::Pong(std::mem::take(&mut self.control)),
             OpCode::Close => {
                 self.closed = true;
-                let frame = parse_close_payload(&self.control).map_err(|v| {
-                    let code = match v {
-                        ProtocolViolation::InvalidUtf8 => CloseCode::InvalidPayload,
-                        _ => CloseCode::Protocol,
-                    };
-                    violation(v, code)
-                })?;
+                let frame = parse_close_payload(&self.control).map_err(Error::Protocol)?;
                 Event::Close(frame)
             }
             OpCode::Text | OpCode::Binary | OpCode::Continuation => {
@@ -604,8 +584,7 @@ impl Receiver {
                     return Ok(None);
                 };
                 if message.text {
-                    let invalid =
-                        || violation(ProtocolViolation::InvalidUtf8, CloseCode::InvalidPayload);
+                    let invalid = || Error::Protocol(ProtocolViolation::InvalidUtf8);
                     message.utf8.finish().map_err(|_| invalid())?;
                     let text = String::from_utf8(message.data).map_err(|_| invalid())?;
                     Event::Message(Message::Text(text))
@@ -620,23 +599,6 @@ impl Receiver {
 
 fn message_too_long(size: u64, max_size: usize) -> Error {
     Error::Capacity(CapacityError::MessageTooLong { size, max_size })
-}
-
-fn violation(violation: ProtocolViolation, close_code: CloseCode) -> Error {
-    Error::Protocol {
-        violation,
-        close_code,
-    }
-}
-
-/// The close code with which to fail the connection after `error` from a
-/// [`Receiver`]: the one a violation names, 1009 for an exceeded limit.
-pub fn close_code_for(error: &Error) -> CloseCode {
-    match error {
-        Error::Protocol { close_code, .. } => *close_code,
-        Error::Capacity(_) => CloseCode::TooBig,
-        _ => CloseCode::Protocol,
-    }
 }
 
 #[cfg(test)]

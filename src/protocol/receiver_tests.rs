@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 
 use super::*;
 use crate::protocol::frame::write_frame;
+use crate::protocol::message::CloseCode;
 
 /// The masking key of RFC 6455 §5.7's examples.
 const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
@@ -20,32 +21,9 @@ const ROLES: [Role; 2] = [Role::Client, Role::Server];
 // Helpers
 // ---------------------------------------------------------------------------
 
-/// An error of the receiver in a form that can be compared. `Error` holds an
-/// `io::Error`, so it is not `PartialEq`; the close code kept is the one
-/// [`close_code_for`] gives, which the blocking layer sends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Failure {
-    Protocol(ProtocolViolation, CloseCode),
-    Capacity(CapacityError, CloseCode),
-}
-
-/// What one step of the receiver produced.
-type Outcome = Result<Event, Failure>;
-
-fn failure(error: Error) -> Failure {
-    let code = close_code_for(&error);
-    match error {
-        Error::Protocol {
-            violation,
-            close_code,
-        } => {
-            assert_eq!(code, close_code, "close_code_for disagrees with the error");
-            Failure::Protocol(violation, close_code)
-        }
-        Error::Capacity(e) => Failure::Capacity(e, code),
-        other => panic!("the receiver returned an unexpected error: {other:?}"),
-    }
-}
+/// What one step of the receiver produced: an event, or the error that
+/// fails the connection (errors of the core are plain values).
+type Outcome = Result<Event, Error>;
 
 /// How the receiver asked for its input.
 #[derive(Debug, Default, Clone, Copy)]
@@ -86,7 +64,7 @@ fn feed_counting(receiver: &mut Receiver, input: &[u8], targets: &mut Targets) -
             }
             Ok(None) => {}
             Err(e) => {
-                events.push(Err(failure(e)));
+                events.push(Err(e));
                 return events;
             }
         }
@@ -121,7 +99,7 @@ fn feed_counting(receiver: &mut Receiver, input: &[u8], targets: &mut Targets) -
         rest = &rest[n..];
         targets.consumed += n;
         if let Err(e) = receiver.filled(n) {
-            events.push(Err(failure(e)));
+            events.push(Err(e));
             return events;
         }
     }
@@ -252,7 +230,7 @@ fn assert_violation(role: Role, input: &[u8], violation: ProtocolViolation, clos
 
 /// Feed `input` one byte at a time: the index of the byte whose arrival
 /// failed the connection, and the failure.
-fn failure_index(role: Role, config: &Config, input: &[u8]) -> Option<(usize, Failure)> {
+fn failure_index(role: Role, config: &Config, input: &[u8]) -> Option<(usize, Error)> {
     let mut receiver = Receiver::new(role, config);
     for (i, byte) in input.iter().enumerate() {
         if let Some(Err(failure)) = feed(&mut receiver, std::slice::from_ref(byte)).pop() {
@@ -325,12 +303,19 @@ fn close(code: u16, reason: &str) -> Outcome {
     ))))
 }
 
+/// The error `violation` gives, which fails the connection with
+/// `close_code`.
 fn protocol_error(violation: ProtocolViolation, close_code: u16) -> Outcome {
-    Err(Failure::Protocol(violation, CloseCode::from(close_code)))
+    let error = Error::Protocol(violation);
+    assert_eq!(error.close_code(), Some(CloseCode::from(close_code)));
+    Err(error)
 }
 
+/// The error of an exceeded limit, which fails the connection with 1009.
 fn too_big(error: CapacityError) -> Outcome {
-    Err(Failure::Capacity(error, CloseCode::TooBig))
+    let error = Error::Capacity(error);
+    assert_eq!(error.close_code(), Some(CloseCode::TooBig));
+    Err(error)
 }
 
 // ---------------------------------------------------------------------------
@@ -1149,7 +1134,7 @@ fn rfc6455_8_1_invalid_utf8_fails_mid_fragmented_message_before_the_final_fragme
         // Byte by byte, the failure comes with 0x28 and not before.
         let failure = Some((
             first.len() + header_len(role, 9) + 1,
-            Failure::Protocol(ProtocolViolation::InvalidUtf8, CloseCode::InvalidPayload),
+            Error::Protocol(ProtocolViolation::InvalidUtf8),
         ));
         assert_eq!(failure_index(role, &Config::default(), &input), failure);
         let input = cat(&[&first, &bad, &last]);

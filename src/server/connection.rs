@@ -12,15 +12,16 @@ use crossbeam_channel::{SendTimeoutError, Sender};
 
 use crate::Sender as WebSocketSender;
 use crate::error::{Error, HandshakeError};
-use crate::http::read_head;
-use crate::message::{CloseCode, Message};
 use crate::protocol::Role;
 use crate::protocol::handshake::{
     Request, Response, check_upgrade, encode_accept_response, parse_request,
 };
+use crate::protocol::message::{CloseCode, Message};
 use crate::server::route::{Route, Upgrade, best_match, best_match_index};
 use crate::server::{ConnectionEnd, ConnectionId, ConnectionInfo, EndReason, Shared};
-use crate::websocket::{DetachSlot, Ending, Opened, ServerSide, Transport, WebSocket};
+use crate::transport::Transport;
+use crate::transport::head::read_head;
+use crate::websocket::{DetachSlot, Ending, Opened, ServerSide, WebSocket};
 
 /// How often a detached connection blocked on its full queue checks
 /// whether the server is stopping.
@@ -155,7 +156,7 @@ fn open_stream(
 ) -> Option<Transport> {
     #[cfg(feature = "native-tls")]
     if let Some(acceptor) = &shared.settings.tls {
-        use crate::websocket::{Pipe, TlsTransport};
+        use crate::transport::{Pipe, TlsTransport};
         // The server's certificates may be more than a socket buffer.
         bounded.set_on(|t| tcp.set_write_timeout(t)).ok()?;
         return match acceptor.accept(Pipe::new(tcp)) {
@@ -531,7 +532,7 @@ fn pump_detached(shared: &Shared, mut ws: WebSocket, queue: &Sender<Result<Messa
                     return;
                 }
             }
-            Err(Error::Timeout) => {}
+            Err(Error::Timeout(crate::Timeout::Read)) => {}
             Err(end) => {
                 deliver(shared, queue, Err(end));
                 return;

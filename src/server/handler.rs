@@ -3,7 +3,7 @@
 //! ([`EventHandler`], driven by the library).
 
 use crate::error::Error;
-use crate::message::{CloseFrame, Message};
+use crate::protocol::message::{CloseFrame, Message};
 use crate::websocket::WebSocket;
 
 /// Serves one WebSocket connection on the connection's own thread; the
@@ -110,7 +110,7 @@ where
         loop {
             match ws.read_message() {
                 Ok(message) => events.on_message(&ws, message),
-                Err(Error::Timeout) => {}
+                Err(Error::Timeout(crate::Timeout::Read)) => {}
                 Err(Error::Closed(frame)) => {
                     events.on_close(&ws, Some(&frame));
                     return;

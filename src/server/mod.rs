@@ -15,9 +15,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, KeepAlive};
-use crate::message::{CloseCode, CloseFrame};
+use crate::protocol::config::{Config, KeepAlive};
 use crate::protocol::handshake::{Request, Response};
+use crate::protocol::message::{CloseCode, CloseFrame};
 use crate::websocket::Sender;
 
 pub use handler::{EventHandler, Events, Handler, events};

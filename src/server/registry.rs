@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::Receiver;
 
 use crate::error::{Error, Result};
-use crate::message::{CloseCode, Message};
+use crate::protocol::message::{CloseCode, Message};
 use crate::websocket::Sender;
 
 /// The id of a connection, unique within its server.
@@ -281,12 +281,15 @@ impl Attached {
     /// The next message, waiting at most `timeout`.
     ///
     /// # Errors
-    /// [`Error::Timeout`] if none came in time; otherwise as for
+    /// [`Error::Timeout`] ([`Timeout::Read`](crate::Timeout::Read)) if
+    /// none came in time; otherwise as for
     /// [`read_message`](Self::read_message).
     pub fn read_message_timeout(&self, timeout: Duration) -> Result<Message> {
         match self.inbox.recv_timeout(timeout) {
             Ok(result) => result,
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(Error::Timeout),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                Err(Error::Timeout(crate::Timeout::Read))
+            }
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(Error::AlreadyClosed),
         }
     }

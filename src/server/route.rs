@@ -5,7 +5,7 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::config::KeepAlive;
+use crate::protocol::config::KeepAlive;
 use crate::protocol::handshake::{Request, Response};
 use crate::server::ConnectionEnd;
 use crate::server::handler::Handler;

@@ -2,10 +2,6 @@
 //! blocking reads, and shares its write side with every [`Sender`].
 
 mod sender;
-mod timers;
-#[cfg(feature = "native-tls")]
-mod tls;
-mod transport;
 mod writer;
 
 use std::any::Any;
@@ -15,20 +11,18 @@ use std::net::{Shutdown, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, KeepAlive};
-use crate::error::{Error, Result};
-use crate::message::{CloseCode, CloseFrame, Message, MessageRef};
+use crate::error::{Error, Result, Timeout, is_timeout_kind};
 use crate::protocol::Role;
+use crate::protocol::config::{Config, KeepAlive};
 use crate::protocol::frame::OpCode;
 use crate::protocol::handshake::Request;
-use crate::protocol::receiver::{Event, ReadTarget, Received, Receiver, close_code_for};
+use crate::protocol::message::{CloseCode, CloseFrame, Message, MessageRef};
+use crate::protocol::receiver::{Event, ReadTarget, Received, Receiver};
+use crate::protocol::timers::{Timers, Wake};
 use crate::server::ConnectionId;
+use crate::transport::Transport;
 
 pub use sender::Sender;
-use timers::{Timers, Wake};
-pub(crate) use transport::Transport;
-#[cfg(feature = "native-tls")]
-pub(crate) use transport::{Pipe, TlsTransport};
 use writer::Writer;
 pub(crate) use writer::{Ending, Immediate};
 
@@ -271,7 +265,7 @@ impl WebSocket {
     }
 
     /// Make [`read_message`](Self::read_message) give up with
-    /// [`Error::Timeout`] when no whole message has arrived within `timeout`
+    /// [`Error::Timeout`] ([`Timeout::Read`]) when no whole message has arrived within `timeout`
     /// (`None`: wait forever). A timeout loses nothing: a frame half
     /// received is completed by the next read.
     ///
@@ -298,7 +292,7 @@ impl WebSocket {
     }
 
     /// Make a send that cannot hand its bytes to the network within
-    /// `timeout` fail with [`Error::Timeout`]. A frame may then be half
+    /// `timeout` fail with [`Error::Timeout`] ([`Timeout::Write`]). A frame may then be half
     /// sent, so the connection is over for sending.
     ///
     /// # Errors
@@ -331,7 +325,9 @@ impl WebSocket {
     /// Pings are answered, pongs noted and fragments joined on the way.
     ///
     /// # Errors
-    /// - [`Error::Timeout`] when the read timeout passes; call again.
+    /// - [`Error::Timeout`] with [`Timeout::Read`] when the read timeout
+    ///   passes; call again. Other timeouts ([`Timeout::PongOverdue`],
+    ///   [`Timeout::CloseOverdue`]) end the connection.
     /// - [`Error::Closed`] when the peer closed the connection: the close
     ///   handshake has been completed, and the frame tells its code and
     ///   reason. Reads after that give [`Error::AlreadyClosed`].
@@ -388,7 +384,7 @@ impl WebSocket {
                         return Err(e);
                     }
                 }
-                Err(e) => return Err(self.fail(e)),
+                Err(e) => return Err(self.fail(e.into())),
             }
         }
     }
@@ -419,8 +415,8 @@ impl WebSocket {
     #[inline(never)]
     fn read_failed(&mut self, error: Error) -> Error {
         match error {
-            Error::Timeout => Error::Timeout,
-            Error::Protocol { .. } | Error::Capacity(_) => self.fail(error),
+            Error::Timeout(Timeout::Read) => error,
+            Error::Protocol(_) | Error::Capacity(_) => self.fail(error),
             e => self.end_with(e),
         }
     }
@@ -497,13 +493,9 @@ impl WebSocket {
                     self.writer().send_control(OpCode::Ping, b"", false)?;
                     self.inner.timers.ping_sent(now);
                 }
-                Wake::ReadTimeout => return Err(Error::Timeout),
-                Wake::PongOverdue => {
-                    return Err(gone("the peer did not answer a keep-alive ping in time"));
-                }
-                Wake::CloseOverdue => {
-                    return Err(gone("the peer did not answer our close frame in time"));
-                }
+                Wake::ReadTimeout => return Err(Error::Timeout(Timeout::Read)),
+                Wake::PongOverdue => return Err(Error::Timeout(Timeout::PongOverdue)),
+                Wake::CloseOverdue => return Err(Error::Timeout(Timeout::CloseOverdue)),
             }
         }
     }
@@ -522,15 +514,15 @@ impl WebSocket {
         if error.kind() == io::ErrorKind::Interrupted {
             return Ok(true);
         }
-        match Error::from(error) {
-            // The socket woke us for one of our deadlines: look again.
-            Error::Timeout if n == 0 => {
-                *woke_early = true;
-                Ok(true)
-            }
-            Error::Timeout => Ok(false),
-            e => Err(e),
+        if !is_timeout_kind(error.kind()) {
+            return Err(Error::Io(error));
         }
+        if n == 0 {
+            // The socket woke us for one of our deadlines: look again.
+            *woke_early = true;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Make the socket's read timeout no later than `timeout` (see
@@ -582,9 +574,9 @@ impl WebSocket {
     #[cold]
     #[inline(never)]
     fn fail(&mut self, error: Error) -> Error {
-        let code = close_code_for(&error);
+        let code = error.close_code().unwrap_or(CloseCode::Protocol);
         let reason = match &error {
-            Error::Protocol { violation, .. } => violation.to_string(),
+            Error::Protocol(violation) => violation.to_string(),
             other => other.to_string(),
         };
         let _ = self.writer().send_close(code, &reason, false);
@@ -743,7 +735,7 @@ impl WebSocket {
         // The peer's answer is due within the close timeout (see `fill`).
         loop {
             match self.read_message() {
-                Ok(_) | Err(Error::Timeout) => {}
+                Ok(_) | Err(Error::Timeout(Timeout::Read)) => {}
                 Err(Error::Closed(_)) => return Ok(()),
                 Err(e) => return Err(e),
             }
@@ -805,7 +797,7 @@ impl WebSocket {
             match handled {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => break Err(e),
-                Err(Error::Timeout) => {
+                Err(Error::Timeout(Timeout::Read)) => {
                     if let Err(e) = self.writer().send_control(OpCode::Ping, b"", true) {
                         break Err(e);
                     }
@@ -853,7 +845,7 @@ impl Drop for WebSocket {
             let _ = self.writer().send_close(code, "", false);
             // Ends with the peer's close frame, a failure, or the close
             // timeout (see `fill`).
-            while let Ok(_) | Err(Error::Timeout) = self.read_message() {}
+            while let Ok(_) | Err(Error::Timeout(Timeout::Read)) = self.read_message() {}
             return;
         }
         let _ = self.writer().send_close(code, "", false);
@@ -912,11 +904,6 @@ fn hold(holding: &mut bool, sender: &Sender) {
     }
 }
 
-/// The peer is gone: an I/O error of kind `TimedOut` that says why.
-fn gone(why: &str) -> Error {
-    Error::Io(io::Error::new(io::ErrorKind::TimedOut, why.to_owned()))
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::{Read, Write};
@@ -924,6 +911,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::ProtocolViolation;
     use crate::protocol::frame::write_frame;
 
     /// A server-side WebSocket on a loopback socket whose read timeout was
@@ -983,7 +971,10 @@ mod tests {
         // A read timeout the caller asks for is still set when needed.
         ws.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
-        assert!(matches!(ws.read_message(), Err(Error::Timeout)));
+        assert!(matches!(
+            ws.read_message(),
+            Err(Error::Timeout(Timeout::Read))
+        ));
         assert!(observer.read_timeout().unwrap().is_some());
     }
 
@@ -1052,13 +1043,7 @@ mod tests {
             Ok(())
         });
         assert!(
-            matches!(
-                result,
-                Err(Error::Protocol {
-                    close_code: CloseCode::InvalidPayload,
-                    ..
-                })
-            ),
+            matches!(result, Err(Error::Protocol(ProtocolViolation::InvalidUtf8))),
             "{result:?}"
         );
         assert_eq!(seen, [Message::from("fine")]);

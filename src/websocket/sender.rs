@@ -4,10 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{CapacityError, Error, Result};
-#[cfg(doc)]
-use crate::message::Message;
-use crate::message::{CloseCode, MessageRef};
 use crate::protocol::frame::{MAX_CONTROL_PAYLOAD, OpCode};
+#[cfg(doc)]
+use crate::protocol::message::Message;
+use crate::protocol::message::{CloseCode, MessageRef};
 use crate::websocket::writer::{Ending, Immediate, OutFrame, Writer};
 
 /// Sends on a connection from any thread: cheap to clone, `Send + Sync`.
@@ -47,7 +47,7 @@ impl Sender {
     ///
     /// # Errors
     /// [`Error::AlreadyClosed`] after a close frame was sent or the
-    /// connection ended; [`Error::Io`] or [`Error::Timeout`] (write
+    /// connection ended; [`Error::Io`] or [`Error::Timeout`] ([`Timeout::Write`](crate::Timeout::Write)
     /// timeout) when the stream failed.
     pub fn send_text(&self, text: &str) -> Result<()> {
         self.send_frames(OpCode::Text, &[text.as_bytes()])

@@ -22,13 +22,13 @@ use std::io::{self, IoSlice, Write};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
-use crate::error::{Error, Result};
-use crate::message::{CloseCode, CloseFrame};
+use crate::error::{Error, Result, Timeout};
 use crate::protocol::Role;
 use crate::protocol::close::close_payload;
 use crate::protocol::frame::{FrameHeader, MAX_HEADER_LEN, MAX_SHORT_PAYLOAD, OpCode, write_frame};
 use crate::protocol::mask::{apply_mask, apply_mask_short};
-use crate::websocket::transport::Transport;
+use crate::protocol::message::{CloseCode, CloseFrame};
+use crate::transport::Transport;
 
 /// Payloads at least this large are written from the caller's memory
 /// instead of being copied into the outgoing buffer.
@@ -670,7 +670,7 @@ impl Writer {
         // `appended` so their senders learn it.
         st.pending.clear();
         self.wake(&st);
-        Error::from(e)
+        Error::from_io(e, Timeout::Write)
     }
 }
 
@@ -718,11 +718,11 @@ fn check_open(st: &WriteState) -> Result<()> {
     Ok(())
 }
 
-fn ended_error(kind: io::ErrorKind) -> Error {
-    match kind {
-        io::ErrorKind::NotConnected => Error::AlreadyClosed,
-        kind => Error::from(io::Error::from(kind)),
-    }
+/// What a send meets on a connection that ended: the failure that ended
+/// it was reported once, to the call that met it; every other call is
+/// told the connection is over, never to try again.
+fn ended_error(_kind: io::ErrorKind) -> Error {
+    Error::AlreadyClosed
 }
 
 /// `Write::write_all_vectored` is not stable yet.

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::config::KeepAlive;
+use crate::protocol::config::KeepAlive;
 
 /// What a reader should do before (or instead of) its next blocking read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,8 +5,8 @@
 use std::io::{self, Read};
 use std::time::Instant;
 
-use crate::error::{Error, HandshakeError};
-use crate::websocket::Transport;
+use crate::error::{Error, HandshakeError, Timeout};
+use crate::transport::Transport;
 
 /// Bytes asked for per read while the head arrives.
 const HEAD_READ_CHUNK: usize = 2048;
@@ -76,7 +76,7 @@ pub(crate) fn time_left(deadline: Option<Instant>) -> Result<Option<std::time::D
         Some(deadline) => {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(Error::Timeout);
+                return Err(Error::Timeout(Timeout::Handshake));
             }
             Ok(Some(left))
         }
@@ -86,7 +86,7 @@ pub(crate) fn time_left(deadline: Option<Instant>) -> Result<Option<std::time::D
 
 /// An I/O error during the handshake: a timeout stays [`Error::Timeout`].
 pub(crate) fn handshake_io(e: io::Error) -> Error {
-    match Error::from(e) {
+    match Error::from_io(e, Timeout::Handshake) {
         Error::Io(e) => Error::Handshake(HandshakeError::Io(e)),
         other => other,
     }

@@ -12,8 +12,12 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub(crate) mod head;
 #[cfg(feature = "native-tls")]
-pub(crate) use super::tls::{Pipe, TlsTransport};
+mod tls;
+
+#[cfg(feature = "native-tls")]
+pub(crate) use tls::{Pipe, TlsTransport};
 
 /// A connected stream.
 #[derive(Debug)]

@@ -39,6 +39,7 @@ fn run_case(addr: &str, case: u32) -> Result<()> {
     let mut ws = connect(addr, &format!("/runCase?case={case}&agent={AGENT}"))?;
     let sender = ws.sender();
     ws.run_with(|message| sender.send_message(message))
+        .map(drop)
 }
 
 fn main() {

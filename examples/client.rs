@@ -44,7 +44,7 @@ fn main() -> ExitCode {
                 return; // the connection is over; the reader says how
             }
         }
-        let _ = sender.close(CloseCode::Normal, "end of input");
+        let _ = sender.send_close(CloseCode::Normal, "end of input");
     });
 
     loop {

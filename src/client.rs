@@ -200,10 +200,10 @@ impl ClientBuilder {
             // At most this is left on the socket from the handshake.
             socket_timeout: config.handshake_timeout,
             write_timeout_set: true,
+            protocol,
+            request: None,
         };
-        let mut ws = WebSocket::from_transport(opened, Role::Client, config)?;
-        ws.set_protocol(protocol);
-        Ok(ws)
+        Ok(WebSocket::open(opened, Role::Client, config, None)?)
     }
 
     #[cfg(feature = "native-tls")]
@@ -231,7 +231,7 @@ impl ClientBuilder {
         match connector.connect(host, Pipe::new(std::sync::Arc::new(tcp))) {
             Ok(stream) => Ok(Transport::Tls(std::sync::Arc::new(TlsTransport::new(
                 stream,
-            )?))),
+            )))),
             Err(native_tls::HandshakeError::Failure(e)) => Err(Error::Tls(e)),
             // The socket's timeout stopped the handshake.
             Err(native_tls::HandshakeError::WouldBlock(_)) => {

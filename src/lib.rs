@@ -28,6 +28,7 @@ mod error;
 mod hub;
 pub mod protocol;
 pub mod server;
+mod sync;
 mod transport;
 mod url;
 mod websocket;

@@ -14,6 +14,10 @@ use syncws::{CloseCode, Message, WebSocket};
 
 #[path = "../examples/common/demo_server.rs"]
 mod demo_server;
+mod hostile_raw;
+
+use hostile_raw::{RawWs, client_frame};
+use syncws::protocol::frame::OpCode;
 
 /// How long any one step may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -222,6 +226,51 @@ fn chatroom_reaches_every_member_and_the_moderator_speaks_to_all() {
     assert_eq!(demo.moderator("bob left"), 1);
     read_until(&mut alice, "moderator>> bob left");
     alice.close(CloseCode::Normal, "").unwrap();
+}
+
+/// Rounds of "send, then close at once" per route and per client.
+const SEND_THEN_CLOSE_ROUNDS: usize = 40;
+
+/// What a member that sends a message and closes at once gets back before
+/// the server's close reply: its own message, on the chatroom (a `Hub`
+/// broadcast) as on the echo route, every time. A message that a send or a
+/// broadcast accepted is never dropped because a close frame arrived after
+/// it; it goes out before the close reply, in order.
+#[test]
+fn a_message_sent_just_before_closing_comes_back_before_the_close_reply() {
+    let demo = start_demo();
+    for route in ["/ws-chatroom", "/ws-echo"] {
+        // The strictest case: both frames in one write, so the server reads
+        // them together and handles the close right after the message.
+        for round in 0..SEND_THEN_CLOSE_ROUNDS {
+            let text = format!("round {round}");
+            let mut both = client_frame(true, OpCode::Text, text.as_bytes());
+            both.extend(client_frame(true, OpCode::Close, &1000u16.to_be_bytes()));
+            let mut raw = RawWs::connect(demo.local_addr(), route);
+            raw.send_raw(&both).unwrap();
+            let first = raw.read_frame().unwrap();
+            assert_eq!(
+                (first.opcode, first.payload.as_slice()),
+                (0x1, text.as_bytes()),
+                "{route}, round {round}: the message, before the close reply"
+            );
+            raw.expect_close(1000, &format!("{route}, round {round}"));
+            raw.expect_end(&format!("{route}, round {round}"));
+        }
+        // As an application would: a send, then a close from the sending
+        // handle, then reading what is left.
+        for round in 0..SEND_THEN_CLOSE_ROUNDS {
+            let text = format!("client round {round}");
+            let mut ws = connect(&demo, route);
+            ws.send_text(&text).unwrap();
+            ws.sender().send_close(CloseCode::Normal, "").unwrap();
+            assert_eq!(read_text(&mut ws), text, "{route}, client round {round}");
+            match ws.read_message() {
+                Err(syncws::Error::Closed(frame)) => assert_eq!(frame.code, CloseCode::Normal),
+                other => panic!("{route}, client round {round}: {other:?}"),
+            }
+        }
+    }
 }
 
 #[test]

@@ -122,7 +122,7 @@ fn close_from_another_thread_ends_the_blocked_reader() {
     let sender = client.sender();
     let closer = thread::spawn(move || {
         sender
-            .close(CloseCode::Other(4001), "from elsewhere")
+            .send_close(CloseCode::Other(4001), "from elsewhere")
             .unwrap();
         sender
     });

@@ -440,7 +440,7 @@ fn after_a_clean_close_the_server_does_not_wait_for_the_clients_fin() {
             server
                 .sender(id)
                 .unwrap()
-                .close(CloseCode::GoingAway, "bye")
+                .send_close(CloseCode::GoingAway, "bye")
                 .unwrap();
             client.expect_close(1001, "the server's close");
             client

@@ -448,7 +448,7 @@ fn a_detached_connection_stays_open_queues_messages_answers_pings_and_notices_a_
     let stay_info = listed.iter().find(|i| i.path == "/stay").unwrap();
     assert!(!stay_info.detached);
     assert!(server.attach(stay_info.id).is_none());
-    assert!(server.attach(ConnectionId(u64::MAX)).is_none());
+    assert!(server.attach(ConnectionId::from(u64::MAX)).is_none());
 
     // Another thread takes it up, reads the queued messages in order, and
     // answers.

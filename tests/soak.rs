@@ -416,7 +416,7 @@ fn run_client(
     let (received, received_bytes) = received?;
     // Nothing more may come: close, and the close answer must be next.
     ws.sender()
-        .close(CloseCode::Normal, "done")
+        .send_close(CloseCode::Normal, "done")
         .map_err(|e| format!("close: {e}"))?;
     match ws.read_message() {
         Err(Error::Closed(frame)) if frame.code == CloseCode::Normal => {}

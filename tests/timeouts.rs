@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use syncws::protocol::frame::{OpCode, write_frame};
 use syncws::protocol::handshake::{accept_response, check_upgrade, parse_request};
-use syncws::{CloseCode, Error, Message, Server, Timeout};
+use syncws::{CloseCode, CloseFrame, Error, Message, Server, Timeout};
 
 const SHORT: Duration = Duration::from_millis(50);
 
@@ -137,9 +137,9 @@ fn connection_stays_usable_after_a_timeout() {
 }
 
 /// `run_with` sends a keep-alive ping at each read timeout, keeps serving,
-/// and returns `Ok(())` when the peer closes cleanly.
+/// and returns the peer's close frame when the peer closes cleanly.
 #[test]
-fn run_with_pings_on_timeout_and_returns_ok_on_clean_close() {
+fn run_with_pings_on_timeout_and_returns_the_close_frame_on_clean_close() {
     let (done_tx, done_rx) = mpsc::channel();
     let server = Server::bind("127.0.0.1:0")
         .unwrap()
@@ -170,11 +170,18 @@ fn run_with_pings_on_timeout_and_returns_ok_on_clean_close() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    peer.close(None).unwrap();
+    peer.close(Some(tungstenite::protocol::CloseFrame {
+        code: tungstenite::protocol::frame::coding::CloseCode::Library(4100),
+        reason: "enough".into(),
+    }))
+    .unwrap();
     while peer.read().is_ok() {}
     // The server closes the TCP connection once the client has.
     drop(peer);
-    assert_eq!(done_rx.recv().unwrap(), Ok(()));
+    assert_eq!(
+        done_rx.recv().unwrap(),
+        Ok(CloseFrame::new(CloseCode::Other(4100), "enough"))
+    );
 }
 
 /// A close sent from another thread to a peer that never answers: the
@@ -195,7 +202,7 @@ fn reader_gives_up_when_the_peer_never_answers_our_close() {
         .connect()
         .unwrap();
     let sender = ws.sender();
-    thread::spawn(move || sender.close(CloseCode::Normal, "").unwrap())
+    thread::spawn(move || sender.send_close(CloseCode::Normal, "").unwrap())
         .join()
         .unwrap();
     let mut outcomes = Vec::new();
@@ -210,6 +217,56 @@ fn reader_gives_up_when_the_peer_never_answers_our_close() {
         }
     }
     assert_eq!(outcomes.last(), Some(&"gave up"), "{outcomes:?}");
+    assert!(matches!(ws.read_message(), Err(Error::AlreadyClosed)));
+    drop(hold_tx);
+    peer.join().unwrap();
+}
+
+/// A write timeout fails the connection once: the send that met it says
+/// so, and every later send answers `AlreadyClosed`, never a timeout that
+/// a caller following the docs would retry forever. The reader is told
+/// the failure too, then `AlreadyClosed`.
+#[test]
+fn after_a_write_timeout_later_sends_answer_already_closed() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let (hold_tx, hold_rx) = mpsc::channel::<()>();
+    // The peer completes the handshake, then never reads.
+    let peer = thread::spawn(move || {
+        let _stream = accept_raw(&listener);
+        let _ = hold_rx.recv();
+    });
+    let mut ws = syncws::connect(&url).unwrap();
+    ws.set_write_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let chunk = vec![0u8; 256 << 10];
+    // The socket buffers take a few MiB at most; 1 GiB is never reached.
+    let mut failure = None;
+    for _ in 0..4096 {
+        if let Err(e) = ws.send_binary(&chunk) {
+            failure = Some(e);
+            break;
+        }
+    }
+    let failure = failure.expect("the sends never stalled");
+    assert!(
+        matches!(failure, Error::Timeout(Timeout::Write)),
+        "{failure:?}"
+    );
+    let sender = ws.sender();
+    assert!(!sender.is_open());
+    for _ in 0..3 {
+        assert!(matches!(ws.send_text("again?"), Err(Error::AlreadyClosed)));
+        assert!(matches!(
+            sender.send_binary(&chunk),
+            Err(Error::AlreadyClosed)
+        ));
+        assert!(matches!(sender.ping(b""), Err(Error::AlreadyClosed)));
+    }
+    assert!(matches!(
+        ws.read_message(),
+        Err(Error::Timeout(Timeout::Write))
+    ));
     assert!(matches!(ws.read_message(), Err(Error::AlreadyClosed)));
     drop(hold_tx);
     peer.join().unwrap();

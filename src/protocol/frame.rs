@@ -86,8 +86,9 @@ impl OpCode {
     }
 }
 
-/// A parsed frame header.
+/// A frame header: parsed from the wire, or made to be encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FrameHeader {
     /// The final fragment of a message.
     pub fin: bool,
@@ -102,6 +103,31 @@ pub struct FrameHeader {
 }
 
 impl FrameHeader {
+    /// The header of a frame with no reserved bits set.
+    ///
+    /// ```
+    /// use syncws::protocol::frame::{FrameHeader, MAX_HEADER_LEN, OpCode};
+    ///
+    /// let mut bytes = [0u8; MAX_HEADER_LEN];
+    /// let len = FrameHeader::new(true, OpCode::Binary, 256, None).encode(&mut bytes);
+    /// assert_eq!(bytes[..len], [0x82, 0x7e, 0x01, 0x00]); // RFC 6455 §5.7
+    /// ```
+    pub fn new(fin: bool, opcode: OpCode, payload_len: u64, mask: Option<[u8; 4]>) -> Self {
+        FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len,
+        }
+    }
+
+    /// [`new`](Self::new) for a payload held in memory.
+    #[inline]
+    pub(crate) fn data(fin: bool, opcode: OpCode, len: usize, mask: Option<[u8; 4]>) -> Self {
+        FrameHeader::new(fin, opcode, len as u64, mask)
+    }
+
     /// Parse a frame header from the start of `buf`.
     ///
     /// `Ok(None)` means more bytes are needed; nothing is consumed.
@@ -184,16 +210,11 @@ impl FrameHeader {
         )))
     }
 
-    /// Append this header to `out`, with the length in the minimal number
-    /// of bytes (§5.2: "the minimal number of bytes MUST be used to encode
-    /// the length").
-    pub fn write(&self, out: &mut Vec<u8>) {
-        let mut bytes = [0u8; MAX_HEADER_LEN];
-        let n = self.encode(&mut bytes);
-        out.extend_from_slice(&bytes[..n]);
-    }
-
-    /// Write this header into `bytes`, returning its length.
+    /// Write this header into `bytes`, returning its length: the one
+    /// encoder of frame headers in the crate. The length takes the minimal
+    /// number of bytes (§5.2: "the minimal number of bytes MUST be used to
+    /// encode the length").
+    #[inline]
     pub fn encode(&self, bytes: &mut [u8; MAX_HEADER_LEN]) -> usize {
         bytes[0] = (u8::from(self.fin) << 7) | ((self.rsv & 0x7) << 4) | self.opcode.bits();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
@@ -219,16 +240,6 @@ impl FrameHeader {
         }
         len
     }
-
-    /// The length of the header for a payload of `payload_len` bytes.
-    pub fn len_for(payload_len: usize, masked: bool) -> usize {
-        let base = match payload_len {
-            0..=125 => 2,
-            126..=0xffff => 4,
-            _ => 10,
-        };
-        base + if masked { 4 } else { 0 }
-    }
 }
 
 /// Append a whole frame to `out`: its header, then its payload, masked with
@@ -249,15 +260,8 @@ pub fn write_frame(
     payload: &[u8],
     mask: Option<[u8; 4]>,
 ) {
-    let header = FrameHeader {
-        fin,
-        rsv: 0,
-        opcode,
-        mask,
-        payload_len: payload.len() as u64,
-    };
     let mut head = [0u8; MAX_HEADER_LEN];
-    let head_len = header.encode(&mut head);
+    let head_len = FrameHeader::data(fin, opcode, payload.len(), mask).encode(&mut head);
     out.reserve(head_len + payload.len());
     out.extend_from_slice(&head[..head_len]);
     let start = out.len();
@@ -384,13 +388,15 @@ mod tests {
                     mask,
                     payload_len: len,
                 };
-                let mut out = Vec::new();
-                header.write(&mut out);
-                assert_eq!(
-                    out.len(),
-                    FrameHeader::len_for(len as usize, mask.is_some())
-                );
-                assert_eq!(parse_all(&out), (header, out.len()), "len {len}");
+                let mut out = [0u8; MAX_HEADER_LEN];
+                let n = header.encode(&mut out);
+                let base = match len {
+                    0..=125 => 2,
+                    126..=0xffff => 4,
+                    _ => 10,
+                };
+                assert_eq!(n, base + if mask.is_some() { 4 } else { 0 });
+                assert_eq!(parse_all(&out[..n]), (header, n), "len {len}");
             }
         }
     }
@@ -405,9 +411,9 @@ mod tests {
                 mask: Some([9, 8, 7, 6]),
                 payload_len: len,
             };
-            let mut out = Vec::new();
-            header.write(&mut out);
-            for cut in 0..out.len() {
+            let mut out = [0u8; MAX_HEADER_LEN];
+            let n = header.encode(&mut out);
+            for cut in 0..n {
                 assert_eq!(
                     FrameHeader::parse(&out[..cut]),
                     Ok(None),

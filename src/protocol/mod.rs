@@ -1,20 +1,39 @@
-//! The sans-I/O protocol core: frames, messages, close rules and the
-//! opening handshake, working on byte buffers. Nothing in this module names
-//! a socket; the blocking layer drives it.
+//! The sans-I/O protocol core: every decision of a connection, on byte
+//! buffers, with time as an argument. Nothing in this module names a
+//! socket, a transport or a server; the blocking layer above carries out
+//! what it decides.
+//!
+//! - [`Connection`]: one whole connection for a driver of one's own, bytes
+//!   in, [`Event`]s and bytes out; its [`State`], and [`TcpClose`], how to
+//!   end the TCP connection.
+//! - [`frame`] and [`mask`]: the wire format of a frame (RFC 6455 §5).
+//! - [`handshake`]: the opening handshake (§4), both ends.
+//!
+//! # Stability
+//! The blocking API at the crate root follows semantic versioning. This
+//! module is public so that the core can be driven without it (over a
+//! stream of one's own, in an event loop), and it follows semver too, but
+//! more loosely before 1.0: a minor release may change it, saying how in
+//! its notes. Its data types are `#[non_exhaustive]`, so that adding a
+//! variant or a field is not a break.
 
 pub mod close;
 pub(crate) mod config;
+mod connection;
 pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
 pub(crate) mod message;
-pub mod receiver;
+pub(crate) mod outbox;
+pub(crate) mod receiver;
+pub(crate) mod session;
 pub(crate) mod timers;
-pub mod utf8;
+pub(crate) mod utf8;
 
+pub use connection::{Connection, Event};
 pub use error::{CapacityError, Error, ProtocolViolation, Timeout};
-pub use receiver::Receiver;
+pub use session::{Failure, State, TcpClose};
 
 /// Which end of the connection this is. It decides who masks (clients MUST
 /// mask every frame they send, servers MUST NOT: RFC 6455 §5.1).

@@ -2,11 +2,13 @@
 //!
 //! The [`Receiver`] owns every byte received and not yet delivered: a small
 //! read buffer for frame headers and small frames, the control frame being
-//! received, and the message being assembled. Whoever drives it asks it
-//! where the next bytes should go ([`Receiver::read_target`]), puts them
-//! there, reports how many ([`Receiver::filled`]) and collects events
-//! ([`Receiver::next_event`]). Because all partial state lives here, a read
-//! that times out loses nothing: the next read continues the same frame.
+//! received, and the message being assembled. Bytes come in whole through
+//! [`Receiver::receive_data`], or, for the blocking layer, straight from
+//! the socket into where they belong: it asks where the next bytes should
+//! go ([`Receiver::read_target`]), puts them there and reports how many
+//! ([`Receiver::filled`]). Events come out of [`Receiver::next_event`].
+//! Because all partial state lives here, a read that times out loses
+//! nothing: the next read continues the same frame.
 //!
 //! Large payloads are read straight into the message buffer, so a 16 MiB
 //! message is copied once, by the kernel, and unmasked in place.
@@ -33,7 +35,7 @@ const TEXT_VALIDATION_STEP: usize = 64 << 10;
 
 /// What the peer sent, one whole unit at a time.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
+pub(crate) enum Event {
     /// A whole data message, fragments joined, text validated.
     Message(Message),
     /// A ping with its payload: answer it with a pong carrying the same.
@@ -61,7 +63,7 @@ pub(crate) enum Received<'a> {
 
 /// Where the driver should put the next bytes it reads.
 #[derive(Debug)]
-pub enum ReadTarget<'a> {
+pub(crate) enum ReadTarget<'a> {
     /// Read whatever is available into this slice (one read call).
     Buffer(&'a mut [u8]),
     /// Append at most `max` bytes to the end of `buf`, the message being
@@ -95,24 +97,11 @@ struct Assembly {
 }
 
 /// The receiving state machine of one connection.
-///
-/// ```
-/// use syncws::{Config, Message};
-/// use syncws::protocol::{Role, receiver::{Event, ReadTarget, Receiver}};
-///
-/// let mut receiver = Receiver::new(Role::Client, &Config::default());
-/// let wire = [0x81, 0x05, b'H', b'e', b'l', b'l', b'o']; // RFC 6455 §5.7
-/// assert_eq!(receiver.next_event().unwrap(), None);
-/// let ReadTarget::Buffer(buf) = receiver.read_target() else { unreachable!() };
-/// buf[..wire.len()].copy_from_slice(&wire);
-/// receiver.filled(wire.len()).unwrap();
-/// assert_eq!(receiver.next_event().unwrap(), Some(Event::Message(Message::from("Hello"))));
-/// ```
 #[derive(Debug)]
 // In this order (what each message touches first), for the reason given
 // on the `WebSocket`'s state.
 #[repr(C)]
-pub struct Receiver {
+pub(crate) struct Receiver {
     /// Read buffer: `buf[start..end]` is received and not yet parsed.
     buf: Vec<u8>,
     start: usize,
@@ -129,15 +118,17 @@ pub struct Receiver {
     role: Role,
     /// The last target handed out was the message buffer.
     reading_direct: bool,
-    /// The peer's close frame has been received: nothing more is parsed.
-    closed: bool,
+    /// Nothing more is parsed: the peer's close frame has been received
+    /// (§5.5.1: after it the peer "MUST NOT send any more data frames"),
+    /// or the input ended or failed.
+    finished: bool,
     /// The payload of the control frame being received.
     control: Vec<u8>,
 }
 
 impl Receiver {
     /// A receiver for this end of a connection, with the limits of `config`.
-    pub fn new(role: Role, config: &Config) -> Self {
+    pub(crate) fn new(role: Role, config: &Config) -> Self {
         Receiver {
             role,
             max_frame_size: config.max_frame_size,
@@ -153,13 +144,14 @@ impl Receiver {
             message: None,
             control: Vec::new(),
             reading_direct: false,
-            closed: false,
+            finished: false,
         }
     }
 
-    /// Bytes received before the receiver took over, such as those that
-    /// followed the HTTP head of the opening handshake in the same read.
-    pub fn push_bytes(&mut self, bytes: &[u8]) {
+    /// Bytes received, in one call: what a driver of its own feeds, and
+    /// what followed the HTTP head of the opening handshake in the same
+    /// read.
+    pub(crate) fn receive_data(&mut self, bytes: &[u8]) {
         self.compact();
         let needed = self.end + bytes.len();
         if self.buf.len() < needed {
@@ -169,20 +161,28 @@ impl Receiver {
         self.end = needed;
     }
 
-    /// True once the peer's close frame has been received.
-    pub fn is_closed(&self) -> bool {
-        self.closed
+    /// True once nothing more is parsed: the peer's close frame arrived,
+    /// or [`finish`](Self::finish) was called.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// The input is over (it ended, failed, or the connection was failed):
+    /// nothing more will be parsed.
+    pub(crate) fn finish(&mut self) {
+        self.finished = true;
     }
 
     /// True if bytes have been received that are not yet parsed: more may
     /// be delivered without reading again.
-    pub fn has_buffered_bytes(&self) -> bool {
+    pub(crate) fn has_buffered_bytes(&self) -> bool {
         self.start < self.end
     }
 
     /// True if some bytes of a frame or message have been received but not
     /// yet delivered.
-    pub fn has_partial_data(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn has_partial_data(&self) -> bool {
         self.start < self.end || self.frame.is_some() || self.message.is_some()
     }
 
@@ -195,7 +195,7 @@ impl Receiver {
     /// on the frame header, before its payload is buffered. Either way the
     /// connection must be failed with the error's
     /// [`close_code`](Error::close_code).
-    pub fn next_event(&mut self) -> Result<Option<Event>, Error> {
+    pub(crate) fn next_event(&mut self) -> Result<Option<Event>, Error> {
         Ok(match self.next_received()? {
             Some(Received::InBuffer { message, .. }) => Some(Event::Message(message.to_message())),
             Some(Received::Event(event)) => Some(event),
@@ -220,7 +220,7 @@ impl Receiver {
     /// look at.
     #[inline(never)]
     fn next_buffered(&mut self) -> Result<Option<Received<'_>>, Error> {
-        if self.frame.is_none() && self.message.is_none() && !self.closed {
+        if self.frame.is_none() && self.message.is_none() && !self.finished {
             let whole = match self.small_message() {
                 Some(found) => Some(found),
                 None => self.whole_message()?,
@@ -254,7 +254,7 @@ impl Receiver {
     #[inline(never)]
     fn next_frame_event(&mut self) -> Result<Option<Event>, Error> {
         loop {
-            if self.closed {
+            if self.finished {
                 return Ok(None);
             }
             if self.frame.is_none() {
@@ -359,7 +359,7 @@ impl Receiver {
     /// [`next_event`](Self::next_event) returned `Ok(None)`, then report
     /// with [`filled`](Self::filled).
     #[inline]
-    pub fn read_target(&mut self) -> ReadTarget<'_> {
+    pub(crate) fn read_target(&mut self) -> ReadTarget<'_> {
         let direct = match (&self.frame, &self.message) {
             (Some(frame), Some(message))
                 if !frame.opcode.is_control()
@@ -417,7 +417,7 @@ impl Receiver {
     /// As for [`next_event`](Self::next_event): bytes read straight into a
     /// text message are validated here.
     #[inline]
-    pub fn filled(&mut self, n: usize) -> Result<(), Error> {
+    pub(crate) fn filled(&mut self, n: usize) -> Result<(), Error> {
         if std::mem::take(&mut self.reading_direct) {
             let from = self.message.as_ref().map_or(0, |m| m.data.len() - n);
             return self.payload_arrived(from, n);
@@ -572,7 +572,7 @@ impl Receiver {
             OpCode::Ping => Event::Ping(std::mem::take(&mut self.control)),
             OpCode::Pong => Event::Pong(std::mem::take(&mut self.control)),
             OpCode::Close => {
-                self.closed = true;
+                self.finished = true;
                 let frame = parse_close_payload(&self.control).map_err(Error::Protocol)?;
                 Event::Close(frame)
             }

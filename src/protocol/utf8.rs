@@ -14,18 +14,6 @@
 pub struct InvalidUtf8;
 
 /// Validates UTF-8 fed in pieces.
-///
-/// ```
-/// use syncws::protocol::utf8::Utf8Validator;
-///
-/// let mut v = Utf8Validator::new();
-/// let euro = "€".as_bytes(); // three bytes
-/// v.feed(&euro[..1]).unwrap();
-/// assert!(v.finish().is_err()); // a cut code point is not a whole text
-/// v.feed(&euro[1..]).unwrap();
-/// assert!(v.finish().is_ok());
-/// assert!(v.feed(&[0xff]).is_err()); // fails at the first bad byte
-/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Utf8Validator {
     /// The start of a code point cut at the end of the last piece.
@@ -84,11 +72,6 @@ impl Utf8Validator {
         } else {
             Err(InvalidUtf8)
         }
-    }
-
-    /// Start again, for the next text.
-    pub fn reset(&mut self) {
-        self.pending_len = 0;
     }
 }
 
@@ -162,6 +145,17 @@ mod tests {
                 "{sample:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_code_point_cut_between_pieces_is_whole_only_once_completed() {
+        let mut v = Utf8Validator::new();
+        let euro = "€".as_bytes(); // three bytes
+        v.feed(&euro[..1]).unwrap();
+        assert!(v.finish().is_err()); // a cut code point is not a whole text
+        v.feed(&euro[1..]).unwrap();
+        assert!(v.finish().is_ok());
+        assert!(v.feed(&[0xff]).is_err()); // fails at the first bad byte
     }
 
     #[test]

@@ -4,11 +4,9 @@
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
-
-use crossbeam_channel::{SendTimeoutError, Sender};
+use std::time::{Duration, Instant};
 
 use crate::Sender as WebSocketSender;
 use crate::error::{Error, HandshakeError};
@@ -16,16 +14,14 @@ use crate::protocol::Role;
 use crate::protocol::handshake::{
     Request, Response, check_upgrade, encode_accept_response, parse_request,
 };
-use crate::protocol::message::{CloseCode, Message};
+use crate::protocol::message::CloseCode;
+use crate::protocol::session::State;
+use crate::server::detached::{self, ServerHome};
 use crate::server::route::{Route, Upgrade, best_match, best_match_index};
 use crate::server::{ConnectionEnd, ConnectionId, ConnectionInfo, EndReason, Shared};
 use crate::transport::Transport;
 use crate::transport::head::read_head;
-use crate::websocket::{DetachSlot, Ending, Opened, ServerSide, WebSocket};
-
-/// How often a detached connection blocked on its full queue checks
-/// whether the server is stopping.
-const STOP_CHECK: Duration = Duration::from_millis(100);
+use crate::websocket::{Home, Opened, WebSocket};
 
 /// A write of at most this many bytes to a new connection cannot block:
 /// the kernel's send buffer takes it whole (Linux starts it at 16 KiB).
@@ -90,6 +86,7 @@ struct Accepted {
     request: Option<Request>,
     /// Bytes that followed the request head: the first frames.
     rest: Vec<u8>,
+    /// Taken by the `WebSocket`.
     protocol: Option<String>,
     upgrade: Upgrade,
 }
@@ -140,6 +137,8 @@ fn handshake(
         // At most this is left on the socket from the handshake.
         socket_timeout: timeout,
         write_timeout_set: bounded.set,
+        protocol: accepted.protocol.take(),
+        request: accepted.request.take(),
     };
     Some((opened, Box::new(accepted)))
 }
@@ -160,9 +159,7 @@ fn open_stream(
         // The server's certificates may be more than a socket buffer.
         bounded.set_on(|t| tcp.set_write_timeout(t)).ok()?;
         return match acceptor.accept(Pipe::new(tcp)) {
-            Ok(stream) => TlsTransport::new(stream)
-                .ok()
-                .map(|t| Transport::Tls(Arc::new(t))),
+            Ok(stream) => Some(Transport::Tls(Arc::new(TlsTransport::new(stream)))),
             Err(e) => {
                 log::info!("TLS handshake with {peer} failed: {e}");
                 None
@@ -246,7 +243,7 @@ struct Running {
     route: usize,
     info: ConnectionInfo,
     sender: WebSocketSender,
-    detach_to: Option<Arc<DetachSlot>>,
+    home: Arc<ServerHome>,
     started: Instant,
 }
 
@@ -367,15 +364,15 @@ fn send_switching(
 #[inline(never)]
 fn run_websocket(shared: &Arc<Shared>, id: ConnectionId, opened: Opened, accepted: Box<Accepted>) {
     let mut accepted = accepted;
-    let mut ws = match server_websocket(shared, id, opened, &mut accepted) {
-        Ok(ws) => ws,
+    let (mut ws, home) = match server_websocket(shared, id, opened, &mut accepted) {
+        Ok(made) => made,
         Err(e) => {
             shared.registry.unreserve();
             log::warn!("connection {id}: {e}");
             return;
         }
     };
-    let running = open_websocket(shared, id, &mut ws, accepted);
+    let running = open_websocket(shared, id, &mut ws, accepted, home);
     // A panicking handler must not take the server down. The `WebSocket` it
     // held is dropped while unwinding, which closes with 1011.
     let handler = &shared.websockets[running.route].handler;
@@ -384,35 +381,19 @@ fn run_websocket(shared: &Arc<Shared>, id: ConnectionId, opened: Opened, accepte
 }
 
 /// The server's `WebSocket` on an upgraded connection, on the heap (it is
-/// handed down the handler's calls). It takes the request and the data
-/// of the before-upgrade hook from `accepted`.
+/// handed down the handler's calls), and the server's side of it, which
+/// takes the data of the before-upgrade hook from `accepted`.
 #[inline(never)]
 fn server_websocket(
     shared: &Arc<Shared>,
     id: ConnectionId,
     opened: Opened,
     accepted: &mut Accepted,
-) -> std::io::Result<WebSocket> {
-    let mut ws = WebSocket::from_transport(opened, Role::Server, &shared.settings.config)?;
-    let inboxes = Arc::clone(shared);
-    let detach_to = Arc::new(DetachSlot {
-        detached: Mutex::new(None),
-        open_inbox: Box::new(move || {
-            let (queue, inbox) = crossbeam_channel::bounded(inboxes.settings.detached_queue);
-            inboxes.registry.set_inbox(id, inbox);
-            queue
-        }),
-    });
-    if let Some(request) = accepted.request.take() {
-        ws.set_request(request);
-    }
-    ws.set_protocol(accepted.protocol.clone());
-    ws.set_server_side(ServerSide {
-        id,
-        data: accepted.upgrade.data.take(),
-        detach_to,
-    });
-    Ok(ws)
+) -> std::io::Result<(WebSocket, Arc<ServerHome>)> {
+    let home = Arc::new(ServerHome::new(id, accepted.upgrade.data.take(), shared));
+    let as_home: Arc<dyn Home> = Arc::clone(&home) as Arc<dyn Home>;
+    let ws = WebSocket::open(opened, Role::Server, &shared.settings.config, Some(as_home))?;
+    Ok((ws, home))
 }
 
 /// Register a new connection, set its keep-alive and log it.
@@ -426,16 +407,15 @@ fn open_websocket(
     id: ConnectionId,
     ws: &mut WebSocket,
     accepted: Box<Accepted>,
+    home: Arc<ServerHome>,
 ) -> Box<Running> {
     let settings = &shared.settings;
-    let info = ConnectionInfo {
+    let info = ConnectionInfo::new(
         id,
-        path: ws.request().map_or("", |r| r.path()).to_owned(),
-        peer: ws.peer_addr(),
-        since: SystemTime::now(),
-        protocol: accepted.protocol,
-        detached: false,
-    };
+        ws.request().map_or("", |r| r.path()).to_owned(),
+        ws.peer_addr(),
+        ws.protocol().map(str::to_owned),
+    );
     let keep_alive = shared.websockets[accepted.route]
         .route
         .keep_alive_override()
@@ -458,7 +438,7 @@ fn open_websocket(
         route: accepted.route,
         info,
         sender,
-        detach_to: ws.detach_slot(),
+        home,
         started: Instant::now(),
     })
 }
@@ -475,18 +455,12 @@ fn finish_websocket(shared: &Shared, running: Box<Running>, outcome: std::thread
         route,
         info,
         sender,
-        detach_to,
+        home,
         started,
     } = *running;
     let id = info.id;
-    let detached = detach_to.and_then(|slot| {
-        slot.detached
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-    });
-    if let Some((ws, queue)) = detached {
-        pump_detached(shared, ws, &queue);
+    if let Some((ws, queue)) = home.take_detached() {
+        detached::pump(shared, ws, &queue);
     }
     let reason = match outcome {
         Err(panic) => {
@@ -494,10 +468,12 @@ fn finish_websocket(shared: &Shared, running: Box<Running>, outcome: std::thread
             log::error!("connection {id} on {}: handler panicked: {what}", info.path);
             EndReason::HandlerPanicked(what)
         }
-        Ok(()) => match sender.ending() {
-            Some(Ending::Closed(frame)) => EndReason::Closed(frame.clone()),
-            Some(Ending::Failed(why)) => EndReason::Failed(why.clone()),
-            Some(Ending::Dropped) | None => EndReason::HandlerReturned,
+        Ok(()) if home.was_dropped_while_open() => EndReason::HandlerReturned,
+        Ok(()) => match sender.state() {
+            State::Closed { received } => EndReason::Closed(received),
+            State::Failed(failure) => EndReason::Failed(failure.to_string()),
+            // Ended by neither: not possible once the handler returned.
+            _ => EndReason::HandlerReturned,
         },
     };
     shared.registry.close(id);
@@ -516,46 +492,6 @@ fn finish_websocket(shared: &Shared, running: Box<Running>, outcome: std::thread
     if let Some(hook) = shared.websockets[route].route.after_close_hook() {
         if catch_unwind(AssertUnwindSafe(|| hook(&end))).is_err() {
             log::error!("connection {id}: after-close hook panicked");
-        }
-    }
-}
-
-/// Keep reading a detached connection into a bounded queue for whoever
-/// attaches to it, until it ends. When the queue is full, reading pauses;
-/// once the server is stopping, messages are dropped so that the close
-/// handshake can finish.
-fn pump_detached(shared: &Shared, mut ws: WebSocket, queue: &Sender<Result<Message, Error>>) {
-    loop {
-        match ws.read_message() {
-            Ok(message) => {
-                if !deliver(shared, queue, Ok(message)) {
-                    return;
-                }
-            }
-            Err(Error::Timeout(crate::Timeout::Read)) => {}
-            Err(end) => {
-                deliver(shared, queue, Err(end));
-                return;
-            }
-        }
-    }
-}
-
-/// Queue `item`, waiting while the queue is full unless the server stops.
-/// False if nobody will ever read it.
-fn deliver(
-    shared: &Shared,
-    queue: &Sender<Result<Message, Error>>,
-    mut item: Result<Message, Error>,
-) -> bool {
-    loop {
-        if shared.stopping.load(Ordering::Acquire) {
-            return true;
-        }
-        match queue.send_timeout(item, STOP_CHECK) {
-            Ok(()) => return true,
-            Err(SendTimeoutError::Timeout(back)) => item = back,
-            Err(SendTimeoutError::Disconnected(_)) => return false,
         }
     }
 }

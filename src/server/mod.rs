@@ -3,6 +3,7 @@
 //! policy per route, lifecycle hooks, connection ids and a graceful stop.
 
 mod connection;
+mod detached;
 mod handler;
 mod registry;
 mod route;
@@ -20,8 +21,9 @@ use crate::protocol::handshake::{Request, Response};
 use crate::protocol::message::{CloseCode, CloseFrame};
 use crate::websocket::Sender;
 
+pub use crate::websocket::ConnectionId;
 pub use handler::{EventHandler, Events, Handler, events};
-pub use registry::{Attached, ConnectionId, ConnectionInfo};
+pub use registry::{Attached, ConnectionInfo};
 pub use route::{AfterClose, BeforeUpgrade, HttpHandler, Route, Upgrade};
 
 use registry::Registry;
@@ -560,6 +562,7 @@ impl std::fmt::Display for EndReason {
 
 /// A connection that has ended, as told to the after-close hook.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConnectionEnd {
     /// What the connection was.
     pub info: ConnectionInfo,

@@ -3,30 +3,21 @@
 //! live connection threads so that `stop` can wait for them.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::Receiver;
 
 use crate::error::{Error, Result};
 use crate::protocol::message::{CloseCode, Message};
-use crate::websocket::Sender;
-
-/// The id of a connection, unique within its server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnectionId(pub u64);
-
-impl fmt::Display for ConnectionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.0)
-    }
-}
+use crate::sync::{Signal, lock};
+use crate::websocket::{ConnectionId, Sender};
 
 /// What the server can tell about an open connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConnectionInfo {
     /// Its id.
     pub id: ConnectionId,
@@ -40,6 +31,25 @@ pub struct ConnectionInfo {
     pub protocol: Option<String>,
     /// Its handler has detached it (see [`WebSocket::detach`](crate::WebSocket::detach)).
     pub detached: bool,
+}
+
+impl ConnectionInfo {
+    /// A connection opened now, not detached.
+    pub(crate) fn new(
+        id: ConnectionId,
+        path: String,
+        peer: Option<SocketAddr>,
+        protocol: Option<String>,
+    ) -> ConnectionInfo {
+        ConnectionInfo {
+            id,
+            path,
+            peer,
+            since: SystemTime::now(),
+            protocol,
+            detached: false,
+        }
+    }
 }
 
 struct Entry {
@@ -57,9 +67,6 @@ struct Book {
     reserved: usize,
     /// Connection threads still running.
     threads: usize,
-    /// Threads waiting in `wait_threads` (std's `notify_all` is a system
-    /// call even with nobody waiting; connections end often).
-    waiting: usize,
 }
 
 /// The book, shared by the accepting thread, every connection thread and
@@ -68,13 +75,15 @@ struct Book {
 #[derive(Default)]
 pub(crate) struct Registry {
     book: Mutex<Book>,
-    changed: Condvar,
+    /// Signalled when a connection thread ends (connections end often, and
+    /// someone waits only during `stop`).
+    changed: Signal,
     next_id: AtomicU64,
 }
 
 impl Registry {
     fn lock(&self) -> MutexGuard<'_, Book> {
-        self.book.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.book)
     }
 
     pub fn next_id(&self) -> u64 {
@@ -93,26 +102,18 @@ impl Registry {
     fn thread_ended(&self) {
         let mut book = self.lock();
         book.threads -= 1;
-        if book.waiting > 0 {
-            self.changed.notify_all();
-        }
+        self.changed.notify_all();
     }
 
     /// Wait until no connection thread runs, or `deadline`. True if none does.
     pub fn wait_threads(&self, deadline: Instant) -> bool {
         let mut book = self.lock();
         while book.threads > 0 {
-            let now = Instant::now();
-            if now >= deadline {
+            let (next, in_time) = self.changed.wait_until(book, deadline);
+            if !in_time {
                 return false;
             }
-            book.waiting += 1;
-            book = self
-                .changed
-                .wait_timeout(book, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-            book.waiting -= 1;
+            book = next;
         }
         true
     }

@@ -41,14 +41,24 @@ impl Transport {
 
     /// A second handle on the same stream, for the other side of the
     /// connection. From now on the stream is shared between threads.
-    pub(crate) fn share(&self) -> io::Result<Transport> {
+    pub(crate) fn share(&self) -> Transport {
         match self {
-            Transport::Tcp(s) => Ok(Transport::Tcp(Arc::clone(s))),
+            Transport::Tcp(s) => Transport::Tcp(Arc::clone(s)),
             #[cfg(feature = "native-tls")]
             Transport::Tls(t) => {
                 t.start_sharing();
-                Ok(Transport::Tls(Arc::clone(t)))
+                Transport::Tls(Arc::clone(t))
             }
+        }
+    }
+
+    /// True for TLS: bytes (its `close_notify`) may follow the peer's close
+    /// frame.
+    pub(crate) fn is_tls(&self) -> bool {
+        match self {
+            Transport::Tcp(_) => false,
+            #[cfg(feature = "native-tls")]
+            Transport::Tls(_) => true,
         }
     }
 

@@ -116,13 +116,13 @@ impl std::fmt::Debug for TlsTransport {
 }
 
 impl TlsTransport {
-    pub(crate) fn new(stream: TlsStream<Pipe>) -> io::Result<TlsTransport> {
+    pub(crate) fn new(stream: TlsStream<Pipe>) -> TlsTransport {
         let tcp = Arc::clone(&stream.get_ref().tcp);
-        Ok(TlsTransport {
+        TlsTransport {
             tcp,
             state: Mutex::new(stream),
             socket_write: Mutex::new(Vec::new()),
-        })
+        }
     }
 
     pub(crate) fn tcp(&self) -> &TcpStream {

@@ -1,37 +1,44 @@
-//! The blocking `WebSocket`: it drives the sans-I/O [`Receiver`] with
-//! blocking reads, and shares its write side with every [`Sender`].
+//! The blocking `WebSocket`: it drives the core (the receiver and the
+//! timers on its reading thread, the session shared with every [`Sender`]
+//! under the writer's lock) over a transport, and carries out what the
+//! core decides.
+//!
+//! - `mod.rs`: the `WebSocket` and what it tells and offers its user.
+//! - `reader.rs`: the reading loop, the deadlines, the end of a connection.
+//! - `writer.rs`: the shared write side: the session, the flusher role.
+//! - `sender.rs`: [`Sender`], the cloneable sending handle.
+//! - `home.rs`: what a connection knows of the server that accepted it.
 
+mod home;
+mod reader;
 mod sender;
 mod writer;
 
 use std::any::Any;
 use std::fmt;
-use std::io::{self, Read};
-use std::net::{Shutdown, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result, Timeout, is_timeout_kind};
+use crate::error::{Error, Result, Timeout};
 use crate::protocol::Role;
 use crate::protocol::config::{Config, KeepAlive};
-use crate::protocol::frame::OpCode;
 use crate::protocol::handshake::Request;
 use crate::protocol::message::{CloseCode, CloseFrame, Message, MessageRef};
-use crate::protocol::receiver::{Event, ReadTarget, Received, Receiver};
-use crate::protocol::timers::{Timers, Wake};
-use crate::server::ConnectionId;
+use crate::protocol::receiver::Receiver;
+use crate::protocol::timers::Timers;
 use crate::transport::Transport;
 
+pub use home::ConnectionId;
+pub(crate) use home::Home;
+use reader::Delivery;
 pub use sender::Sender;
+pub(crate) use writer::Queued;
 use writer::Writer;
-pub(crate) use writer::{Ending, Immediate};
 
-/// How many reads may go by under a socket timeout that no deadline wants
-/// before it is taken off (see `WebSocket::lower_socket_timeout`).
-const STALE_TIMEOUT_READS: u8 = 8;
-
-/// A stream whose opening handshake has just completed, handed over to
-/// [`WebSocket::from_transport`].
+/// A stream whose opening handshake has just completed, and what the
+/// handshake agreed: handed over to [`WebSocket::open`].
 pub(crate) struct Opened {
     pub transport: Transport,
     pub peer_addr: Option<SocketAddr>,
@@ -41,26 +48,10 @@ pub(crate) struct Opened {
     pub socket_timeout: Option<Duration>,
     /// The handshake set a write timeout on the socket.
     pub write_timeout_set: bool,
-}
-
-/// What a server knows of a connection, beyond the socket.
-#[derive(Clone)]
-pub(crate) struct ServerSide {
-    pub id: ConnectionId,
-    pub data: Option<Arc<dyn Any + Send + Sync>>,
-    /// Where [`WebSocket::detach`] leaves the connection for the server.
-    pub detach_to: Arc<DetachSlot>,
-}
-
-/// A detached connection, and the queue its messages go to.
-pub(crate) type Detached = (WebSocket, crossbeam_channel::Sender<Result<Message>>);
-
-/// Where a detached connection waits for its server thread to pump it.
-pub(crate) struct DetachSlot {
-    pub detached: Mutex<Option<Detached>>,
-    /// Makes the queue of a detaching connection and registers its reading
-    /// end, so that `attach` works as soon as `detach` has returned.
-    pub open_inbox: Box<dyn Fn() -> crossbeam_channel::Sender<Result<Message>> + Send + Sync>,
+    /// The subprotocol agreed, if any.
+    pub protocol: Option<String>,
+    /// The handshake request (server side).
+    pub request: Option<Request>,
 }
 
 /// A WebSocket connection, after the opening handshake.
@@ -76,7 +67,8 @@ pub(crate) struct DetachSlot {
 /// ws.send_text("hello")?;
 /// let reply = ws.read_message()?;
 /// println!("{reply:?}");
-/// ws.close(syncws::CloseCode::Normal, "done")?;
+/// let answer = ws.close(syncws::CloseCode::Normal, "done")?;
+/// println!("the server closed with {answer}");
 /// # Ok::<(), syncws::Error>(())
 /// ```
 pub struct WebSocket {
@@ -84,24 +76,22 @@ pub struct WebSocket {
     /// (into a handler, its closures, `run_with`), and moving a pointer
     /// is free where 480 bytes would be copied into every one of those
     /// frames, and make a connection's thread touch more stack.
-    inner: Box<Connection>,
+    inner: Box<Inner>,
 }
 
-/// The state of a [`WebSocket`].
+/// The state of a [`WebSocket`]'s reading end.
 ///
 /// `repr(C)` keeps the fields in this order: what every read and send
 /// touches first, so that a message costs the fewest cache lines (after a
 /// blocking read the kernel has evicted most of them), then what the
 /// handshake and the handler's questions need.
 #[repr(C)]
-struct Connection {
+struct Inner {
     reader: Transport,
     sender: Sender,
     /// The read timeout currently set on the socket.
     socket_timeout: Option<Duration>,
     role: Role,
-    /// The connection is over for reading: every read is `AlreadyClosed`.
-    done: bool,
     /// `run_with` holds this thread's sends until the next blocking read.
     holding: bool,
     /// Reads made since the socket got a timeout that no deadline wants
@@ -114,7 +104,7 @@ struct Connection {
     request: Option<Request>,
     protocol: Option<String>,
     peer_addr: Option<SocketAddr>,
-    server: Option<ServerSide>,
+    home: Option<Arc<dyn Home>>,
 }
 
 impl fmt::Debug for WebSocket {
@@ -123,17 +113,19 @@ impl fmt::Debug for WebSocket {
             .field("role", &self.inner.role)
             .field("peer_addr", &self.inner.peer_addr)
             .field("protocol", &self.inner.protocol)
-            .field("done", &self.inner.done)
+            .field("finished", &self.inner.receiver.is_finished())
             .finish_non_exhaustive()
     }
 }
 
 impl WebSocket {
-    /// Take over a stream on which the opening handshake has completed.
-    pub(crate) fn from_transport(
+    /// Take over a stream on which the opening handshake has completed;
+    /// `home` is the server that accepted it, if any.
+    pub(crate) fn open(
         opened: Opened,
         role: Role,
         config: &Config,
+        home: Option<Arc<dyn Home>>,
     ) -> io::Result<WebSocket> {
         let Opened {
             transport,
@@ -141,59 +133,50 @@ impl WebSocket {
             leftover,
             socket_timeout,
             write_timeout_set,
+            protocol,
+            request,
         } = opened;
-        let writer_transport = transport.share()?;
+        let writer_transport = transport.share();
         if write_timeout_set {
             // The handshake's write timeout must not limit later sends.
             writer_transport.set_write_timeout(None)?;
         }
-        let leftover = &leftover[..];
         let mut receiver = Receiver::new(role, config);
         if !leftover.is_empty() {
-            receiver.push_bytes(leftover);
+            receiver.receive_data(&leftover);
         }
-        let connection = Box::new(Connection {
+        let inner = Box::new(Inner {
             reader: transport,
             receiver,
             sender: Sender {
                 writer: Arc::new(Writer::new(role, writer_transport, config.max_write_buffer)),
             },
             role,
-            timers: Timers::new(config.close_timeout),
+            timers: Timers::new(config.close_timeout, Instant::now()),
             // Left from the handshake; the first read that needs another
             // timeout sets it.
             socket_timeout,
             reads_under_stale_timeout: 0,
             own_write_timeout: false,
-            done: false,
             holding: false,
-            request: None,
-            protocol: None,
+            request,
+            protocol,
             peer_addr,
-            server: None,
+            home,
         });
-        Ok(WebSocket { inner: connection })
-    }
-
-    pub(crate) fn set_server_side(&mut self, server: ServerSide) {
-        self.inner.server = Some(server);
-    }
-
-    /// Where a server's connection is left when detached.
-    pub(crate) fn detach_slot(&self) -> Option<Arc<DetachSlot>> {
-        self.inner.server.as_ref().map(|s| Arc::clone(&s.detach_to))
+        Ok(WebSocket { inner })
     }
 
     /// The id the server gave this connection (`None` for a client).
     pub fn id(&self) -> Option<ConnectionId> {
-        self.inner.server.as_ref().map(|s| s.id)
+        self.inner.home.as_ref().map(|home| home.id())
     }
 
     /// The data attached to this connection before the upgrade (see
     /// [`Route::before_upgrade`](crate::server::Route::before_upgrade)), if
     /// it is a `T`.
     pub fn data<T: Any + Send + Sync>(&self) -> Option<&T> {
-        self.inner.server.as_ref()?.data.as_ref()?.downcast_ref()
+        self.inner.home.as_ref()?.data()?.downcast_ref()
     }
 
     /// Hand the connection back to the server and return (IRIS's shared
@@ -205,24 +188,12 @@ impl WebSocket {
     /// # Errors
     /// Gives the `WebSocket` back if it was not accepted by a [`Server`](crate::Server).
     pub fn detach(self) -> std::result::Result<ConnectionId, Box<WebSocket>> {
-        let Some(server) = self.inner.server.clone() else {
+        let Some(home) = self.inner.home.clone() else {
             return Err(Box::new(self));
         };
-        let queue = (server.detach_to.open_inbox)();
-        *server
-            .detach_to
-            .detached
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some((self, queue));
-        Ok(server.id)
-    }
-
-    pub(crate) fn set_request(&mut self, request: Request) {
-        self.inner.request = Some(request);
-    }
-
-    pub(crate) fn set_protocol(&mut self, protocol: Option<String>) {
-        self.inner.protocol = protocol;
+        let id = home.id();
+        home.detach(self);
+        Ok(id)
     }
 
     /// The handshake request this connection was opened with (server side;
@@ -265,9 +236,9 @@ impl WebSocket {
     }
 
     /// Make [`read_message`](Self::read_message) give up with
-    /// [`Error::Timeout`] ([`Timeout::Read`]) when no whole message has arrived within `timeout`
-    /// (`None`: wait forever). A timeout loses nothing: a frame half
-    /// received is completed by the next read.
+    /// [`Error::Timeout`] ([`Timeout::Read`]) when no whole message has
+    /// arrived within `timeout` (`None`: wait forever). A timeout loses
+    /// nothing: a frame half received is completed by the next read.
     ///
     /// # Errors
     /// [`Error::Io`] of kind `InvalidInput` for a zero duration, as
@@ -284,16 +255,14 @@ impl WebSocket {
     }
 
     /// The read timeout.
-    ///
-    /// # Errors
-    /// Never fails today; kept fallible like `std`'s.
-    pub fn read_timeout(&self) -> Result<Option<Duration>> {
-        Ok(self.inner.timers.read_timeout)
+    pub fn read_timeout(&self) -> Option<Duration> {
+        self.inner.timers.read_timeout
     }
 
     /// Make a send that cannot hand its bytes to the network within
-    /// `timeout` fail with [`Error::Timeout`] ([`Timeout::Write`]). A frame may then be half
-    /// sent, so the connection is over for sending.
+    /// `timeout` fail with [`Error::Timeout`] ([`Timeout::Write`]). A frame
+    /// may then be half sent, so the connection is failed: later sends
+    /// answer [`Error::AlreadyClosed`].
     ///
     /// # Errors
     /// The I/O error of the socket.
@@ -312,7 +281,7 @@ impl WebSocket {
     pub fn set_keep_alive(&mut self, keep_alive: Option<KeepAlive>) -> Result<()> {
         let changed = self.inner.timers.keep_alive != keep_alive;
         self.inner.timers.keep_alive = keep_alive;
-        self.inner.timers.received();
+        self.inner.timers.received(Instant::now());
         if changed && !self.inner.own_write_timeout {
             let timeout = keep_alive.map(|k| k.timeout);
             self.writer().transport().set_write_timeout(timeout)?;
@@ -326,8 +295,9 @@ impl WebSocket {
     ///
     /// # Errors
     /// - [`Error::Timeout`] with [`Timeout::Read`] when the read timeout
-    ///   passes; call again. Other timeouts ([`Timeout::PongOverdue`],
-    ///   [`Timeout::CloseOverdue`]) end the connection.
+    ///   passes: nothing is lost, call again. Any other timeout
+    ///   ([`Timeout::PongOverdue`], [`Timeout::CloseOverdue`], or
+    ///   [`Timeout::Write`] met by a sender) has ended the connection.
     /// - [`Error::Closed`] when the peer closed the connection: the close
     ///   handshake has been completed, and the frame tells its code and
     ///   reason. Reads after that give [`Error::AlreadyClosed`].
@@ -341,319 +311,6 @@ impl WebSocket {
             Delivery::Lent(message) => message.to_message(),
             Delivery::Owned(message) => message,
         })
-    }
-
-    /// Block until a whole message has arrived and hand it to `take`: lent
-    /// from the read buffer if it lies there whole, owned otherwise. With
-    /// `hold_replies`, if more input is already buffered behind it, this
-    /// thread's sends are held until the next read that may block (see
-    /// [`run_with`](Self::run_with)).
-    fn read_with<T>(
-        &mut self,
-        hold_replies: bool,
-        take: impl FnOnce(Delivery<'_>) -> T,
-    ) -> Result<T> {
-        if self.inner.done {
-            return Err(Error::AlreadyClosed);
-        }
-        let read_deadline = self.inner.timers.read_timeout.map(|t| Instant::now() + t);
-        loop {
-            match self.inner.receiver.next_received() {
-                Ok(Some(Received::InBuffer {
-                    message,
-                    more_buffered,
-                })) => {
-                    if hold_replies && more_buffered {
-                        hold(&mut self.inner.holding, &self.inner.sender);
-                    }
-                    return Ok(take(Delivery::Lent(message)));
-                }
-                Ok(Some(Received::Event(Event::Message(message)))) => {
-                    if hold_replies && self.inner.receiver.has_buffered_bytes() {
-                        hold(&mut self.inner.holding, &self.inner.sender);
-                    }
-                    return Ok(take(Delivery::Owned(message)));
-                }
-                Ok(None) => {
-                    if let Err(e) = self.fill(read_deadline) {
-                        return Err(self.read_failed(e));
-                    }
-                }
-                Ok(Some(Received::Event(event))) => {
-                    if let Some(e) = self.control_event(event) {
-                        return Err(e);
-                    }
-                }
-                Err(e) => return Err(self.fail(e.into())),
-            }
-        }
-    }
-
-    /// Handle a control frame; `Some` if it ends the connection. (Kept out
-    /// of `read_message`, whose stack frame every message crosses.)
-    #[cold]
-    #[inline(never)]
-    fn control_event(&mut self, event: Event) -> Option<Error> {
-        match event {
-            Event::Ping(payload) => {
-                // §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST
-                // send a Pong frame in response". Never wait behind
-                // another sender's write for it.
-                match self.writer().send_control(OpCode::Pong, &payload, false) {
-                    Ok(()) | Err(Error::AlreadyClosed) => None,
-                    Err(e) => Some(self.end_with(e)),
-                }
-            }
-            Event::Close(frame) => Some(self.peer_closed(frame)),
-            Event::Pong(_) | Event::Message(_) => None,
-        }
-    }
-
-    /// A read that did not complete: a timeout leaves the connection as it
-    /// is, anything else ends it.
-    #[cold]
-    #[inline(never)]
-    fn read_failed(&mut self, error: Error) -> Error {
-        match error {
-            Error::Timeout(Timeout::Read) => error,
-            Error::Protocol(_) | Error::Capacity(_) => self.fail(error),
-            e => self.end_with(e),
-        }
-    }
-
-    /// Read the next bytes where the receiver wants them, waking up for
-    /// the deadlines of [`Timers`] on the way.
-    ///
-    /// This runs for every message received, so what is rare (held replies,
-    /// deadlines, socket timeouts, errors) is out of line: the common read
-    /// is a few tests, one system call and the receiver's bookkeeping.
-    fn fill(&mut self, read_deadline: Option<Instant>) -> Result<()> {
-        if self.inner.holding {
-            self.release_held()?;
-        }
-        // The socket's timeout fired without a deadline of ours being due.
-        let mut woke_early = false;
-        loop {
-            // A socket timeout set with no deadline running is stale, and
-            // `prepare_wait` counts it down.
-            if self.inner.socket_timeout.is_some()
-                || self
-                    .inner
-                    .timers
-                    .any_deadline(read_deadline, self.writer().close_sent_at())
-            {
-                self.prepare_wait(read_deadline, woke_early)?;
-            }
-            let (n, result) = match self.inner.receiver.read_target() {
-                ReadTarget::Buffer(buf) => match (&self.inner.reader).read(buf) {
-                    Ok(0) => (0, Err(io::ErrorKind::UnexpectedEof.into())),
-                    Ok(n) => (n, Ok(())),
-                    Err(e) => (0, Err(e)),
-                },
-                ReadTarget::Message { buf, max } => self.inner.reader.read_append(buf, max),
-            };
-            if n > 0 {
-                self.inner.timers.received();
-                self.inner.receiver.filled(n)?;
-            }
-            match result {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    if !self.read_interrupted(e, n, &mut woke_early)? {
-                        return Ok(());
-                    }
-                }
-            }
-        }
-    }
-
-    /// About to wait for the peer: what `run_with` held goes out now.
-    #[cold]
-    #[inline(never)]
-    fn release_held(&mut self) -> Result<()> {
-        self.inner.holding = false;
-        self.writer().release()
-    }
-
-    /// Before a read that may block: act on the deadlines that are due
-    /// (keep-alive ping, timeouts) and set the socket's read timeout for the
-    /// next one.
-    #[cold]
-    #[inline(never)]
-    fn prepare_wait(&mut self, read_deadline: Option<Instant>, woke_early: bool) -> Result<()> {
-        loop {
-            match self
-                .inner
-                .timers
-                .next(read_deadline, self.writer().close_sent_at())
-            {
-                Wake::Sleep(timeout) => return self.lower_socket_timeout(timeout, woke_early),
-                Wake::Ping => {
-                    let now = Instant::now();
-                    self.writer().send_control(OpCode::Ping, b"", false)?;
-                    self.inner.timers.ping_sent(now);
-                }
-                Wake::ReadTimeout => return Err(Error::Timeout(Timeout::Read)),
-                Wake::PongOverdue => return Err(Error::Timeout(Timeout::PongOverdue)),
-                Wake::CloseOverdue => return Err(Error::Timeout(Timeout::CloseOverdue)),
-            }
-        }
-    }
-
-    /// A read that ended with `error` after `n` bytes: `Ok(true)` to read
-    /// again (interrupted, or woken by the socket's timeout for one of our
-    /// deadlines), `Ok(false)` if the bytes read are enough for now.
-    #[cold]
-    #[inline(never)]
-    fn read_interrupted(
-        &mut self,
-        error: io::Error,
-        n: usize,
-        woke_early: &mut bool,
-    ) -> Result<bool> {
-        if error.kind() == io::ErrorKind::Interrupted {
-            return Ok(true);
-        }
-        if !is_timeout_kind(error.kind()) {
-            return Err(Error::Io(error));
-        }
-        if n == 0 {
-            // The socket woke us for one of our deadlines: look again.
-            *woke_early = true;
-            return Ok(true);
-        }
-        Ok(false)
-    }
-
-    /// Make the socket's read timeout no later than `timeout` (see
-    /// [`timers`]). A timeout on the socket where none is wanted (the one
-    /// left by the handshake) costs an early wake-up once, and a kernel
-    /// timer armed and cancelled on every read that blocks; taking it off
-    /// costs a system call. So it is taken off once it has fired, or after
-    /// [`STALE_TIMEOUT_READS`] reads: a short connection never pays for
-    /// the system call, a long one stops paying for the timers.
-    fn lower_socket_timeout(&mut self, timeout: Option<Duration>, woke_early: bool) -> Result<()> {
-        let lower = match (self.inner.socket_timeout, timeout) {
-            (None, None) => false,
-            (Some(_), None) => {
-                self.inner.reads_under_stale_timeout =
-                    self.inner.reads_under_stale_timeout.saturating_add(1);
-                woke_early || self.inner.reads_under_stale_timeout > STALE_TIMEOUT_READS
-            }
-            (None, Some(_)) => true,
-            (Some(current), Some(wanted)) => wanted < current,
-        };
-        if lower {
-            // The wait may end up a little longer than asked: the kernel
-            // rounds up to its tick.
-            let timeout = timeout.map(|t| t.max(Duration::from_millis(1)));
-            self.inner.reader.set_read_timeout(timeout)?;
-            self.inner.socket_timeout = timeout;
-            self.inner.reads_under_stale_timeout = 0;
-        }
-        Ok(())
-    }
-
-    /// The peer's close frame arrived: answer it, then end the connection.
-    #[cold]
-    #[inline(never)]
-    fn peer_closed(&mut self, frame: Option<CloseFrame>) -> Error {
-        let frame = frame.unwrap_or_else(|| CloseFrame::new(CloseCode::NoStatus, ""));
-        // §5.5.1: "If an endpoint receives a Close frame and did not
-        // previously send a Close frame, the endpoint MUST send a Close frame
-        // in response. (When sending a Close frame in response, the endpoint
-        // typically echos the status code it received.)"
-        let _ = self.writer().send_close(frame.code, "", false);
-        self.writer().set_ending(Ending::Closed(frame.clone()));
-        self.linger(true);
-        Error::Closed(frame)
-    }
-
-    /// The peer broke the protocol or a limit: fail the connection (§7.1.7)
-    /// with the close code the error calls for.
-    #[cold]
-    #[inline(never)]
-    fn fail(&mut self, error: Error) -> Error {
-        let code = error.close_code().unwrap_or(CloseCode::Protocol);
-        let reason = match &error {
-            Error::Protocol(violation) => violation.to_string(),
-            other => other.to_string(),
-        };
-        let _ = self.writer().send_close(code, &reason, false);
-        self.writer().set_ending(Ending::Failed(error.to_string()));
-        self.linger(false);
-        error
-    }
-
-    /// The stream failed or ended: nothing more can be read or sent.
-    #[cold]
-    #[inline(never)]
-    fn end_with(&mut self, error: Error) -> Error {
-        self.inner.done = true;
-        self.writer().set_ending(Ending::Failed(match &error {
-            Error::Io(e) => format!("I/O error: {e}"),
-            other => other.to_string(),
-        }));
-        self.writer().end();
-        let _ = self.inner.reader.shutdown(Shutdown::Both);
-        error
-    }
-
-    /// Close the TCP connection the way §7.1.1 asks, once the close frames
-    /// have been exchanged (`handshake_done`) or the connection failed: the
-    /// server closes first; the client waits for it. Unless the handshake
-    /// ended cleanly on plain TCP, the remaining input is read and dropped
-    /// until the peer closes, so that closing does not reset the connection
-    /// and destroy the close frame in flight. Bounded by the close timeout.
-    fn linger(&mut self, handshake_done: bool) {
-        self.inner.done = true;
-        let deadline = Instant::now() + self.inner.timers.close_timeout;
-        let written = self.writer().wait_written(deadline);
-        self.writer().end();
-        if written && self.inner.role == Role::Server {
-            let _ = self.inner.reader.shutdown(Shutdown::Write);
-            // The peer's close frame was the last thing it may send (§5.5.1:
-            // after a Close frame "the endpoint MUST NOT send any more data
-            // frames"), and all of it has been read: closing the socket
-            // cannot reset anything, so there is no need to wait for the
-            // peer's FIN. (Over TLS the peer may still send its
-            // close_notify, so that case waits.)
-            if handshake_done
-                && !self.inner.receiver.has_buffered_bytes()
-                && matches!(self.inner.reader, Transport::Tcp(_))
-            {
-                return;
-            }
-        }
-        let mut sink = [0u8; 1024];
-        let mut wait = true;
-        let ended = loop {
-            // The socket's timeout is set again only when bytes keep coming.
-            if wait {
-                let now = Instant::now();
-                if now >= deadline
-                    || self
-                        .inner
-                        .reader
-                        .set_read_timeout(Some(deadline - now))
-                        .is_err()
-                {
-                    break false;
-                }
-            }
-            match (&self.inner.reader).read(&mut sink) {
-                Ok(0) => break true,
-                Ok(_) => wait = true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => wait = false,
-                Err(_) => break false,
-            }
-        };
-        // A server that saw the peer's end has nothing left to close; a
-        // client still owes the server its FIN, whether or not the
-        // `WebSocket` is dropped soon.
-        if !ended || self.inner.role == Role::Client {
-            let _ = self.inner.reader.shutdown(Shutdown::Both);
-        }
     }
 
     /// Send a text message.
@@ -715,28 +372,28 @@ impl WebSocket {
         self.inner.sender.ping(payload)
     }
 
-    /// Close the connection: send a close frame, wait (up to the close
-    /// timeout) for the peer's, dropping any message that arrives first,
-    /// then close the TCP connection.
+    /// Close the connection and wait for the peer to agree: send a close
+    /// frame with `code` and `reason` (unless one was sent already, by a
+    /// [`Sender::send_close`]), read until the peer's close frame arrives
+    /// (up to the close timeout), dropping any message that comes first,
+    /// close the TCP connection, and return the peer's close frame.
     ///
     /// # Errors
-    /// [`Error::AlreadyClosed`] if the connection was already over; an
-    /// [`Error::Io`] of kind `TimedOut` if the peer's close frame did not
-    /// arrive within the close timeout; the read error if the connection
-    /// failed.
-    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
-        if self.inner.done {
+    /// [`Error::AlreadyClosed`] if the connection was already over;
+    /// [`Error::Timeout`] with [`Timeout::CloseOverdue`] if the peer's close
+    /// frame did not arrive within the close timeout; the error that
+    /// failed the connection otherwise.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<CloseFrame> {
+        if self.inner.receiver.is_finished() {
             return Err(Error::AlreadyClosed);
         }
-        match self.writer().send_close(code, reason, true) {
-            Ok(_) | Err(Error::AlreadyClosed) => {}
-            Err(e) => return Err(self.end_with(e)),
-        }
-        // The peer's answer is due within the close timeout (see `fill`).
+        // A close frame sent already (by a sender) is the one the peer
+        // answers; a failed connection is told by the read below.
+        let _ = self.writer().send_close(code, reason, true);
         loop {
             match self.read_message() {
                 Ok(_) | Err(Error::Timeout(Timeout::Read)) => {}
-                Err(Error::Closed(_)) => return Ok(()),
+                Err(Error::Closed(frame)) => return Ok(frame),
                 Err(e) => return Err(e),
             }
         }
@@ -757,7 +414,8 @@ impl WebSocket {
         Incoming { ws: self }
     }
 
-    /// Read messages forever, handing each to `handler` (Zinc's `runWith:`).
+    /// Read messages until the connection closes, handing each to
+    /// `handler` (Zinc's `runWith:`), and return the peer's close frame.
     ///
     /// Each message is lent to `handler` as a [`MessageRef`]: one that
     /// arrived in a single frame (the common case) is unmasked and
@@ -765,9 +423,12 @@ impl WebSocket {
     /// or copied to receive it. Keep one past the call with
     /// [`MessageRef::to_message`].
     ///
-    /// On a read timeout (see [`set_read_timeout`](Self::set_read_timeout))
-    /// a keep-alive ping is sent and reading goes on. Returns `Ok(())` when
-    /// the peer closes the connection cleanly.
+    /// Read timeouts do not end it: on each (see
+    /// [`set_read_timeout`](Self::set_read_timeout)) a ping is sent to the
+    /// peer and reading goes on. To act on a quiet connection yourself,
+    /// loop on [`read_message`](Self::read_message) and match
+    /// `Err(Error::Timeout(Timeout::Read))`; to notice a dead peer, set a
+    /// [`KeepAlive`].
     ///
     /// When messages arrive faster than they are handled, what `handler`
     /// sends on this thread while more input is already waiting is held
@@ -778,14 +439,15 @@ impl WebSocket {
     /// ```no_run
     /// let mut ws = syncws::connect("ws://127.0.0.1:9001/echo")?;
     /// let sender = ws.sender();
-    /// ws.run_with(|message| sender.send_message(message))?;
+    /// let closed = ws.run_with(|message| sender.send_message(message))?;
+    /// println!("closed by the peer: {closed}");
     /// # Ok::<(), syncws::Error>(())
     /// ```
     ///
     /// # Errors
-    /// The first error of `handler`, or any read error other than a timeout
-    /// and a clean close.
-    pub fn run_with<F>(&mut self, mut handler: F) -> Result<()>
+    /// The first error of `handler`, or any read error other than a read
+    /// timeout and a clean close.
+    pub fn run_with<F>(&mut self, mut handler: F) -> Result<CloseFrame>
     where
         F: FnMut(MessageRef<'_>) -> Result<()>,
     {
@@ -798,11 +460,14 @@ impl WebSocket {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => break Err(e),
                 Err(Error::Timeout(Timeout::Read)) => {
-                    if let Err(e) = self.writer().send_control(OpCode::Ping, b"", true) {
+                    if let Err(e) = self
+                        .writer()
+                        .send_control(crate::protocol::frame::OpCode::Ping, b"")
+                    {
                         break Err(e);
                     }
                 }
-                Err(Error::Closed(_)) => break Ok(()),
+                Err(Error::Closed(frame)) => break Ok(frame),
                 Err(e) => break Err(e),
             }
         };
@@ -824,7 +489,7 @@ impl Drop for WebSocket {
     /// delivered, the close frame included. A client only gives its close
     /// frame a moment to go out, so that dropping it never blocks for long.
     fn drop(&mut self) {
-        if self.inner.done {
+        if self.inner.receiver.is_finished() {
             return;
         }
         let code = if std::thread::panicking() {
@@ -832,7 +497,9 @@ impl Drop for WebSocket {
         } else {
             CloseCode::Normal
         };
-        self.writer().set_ending(Ending::Dropped);
+        if let Some(home) = &self.inner.home {
+            home.dropped_while_open();
+        }
         if self.inner.role == Role::Server {
             // Writing the close frame must not block forever on a peer that
             // reads nothing.
@@ -844,7 +511,7 @@ impl Drop for WebSocket {
             }
             let _ = self.writer().send_close(code, "", false);
             // Ends with the peer's close frame, a failure, or the close
-            // timeout (see `fill`).
+            // timeout.
             while let Ok(_) | Err(Error::Timeout(Timeout::Read)) = self.read_message() {}
             return;
         }
@@ -852,8 +519,8 @@ impl Drop for WebSocket {
         let _ = self
             .writer()
             .wait_written(Instant::now() + Duration::from_millis(100));
-        self.writer().end();
-        let _ = self.inner.reader.shutdown(Shutdown::Both);
+        // Whatever the peer answers, this end is gone.
+        self.writer().abort();
     }
 }
 
@@ -885,170 +552,5 @@ impl<'a> IntoIterator for &'a mut WebSocket {
     }
 }
 
-/// A message read, as [`WebSocket::read_with`] hands it on.
-enum Delivery<'a> {
-    /// Lent from the read buffer, where it arrived whole.
-    Lent(MessageRef<'a>),
-    /// Assembled from fragments, or read straight into its own buffer.
-    Owned(Message),
-}
-
-/// More input is buffered behind the message being handed to `run_with`'s
-/// handler: hold this thread's sends until the next read that may block.
-/// (Takes the two fields, not the connection, because the message may be
-/// lent from the connection's receiver.)
-fn hold(holding: &mut bool, sender: &Sender) {
-    if !*holding {
-        *holding = true;
-        sender.writer.hold();
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use std::io::{Read, Write};
-    use std::net::{TcpListener, TcpStream};
-    use std::sync::Arc;
-
-    use super::*;
-    use crate::ProtocolViolation;
-    use crate::protocol::frame::write_frame;
-
-    /// A server-side WebSocket on a loopback socket whose read timeout was
-    /// left by the handshake, and the client's end of the socket.
-    fn server_with_handshake_timeout(timeout: Duration) -> (WebSocket, TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        server.set_read_timeout(Some(timeout)).unwrap();
-        let observer = server.try_clone().unwrap();
-        let opened = Opened {
-            transport: Transport::Tcp(Arc::new(server)),
-            peer_addr: None,
-            leftover: Vec::new(),
-            socket_timeout: Some(timeout),
-            write_timeout_set: false,
-        };
-        let ws = WebSocket::from_transport(opened, Role::Server, &Config::default()).unwrap();
-        (ws, client, observer)
-    }
-
-    fn send_masked(client: &mut TcpStream, payload: &[u8]) {
-        let mut frame = Vec::new();
-        write_frame(
-            &mut frame,
-            true,
-            OpCode::Binary,
-            payload,
-            Some([1, 2, 3, 4]),
-        );
-        client.write_all(&frame).unwrap();
-    }
-
-    /// The handshake's read timeout arms a kernel timer on every read that
-    /// blocks: a connection that keeps reading takes it off after a few
-    /// reads, and one that reads little keeps it (no system call spent).
-    #[test]
-    fn the_handshake_read_timeout_is_taken_off_after_a_few_reads() {
-        let timeout = Duration::from_secs(30);
-        let (mut ws, mut client, observer) = server_with_handshake_timeout(timeout);
-        for i in 0..=STALE_TIMEOUT_READS {
-            // One message per read: the next is sent once this one arrived.
-            send_masked(&mut client, &[i]);
-            assert_eq!(ws.read_message().unwrap(), Message::Binary(vec![i]));
-            let expected = if i < STALE_TIMEOUT_READS {
-                Some(timeout)
-            } else {
-                None
-            };
-            assert_eq!(
-                observer.read_timeout().unwrap(),
-                expected,
-                "after read {}",
-                i + 1
-            );
-        }
-        // A read timeout the caller asks for is still set when needed.
-        ws.set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        assert!(matches!(
-            ws.read_message(),
-            Err(Error::Timeout(Timeout::Read))
-        ));
-        assert!(observer.read_timeout().unwrap().is_some());
-    }
-
-    fn masked_frame(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
-        let mut frame = Vec::new();
-        write_frame(&mut frame, fin, opcode, payload, Some([9, 8, 7, 6]));
-        frame
-    }
-
-    /// `run_with` lends each message of a burst that arrived in one read,
-    /// whole and in order, and one assembled from fragments in between;
-    /// the handler sees exactly what the peer sent.
-    #[test]
-    fn run_with_lends_the_messages_of_a_burst_in_order() {
-        let (mut ws, mut client, _observer) = server_with_handshake_timeout(Duration::from_secs(5));
-        let mut burst = Vec::new();
-        burst.extend(masked_frame(true, OpCode::Text, "héllo".as_bytes()));
-        burst.extend(masked_frame(
-            true,
-            OpCode::Binary,
-            &[0, 1, 2, 3, 4, 5, 6, 7, 8],
-        ));
-        burst.extend(masked_frame(false, OpCode::Text, b"frag"));
-        burst.extend(masked_frame(true, OpCode::Continuation, b"ments"));
-        burst.extend(masked_frame(true, OpCode::Binary, b""));
-        burst.extend(masked_frame(true, OpCode::Close, &[0x03, 0xe8]));
-        client.write_all(&burst).unwrap();
-        let mut seen = Vec::new();
-        ws.run_with(|message| {
-            seen.push(message.to_message());
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(
-            seen,
-            [
-                Message::from("héllo"),
-                Message::from(vec![0u8, 1, 2, 3, 4, 5, 6, 7, 8]),
-                Message::from("fragments"),
-                Message::from(Vec::new()),
-            ]
-        );
-    }
-
-    /// A text message that arrived whole is validated where it lies: invalid
-    /// UTF-8 fails the connection with 1007 (RFC 6455 §8.1) and the handler
-    /// never sees it.
-    #[test]
-    fn run_with_fails_a_whole_text_message_with_invalid_utf8_with_1007() {
-        let (mut ws, mut client, _observer) = server_with_handshake_timeout(Duration::from_secs(5));
-        let mut burst = masked_frame(true, OpCode::Text, b"fine");
-        burst.extend(masked_frame(true, OpCode::Text, &[b'a', 0xff, b'b']));
-        client.write_all(&burst).unwrap();
-        // The peer reads the close frame, then closes: the server's wait
-        // for that (§7.1.1) ends at once.
-        let peer = std::thread::spawn(move || {
-            let mut head = [0u8; 2];
-            client.read_exact(&mut head).unwrap();
-            let mut payload = vec![0u8; usize::from(head[1])];
-            client.read_exact(&mut payload).unwrap();
-            (head[0], payload)
-        });
-        let mut seen = Vec::new();
-        let result = ws.run_with(|message| {
-            seen.push(message.to_message());
-            Ok(())
-        });
-        assert!(
-            matches!(result, Err(Error::Protocol(ProtocolViolation::InvalidUtf8))),
-            "{result:?}"
-        );
-        assert_eq!(seen, [Message::from("fine")]);
-        let (first_byte, payload) = peer.join().unwrap();
-        assert_eq!(first_byte, 0x88, "a close frame");
-        assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1007);
-    }
-}
+mod tests;

@@ -3,12 +3,17 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::error::{CapacityError, Error, Result};
-use crate::protocol::frame::{MAX_CONTROL_PAYLOAD, OpCode};
+#[cfg(doc)]
+use crate::error::Error;
+use crate::error::Result;
+use crate::protocol::frame::OpCode;
 #[cfg(doc)]
 use crate::protocol::message::Message;
 use crate::protocol::message::{CloseCode, MessageRef};
-use crate::websocket::writer::{Ending, Immediate, OutFrame, Writer};
+use crate::protocol::outbox::OutFrame;
+use crate::protocol::outbox::SharedFrame;
+use crate::protocol::session::State;
+use crate::websocket::writer::{Queued, Writer};
 
 /// Sends on a connection from any thread: cheap to clone, `Send + Sync`.
 ///
@@ -47,8 +52,10 @@ impl Sender {
     ///
     /// # Errors
     /// [`Error::AlreadyClosed`] after a close frame was sent or the
-    /// connection ended; [`Error::Io`] or [`Error::Timeout`] ([`Timeout::Write`](crate::Timeout::Write)
-    /// timeout) when the stream failed.
+    /// connection ended (a failure is reported once, to the call that met
+    /// it); [`Error::Io`] when the stream failed, or [`Error::Timeout`] with
+    /// [`Timeout::Write`](crate::Timeout::Write) when it did not take the
+    /// bytes within the write timeout. Either fails the connection.
     pub fn send_text(&self, text: &str) -> Result<()> {
         self.send_frames(OpCode::Text, &[text.as_bytes()])
     }
@@ -123,12 +130,10 @@ impl Sender {
     /// `WebSocket` consumes.
     ///
     /// # Errors
-    /// [`Error::Protocol`] is never returned; a payload over 125 bytes is
-    /// refused with [`Error::Capacity`]. Otherwise as for
-    /// [`send_text`](Self::send_text).
+    /// A payload over 125 bytes is refused with [`Error::Capacity`] (RFC
+    /// 6455 §5.5); otherwise as for [`send_text`](Self::send_text).
     pub fn ping(&self, payload: &[u8]) -> Result<()> {
-        check_control_payload(payload)?;
-        self.writer.send_control(OpCode::Ping, payload, true)
+        self.writer.send_control(OpCode::Ping, payload)
     }
 
     /// Send an unsolicited pong (a one-way heartbeat, RFC 6455 §5.5.3).
@@ -136,27 +141,27 @@ impl Sender {
     /// # Errors
     /// As for [`ping`](Self::ping).
     pub fn pong(&self, payload: &[u8]) -> Result<()> {
-        check_control_payload(payload)?;
-        self.writer.send_control(OpCode::Pong, payload, true)
+        self.writer.send_control(OpCode::Pong, payload)
     }
 
     /// Start the close handshake: send a close frame with `code` and
-    /// `reason` (cut to 123 bytes). The reading `WebSocket` then receives
-    /// the peer's answer and ends with [`Error::Closed`].
+    /// `reason` (cut to 123 bytes), and return once it is written, without
+    /// waiting for the peer's answer. The reading `WebSocket` receives that
+    /// answer and ends with [`Error::Closed`]; to wait for it on the reading
+    /// thread, use [`WebSocket::close`](crate::WebSocket::close).
     ///
     /// # Errors
-    /// [`Error::AlreadyClosed`] if a close frame was already sent.
-    pub fn close(&self, code: CloseCode, reason: &str) -> Result<()> {
-        match self.writer.send_close(code, reason, true)? {
-            true => Ok(()),
-            false => Err(Error::AlreadyClosed),
-        }
+    /// [`Error::AlreadyClosed`] if a close frame was already sent or the
+    /// connection is over; the write error.
+    pub fn send_close(&self, code: CloseCode, reason: &str) -> Result<()> {
+        self.writer.send_close(code, reason, true)
     }
 
-    /// True once a close frame has been sent on this connection (or it
-    /// ended): sends will fail with [`Error::AlreadyClosed`].
-    pub fn is_closed(&self) -> bool {
-        self.writer.close_sent()
+    /// True while messages may be sent: no close frame has been sent and
+    /// the connection has not ended. Once false, sends fail with
+    /// [`Error::AlreadyClosed`].
+    pub fn is_open(&self) -> bool {
+        self.writer.is_open()
     }
 
     /// Queue a close frame and return without waiting for it to be written
@@ -171,25 +176,15 @@ impl Sender {
         self.writer.abort();
     }
 
-    /// Send frames encoded once for many connections (server side only).
-    pub(crate) fn send_encoded(&self, frames: &[&[u8]]) -> Result<()> {
-        self.writer.send_encoded(frames)
-    }
-
-    /// [`send_encoded`](Self::send_encoded) of one frame at once if that
-    /// needs no wait (see `Writer::try_send_encoded_now`).
-    pub(crate) fn try_send_encoded_now(&self, frame: &[u8]) -> Result<Immediate> {
-        self.writer.try_send_encoded_now(frame)
+    /// Send a broadcast frame, never waiting (see
+    /// `Writer::send_broadcast_now`).
+    pub(crate) fn send_broadcast_now(&self, frame: &SharedFrame, limit: usize) -> Result<Queued> {
+        self.writer.send_broadcast_now(frame, limit)
     }
 
     /// Write what is queued, unless a thread is writing it already.
     pub(crate) fn flush_queued(&self) -> Result<()> {
         self.writer.flush_queued()
-    }
-
-    /// Whether frames must be masked (client side) or not.
-    pub(crate) fn role(&self) -> crate::protocol::Role {
-        self.writer.role()
     }
 
     /// Queue a close frame, wait up to `timeout` for it to be written, and
@@ -200,27 +195,12 @@ impl Sender {
         reason: &str,
         timeout: std::time::Duration,
     ) {
-        let _ = self.writer.send_close(code, reason, false);
-        if !self
-            .writer
-            .wait_written(std::time::Instant::now() + timeout)
-        {
-            self.writer.abort();
-        }
+        self.writer
+            .close_or_abort(code, reason, std::time::Instant::now() + timeout);
     }
 
-    /// How the connection ended, once its reader knows.
-    pub(crate) fn ending(&self) -> Option<&Ending> {
-        self.writer.ending()
+    /// Where the connection is (for a server's end report).
+    pub(crate) fn state(&self) -> State {
+        self.writer.state()
     }
-}
-
-fn check_control_payload(payload: &[u8]) -> Result<()> {
-    if payload.len() > MAX_CONTROL_PAYLOAD {
-        return Err(Error::Capacity(CapacityError::FrameTooLong {
-            size: payload.len() as u64,
-            max_size: MAX_CONTROL_PAYLOAD,
-        }));
-    }
-    Ok(())
 }

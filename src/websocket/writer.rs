@@ -1,113 +1,78 @@
 //! The sending side of a connection, shared by every thread that sends.
 //!
-//! Senders encode their frames into one outgoing buffer under a mutex that
-//! is never held while waiting for the network (only across a send that
-//! cannot wait). One sender at a time holds
-//! the *flusher* role: it takes the buffer out, writes it without the lock,
-//! and repeats while others keep appending. Others wait on a condition
-//! variable until their bytes have been written, so `send` returning `Ok`
-//! means the kernel has the whole message, and messages queued together go
-//! out in one write system call (group commit). Frames of two messages never
-//! interleave: each message is appended (or, when large, written) whole.
+//! The connection's [`Session`] (its state, every decision, and the bytes
+//! queued to send) lives under one mutex, which is never held while
+//! waiting for the network (only across a send that cannot wait). The
+//! writer only carries out what the session decides: it moves the queued
+//! bytes to the socket.
+//!
+//! One sender at a time holds the *flusher* role: it takes what is queued,
+//! writes it without the lock, and repeats while others keep queuing.
+//! Others wait on a condition variable until their bytes have been
+//! written, so `send` returning `Ok` means the kernel has the whole
+//! message, and messages queued together go out in one write system call
+//! (group commit). Frames of two messages never interleave: each message
+//! is queued (or, when large, written) whole, and the queue keeps its
+//! order, shared broadcast frames included.
 //!
 //! A small frame sent while nobody else is writing is encoded on the
 //! sender's stack and sent under the lock with `MSG_DONTWAIT`, without a
-//! trip through the buffer; only if the socket does not take it all does
+//! trip through the queue; only if the socket does not take it all does
 //! the sender take the flusher role and write the rest without the lock.
-//! Large payloads are not copied into the buffer either: the sender waits
+//! Large payloads are not copied into the queue either: the sender waits
 //! for the flusher role and writes header and payload with one vectored
 //! write.
 
 use std::io::{self, IoSlice, Write};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
-use crate::error::{Error, Result, Timeout};
-use crate::protocol::Role;
-use crate::protocol::close::close_payload;
-use crate::protocol::frame::{FrameHeader, MAX_HEADER_LEN, MAX_SHORT_PAYLOAD, OpCode, write_frame};
-use crate::protocol::mask::{apply_mask, apply_mask_short};
+use crate::error::{Error, Result};
+use crate::protocol::frame::{FrameHeader, MAX_HEADER_LEN, MAX_SHORT_PAYLOAD, OpCode};
+use crate::protocol::mask::apply_mask;
 use crate::protocol::message::{CloseCode, CloseFrame};
+use crate::protocol::outbox::{Batch, OutFrame, SHORT_HEADER_MAX, SharedFrame};
+use crate::protocol::session::{Failure, Session, State, TcpClose};
+use crate::protocol::{Role, Timeout};
+use crate::sync::{Signal, lock};
 use crate::transport::Transport;
 
 /// Payloads at least this large are written from the caller's memory
-/// instead of being copied into the outgoing buffer.
+/// instead of being copied into the queue.
 const DIRECT_WRITE_MIN: usize = 64 << 10;
-/// The outgoing buffer is given back to the allocator above this size, so an
+/// The queue's buffer is given back to the allocator above this size, so an
 /// idle connection that once sent a burst does not keep its memory.
 const KEEP_BUFFER_CAPACITY: usize = 64 << 10;
 /// Sends held back by [`Writer::hold`] go out anyway once this much is
 /// waiting.
 const HOLD_LIMIT: usize = 64 << 10;
-/// A frame with a payload up to this size is encoded on the stack when no
-/// other thread is writing.
-const SMALL_FRAME_MAX: usize = MAX_SHORT_PAYLOAD;
 /// Client frames are masked into a scratch buffer of this size at a time.
 const MASK_CHUNK: usize = 64 << 10;
 
-/// Fresh masking keys for client frames (RFC 6455 §5.3: "The masking key is
-/// a 32-bit value chosen at random by the client ... derived from a strong
-/// source of entropy"). Random bytes are fetched from the OS in batches.
-#[derive(Debug)]
-struct MaskKeys {
-    bytes: [u8; 256],
-    used: usize,
-}
-
-impl MaskKeys {
-    fn new() -> Self {
-        MaskKeys {
-            bytes: [0; 256],
-            used: 256,
-        }
-    }
-
-    fn next(&mut self) -> io::Result<[u8; 4]> {
-        if self.used == self.bytes.len() {
-            getrandom::fill(&mut self.bytes).map_err(io::Error::other)?;
-            self.used = 0;
-        }
-        let key = self.bytes[self.used..self.used + 4]
-            .try_into()
-            .expect("4 bytes");
-        self.used += 4;
-        Ok(key)
-    }
-}
-
-/// What has been sent, and who is sending. In this order (what a send
-/// looks at first), for the reason given on the `Writer`.
+/// The session, and who is writing. In this order (what a send looks at
+/// first), for the reason given on the `Writer`.
 #[derive(Debug)]
 #[repr(C)]
 struct WriteState {
-    /// A thread is writing; it will write whatever is appended meanwhile.
+    /// A thread is writing; it will write whatever is queued meanwhile.
     flushing: bool,
-    /// Our close frame has been queued: no more data frames (RFC 6455 §5.5.1:
-    /// "The application MUST NOT send any more data frames after sending a
-    /// _Close_ frame").
-    close_sent: bool,
-    /// The connection is over for senders (failed write, or reader gone).
-    ended: Option<io::ErrorKind>,
     /// Sends from this thread are queued but not written (see `hold`).
     held_for: Option<std::thread::ThreadId>,
-    /// Threads waiting on `progress`.
-    waiters: usize,
-    /// Bytes ever appended to `pending`, and ever written (or given up on).
+    /// Bytes ever queued, and ever written (or given up on).
     appended: u64,
     written: u64,
-    /// Encoded frames waiting for the flusher.
-    pending: Vec<u8>,
-    /// An empty buffer to swap with `pending`, so neither is reallocated.
+    /// The connection's state and the bytes it queued.
+    session: Session,
+    /// An empty buffer to take the place of the queue's when it is taken,
+    /// so neither is reallocated.
     spare: Vec<u8>,
-    /// Only clients mask: servers never allocate these.
-    masks: Option<Box<MaskKeys>>,
 }
 
 impl WriteState {
-    fn mask_key(&mut self) -> io::Result<[u8; 4]> {
-        self.masks
-            .get_or_insert_with(|| Box::new(MaskKeys::new()))
-            .next()
+    /// Nobody writes and nothing waits: a frame may go out at once.
+    #[inline]
+    fn idle(&self) -> bool {
+        !self.flushing && self.held_for.is_none() && self.session.nothing_to_send()
     }
 }
 
@@ -125,40 +90,20 @@ pub(crate) struct Writer {
     /// close timeout. Read without the lock on every blocking read.
     close_sent_at: OnceLock<Instant>,
     state: Mutex<WriteState>,
-    progress: Condvar,
+    progress: Signal,
     max_buffer: usize,
-    /// How the connection ended, as the reader saw it.
-    ending: OnceLock<Ending>,
 }
 
-/// How a connection ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Ending {
-    /// The close handshake completed; the peer's close frame.
-    Closed(CloseFrame),
-    /// The connection failed: the error, as text.
-    Failed(String),
-    /// The `WebSocket` was dropped while the connection was open (its
-    /// handler returned, or panicked), and closed then.
-    Dropped,
-}
-
-/// What [`Writer::try_send_encoded_now`] did with a frame.
+/// What [`Writer::send_broadcast_now`] did with a broadcast frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Immediate {
+pub(crate) enum Queued {
     /// Written whole.
     Written,
-    /// Partly written; the rest is queued, with no thread writing it.
-    Partly,
-    /// Not written: another thread is writing, or the socket is full.
-    Busy,
-}
-
-/// One frame to send.
-pub(crate) struct OutFrame<'a> {
-    pub fin: bool,
-    pub opcode: OpCode,
-    pub payload: &'a [u8],
+    /// Queued, in order; with `flush`, nobody is writing it yet, and the
+    /// caller must see that someone does ([`Writer::flush_queued`]).
+    Waiting { flush: bool },
+    /// Not queued: `limit` broadcast frames wait already.
+    Full,
 }
 
 impl Writer {
@@ -168,20 +113,15 @@ impl Writer {
             transport,
             max_buffer,
             state: Mutex::new(WriteState {
-                pending: Vec::new(),
-                spare: Vec::new(),
                 flushing: false,
+                held_for: None,
                 appended: 0,
                 written: 0,
-                close_sent: false,
-                ended: None,
-                waiters: 0,
-                held_for: None,
-                masks: None,
+                session: Session::new(role),
+                spare: Vec::new(),
             }),
-            progress: Condvar::new(),
+            progress: Signal::default(),
             close_sent_at: OnceLock::new(),
-            ending: OnceLock::new(),
         }
     }
 
@@ -190,25 +130,7 @@ impl Writer {
     }
 
     fn lock(&self) -> MutexGuard<'_, WriteState> {
-        // A panic while holding this lock leaves the state consistent (every
-        // update is a single assignment), so poisoning is ignored.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn wait<'a>(&self, mut st: MutexGuard<'a, WriteState>) -> MutexGuard<'a, WriteState> {
-        st.waiters += 1;
-        let mut st = self.progress.wait(st).unwrap_or_else(|e| e.into_inner());
-        st.waiters -= 1;
-        st
-    }
-
-    /// Wake the threads waiting for progress, if there are any: std's
-    /// `notify_all` is a system call even when nobody waits, and this runs
-    /// on every send.
-    fn wake(&self, st: &WriteState) {
-        if st.waiters > 0 {
-            self.progress.notify_all();
-        }
+        lock(&self.state)
     }
 
     /// Send one data message as the given frames, whole, never interleaved
@@ -216,16 +138,17 @@ impl Writer {
     pub(crate) fn send_message(&self, frames: &[OutFrame<'_>]) -> Result<()> {
         let total: usize = frames.iter().map(|f| f.payload.len()).sum();
         let mut st = self.lock();
-        check_open(&st)?;
+        st.session.check_open()?;
         if total >= DIRECT_WRITE_MIN {
             while st.flushing {
-                st = self.wait(st);
-                check_open(&st)?;
+                st = self.progress.wait(st);
+                st.session.check_open()?;
             }
             st.flushing = true;
             return self.write_direct(st, frames);
         }
-        self.append(&mut st, frames)?;
+        let queued = st.session.send_frames(frames)?;
+        st.appended += queued as u64;
         self.finish_send(st, true)
     }
 
@@ -237,22 +160,17 @@ impl Writer {
             opcode,
             payload,
         };
-        if payload.len() > SMALL_FRAME_MAX {
+        if payload.len() > MAX_SHORT_PAYLOAD {
             return self.send_message(&[frame]);
         }
         let mut st = self.lock();
-        check_open(&st)?;
-        if st.flushing || st.held_for.is_some() || !st.pending.is_empty() {
+        if !st.idle() {
             return self.queue_frame(st, &frame);
         }
         // Nobody else is writing: encode the frame on the stack and write it
-        // from there, with no trip through the outgoing buffer.
-        let mut bytes = [0u8; SHORT_HEADER_MAX + SMALL_FRAME_MAX];
-        let mask = match self.role {
-            Role::Client => Some(st.mask_key()?),
-            Role::Server => None,
-        };
-        let len = encode_small_frame(&mut bytes, opcode, payload, mask);
+        // from there, with no trip through the queue.
+        let mut bytes = [0u8; SHORT_HEADER_MAX + MAX_SHORT_PAYLOAD];
+        let len = st.session.encode_short(&mut bytes, opcode, payload)?;
         st.appended += len as u64;
         let end = st.appended;
         // A send that cannot wait, made under the lock: nearly always the
@@ -260,7 +178,7 @@ impl Writer {
         // TCP on Linux; elsewhere it takes nothing.)
         let taken = match self.transport.write_now(&bytes[..len]) {
             Ok(n) => n,
-            Err(e) => return Err(self.fail(st, e)),
+            Err(e) => return Err(self.write_failed(st, e)),
         };
         if taken == len {
             st.written = end;
@@ -273,141 +191,151 @@ impl Writer {
         let result = (&self.transport).write_all(&bytes[taken..len]);
         let mut st = self.lock();
         if let Err(e) = result {
-            return Err(self.fail(st, e));
+            return Err(self.write_failed(st, e));
         }
         st.written = end;
-        if st.pending.is_empty() {
-            st.flushing = false;
-            self.wake(&st);
-            return Ok(());
-        }
         // Whatever others queued meanwhile goes out next.
         self.flush(st)
     }
 
     /// `send_frame` while another thread writes or replies are held: the
-    /// frame joins the outgoing buffer. (Out of line, to keep the common
-    /// case's code short.)
+    /// frame joins the queue. (Out of line, to keep the common case's code
+    /// short.)
     #[inline(never)]
     fn queue_frame<'a>(
         &'a self,
         mut st: MutexGuard<'a, WriteState>,
         frame: &OutFrame<'_>,
     ) -> Result<()> {
-        self.append(&mut st, std::slice::from_ref(frame))?;
+        let queued = st.session.send_frames(std::slice::from_ref(frame))?;
+        st.appended += queued as u64;
         self.finish_send(st, true)
     }
 
-    /// Send frames already encoded (a server's frames are not masked, so
-    /// one encoding serves every connection a broadcast goes to). Each
-    /// slice holds whole frames.
-    pub(crate) fn send_encoded(&self, frames: &[&[u8]]) -> Result<()> {
-        debug_assert_eq!(
-            self.role,
-            Role::Server,
-            "client frames must be masked one by one"
-        );
+    /// Send a broadcast frame (encoded once for every connection it goes
+    /// to: a server's frames are not masked) without ever waiting for the
+    /// network: written at once if nothing else is being written and the
+    /// socket takes it (a send that cannot wait, made under the lock), else
+    /// queued, in order, unless `limit` broadcast frames wait already.
+    pub(crate) fn send_broadcast_now(&self, frame: &SharedFrame, limit: usize) -> Result<Queued> {
         let mut st = self.lock();
-        check_open(&st)?;
-        for frame in frames {
-            st.pending.extend_from_slice(frame);
-            st.appended += frame.len() as u64;
+        st.session.check_open()?;
+        if st.idle() && self.role == Role::Server {
+            let bytes = frame.bytes();
+            let taken = match self.transport.write_now(bytes) {
+                Ok(n) => n,
+                Err(e) => return Err(self.write_failed(st, e)),
+            };
+            st.appended += bytes.len() as u64;
+            if taken == bytes.len() {
+                st.written = st.appended;
+                return Ok(Queued::Written);
+            }
+            // The part the socket did not take waits for a flusher.
+            let queued = st.session.send_broadcast(frame, taken)?;
+            st.written = st.appended - queued as u64;
+            return Ok(Queued::Waiting { flush: true });
         }
-        self.finish_send(st, true)
-    }
-
-    /// Write an encoded frame at once, if no other thread is writing or
-    /// has bytes queued and the socket takes at least part of it without
-    /// waiting. The send never waits for the network, so it is made under
-    /// the lock; a part the socket did not take is queued, and the caller
-    /// must see that it is written ([`flush_queued`](Self::flush_queued)).
-    pub(crate) fn try_send_encoded_now(&self, frame: &[u8]) -> Result<Immediate> {
-        debug_assert_eq!(self.role, Role::Server, "client frames must be masked");
-        let mut st = self.lock();
-        check_open(&st)?;
-        if st.flushing || st.held_for.is_some() || !st.pending.is_empty() {
-            return Ok(Immediate::Busy);
+        if st.session.queued_broadcasts() >= limit {
+            return Ok(Queued::Full);
         }
-        let n = match self.transport.write_now(frame) {
-            Ok(n) => n,
-            Err(e) => return Err(self.fail(st, e)),
-        };
-        if n == 0 {
-            return Ok(Immediate::Busy);
-        }
-        st.appended += frame.len() as u64;
-        st.written = st.appended - (frame.len() - n) as u64;
-        if n == frame.len() {
-            return Ok(Immediate::Written);
-        }
-        st.pending.extend_from_slice(&frame[n..]);
-        Ok(Immediate::Partly)
+        let queued = st.session.send_broadcast(frame, 0)?;
+        st.appended += queued as u64;
+        Ok(Queued::Waiting {
+            flush: !st.flushing,
+        })
     }
 
     /// Write what is queued, unless another thread is writing it already.
+    /// Held replies are written too: only the holding thread's own sends
+    /// are held.
     pub(crate) fn flush_queued(&self) -> Result<()> {
         let mut st = self.lock();
-        if st.pending.is_empty() || st.flushing {
+        if st.session.nothing_to_send() || st.flushing {
             return Ok(());
         }
         st.flushing = true;
         self.flush(st)
     }
 
-    /// Queue a ping or pong. With `wait` false (the reader answering a
-    /// ping), return at once if another thread is writing: it will write
-    /// this frame too, and the reader must not block behind it.
-    pub(crate) fn send_control(&self, opcode: OpCode, payload: &[u8], wait: bool) -> Result<()> {
+    /// Send a ping or an unsolicited pong of the application's, and wait
+    /// until it is written.
+    pub(crate) fn send_control(&self, opcode: OpCode, payload: &[u8]) -> Result<()> {
         let mut st = self.lock();
-        if st.close_sent {
-            // Nothing but the close handshake is left to say.
-            return if opcode == OpCode::Pong {
-                Ok(())
-            } else {
-                Err(Error::AlreadyClosed)
-            };
+        let queued = st.session.send_control(opcode, payload)?;
+        st.appended += queued as u64;
+        self.finish_send(st, true)
+    }
+
+    /// The reader's keep-alive ping: written now if nobody is writing,
+    /// else by the thread that is (the reader does not wait behind it).
+    pub(crate) fn send_keep_alive_ping(&self) -> Result<()> {
+        let mut st = self.lock();
+        let queued = st.session.send_control(OpCode::Ping, b"")?;
+        st.appended += queued as u64;
+        self.finish_send(st, false)
+    }
+
+    /// A ping arrived: queue its pong (as the session decides) without
+    /// waiting behind another thread's write.
+    pub(crate) fn ping_received(&self, payload: &[u8]) -> Result<()> {
+        let mut st = self.lock();
+        let queued = st.session.ping_received(payload);
+        if queued == 0 {
+            return Ok(());
         }
-        check_open(&st)?;
-        self.append(
-            &mut st,
-            &[OutFrame {
-                fin: true,
-                opcode,
-                payload,
-            }],
-        )?;
+        st.appended += queued as u64;
+        self.finish_send(st, false)
+    }
+
+    /// The peer's close frame arrived: the session queues the reply, if it
+    /// owes one, and completes the close handshake. Returns the peer's
+    /// frame. The reply is written now unless another thread is writing.
+    pub(crate) fn close_received(&self, frame: Option<CloseFrame>) -> CloseFrame {
+        let mut st = self.lock();
+        let (frame, queued) = st.session.close_received(frame);
+        if queued > 0 {
+            st.appended += queued as u64;
+            let _ = self.finish_send(st, false);
+        }
+        frame
+    }
+
+    /// Start the close handshake with our close frame. With `wait`, return
+    /// once it is written; else only if nobody else is writing.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyClosed`] if a close frame was sent already or the
+    /// connection is over; the write error.
+    pub(crate) fn send_close(&self, code: CloseCode, reason: &str, wait: bool) -> Result<()> {
+        let mut st = self.lock();
+        let now = Instant::now();
+        let queued = st.session.send_close(code, reason, now)?;
+        let _ = self.close_sent_at.set(now);
+        st.appended += queued as u64;
         self.finish_send(st, wait)
     }
 
-    /// Queue our close frame, once. Returns `Ok(false)` if it had already
-    /// been queued. The bytes are written before returning unless another
-    /// thread is writing and `wait` is false.
-    pub(crate) fn send_close(&self, code: CloseCode, reason: &str, wait: bool) -> Result<bool> {
+    /// Fail the connection (as the session decides: after a protocol error
+    /// a close frame with its code is queued, and written now unless
+    /// another thread is writing). True if this failure is the one the
+    /// connection ended with, false if it had ended already.
+    pub(crate) fn fail(&self, failure: Failure) -> bool {
         let mut st = self.lock();
-        if st.close_sent {
-            return Ok(false);
+        if !matches!(st.session.state(), State::Open | State::Closing { .. }) {
+            return false;
         }
-        check_open(&st)?;
-        let payload = close_payload(code, reason);
-        self.append(
-            &mut st,
-            &[OutFrame {
-                fin: true,
-                opcode: OpCode::Close,
-                payload: &payload,
-            }],
-        )?;
-        st.close_sent = true;
-        let _ = self.close_sent_at.set(Instant::now());
-        self.finish_send(st, wait).map(|()| true)
-    }
-
-    /// True once our close frame has been queued.
-    pub(crate) fn close_sent(&self) -> bool {
-        self.lock().close_sent
+        let queued = st.session.fail(failure);
+        self.progress.notify_all();
+        if queued > 0 {
+            st.appended += queued as u64;
+            let _ = self.finish_send(st, false);
+        }
+        true
     }
 
     /// When our close frame was queued, if it was.
+    #[inline]
     pub(crate) fn close_sent_at(&self) -> Option<Instant> {
         self.close_sent_at.get().copied()
     }
@@ -415,22 +343,35 @@ impl Writer {
     /// End the connection at once, from any thread: the reader's blocked
     /// read returns, and sends fail.
     pub(crate) fn abort(&self) {
-        self.end();
+        self.fail(Failure::Aborted);
         let _ = self.transport.shutdown(std::net::Shutdown::Both);
     }
 
-    /// Whether this is the client or the server end.
-    pub(crate) fn role(&self) -> Role {
-        self.role
+    /// Queue a close frame, wait up to `deadline` for it to be written, and
+    /// drop the connection if it was not.
+    pub(crate) fn close_or_abort(&self, code: CloseCode, reason: &str, deadline: Instant) {
+        let _ = self.send_close(code, reason, false);
+        if !self.wait_written(deadline) {
+            self.abort();
+        }
     }
 
-    /// Record how the connection ended; the first record stays.
-    pub(crate) fn set_ending(&self, ending: Ending) {
-        let _ = self.ending.set(ending);
+    /// Where the connection is.
+    pub(crate) fn state(&self) -> State {
+        self.lock().session.state().clone()
     }
 
-    pub(crate) fn ending(&self) -> Option<&Ending> {
-        self.ending.get()
+    /// True while data may be sent.
+    pub(crate) fn is_open(&self) -> bool {
+        self.lock().session.is_open()
+    }
+
+    /// How to close the TCP connection, as the session decides once the
+    /// connection is over (see [`Session::tcp_close`]).
+    pub(crate) fn tcp_close(&self, written: bool, unread: bool) -> Option<TcpClose> {
+        self.lock()
+            .session
+            .tcp_close(written, unread, self.transport.is_tls())
     }
 
     /// Wait until everything queued so far has been written, or the
@@ -442,7 +383,7 @@ impl Writer {
             if st.written >= target {
                 return true;
             }
-            if st.ended.is_some() {
+            if !stream_usable(&st.session) {
                 return false;
             }
             if !st.flushing {
@@ -452,48 +393,12 @@ impl Writer {
                 st.flushing = true;
                 return self.flush(st).is_ok();
             }
-            let now = Instant::now();
-            if now >= deadline {
+            let (next, in_time) = self.progress.wait_until(st, deadline);
+            if !in_time {
                 return false;
             }
-            st.waiters += 1;
-            st = self
-                .progress
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-            st.waiters -= 1;
+            st = next;
         }
-    }
-
-    /// The connection is over: later sends fail with `AlreadyClosed`.
-    pub(crate) fn end(&self) {
-        let mut st = self.lock();
-        st.close_sent = true;
-        st.ended.get_or_insert(io::ErrorKind::NotConnected);
-        self.wake(&st);
-    }
-
-    /// Encode `frames` into the outgoing buffer. (Inline: `send_frame`
-    /// passes one frame, and the loop then disappears.)
-    #[inline]
-    fn append(&self, st: &mut WriteState, frames: &[OutFrame<'_>]) -> Result<()> {
-        let before = st.pending.len();
-        for frame in frames {
-            let mask = match self.role {
-                Role::Client => Some(st.mask_key()?),
-                Role::Server => None,
-            };
-            write_frame(
-                &mut st.pending,
-                frame.fin,
-                frame.opcode,
-                frame.payload,
-                mask,
-            );
-        }
-        st.appended += (st.pending.len() - before) as u64;
-        Ok(())
     }
 
     /// Queue, without writing, what the current thread sends from now on,
@@ -507,7 +412,7 @@ impl Writer {
     pub(crate) fn release(&self) -> Result<()> {
         let mut st = self.lock();
         st.held_for = None;
-        if st.pending.is_empty() || st.flushing {
+        if st.session.nothing_to_send() || st.flushing {
             // Nothing held, or the thread writing will write it.
             return Ok(());
         }
@@ -515,10 +420,10 @@ impl Writer {
         self.flush(st)
     }
 
-    /// After appending: write, or wait for the thread that is writing.
+    /// After queuing: write, or wait for the thread that is writing.
     fn finish_send<'a>(&'a self, mut st: MutexGuard<'a, WriteState>, wait: bool) -> Result<()> {
         if st.held_for.is_some()
-            && st.pending.len() < HOLD_LIMIT
+            && st.session.queued_tail() < HOLD_LIMIT
             && st.held_for == Some(std::thread::current().id())
         {
             return Ok(());
@@ -530,49 +435,65 @@ impl Writer {
         // A reader answering pings must not block behind a slow write,
         // unless the peer piles up more answers than it reads: then the
         // reader waits too, which stops it reading more pings.
-        if !wait && st.pending.len() <= self.max_buffer {
+        if !wait && st.session.queued_tail() <= self.max_buffer {
             return Ok(());
         }
         let mine = st.appended;
         // Backpressure and error reporting: return once our bytes are out,
-        // or with the error that stopped them.
+        // or learn that the connection failed before they were.
         loop {
             if st.written >= mine {
                 return Ok(());
             }
-            if let Some(kind) = st.ended {
-                return Err(ended_error(kind));
+            if !stream_usable(&st.session) {
+                return Err(Error::AlreadyClosed);
             }
-            st = self.wait(st);
+            st = self.progress.wait(st);
         }
     }
 
-    /// Write the outgoing buffer until it stays empty. Called holding the
-    /// flusher role; gives it up before returning.
+    /// Write the queue until it stays empty. Called holding the flusher
+    /// role; gives it up before returning.
     fn flush<'a>(&'a self, mut st: MutexGuard<'a, WriteState>) -> Result<()> {
         loop {
-            if st.pending.is_empty() {
+            if st.session.nothing_to_send() {
                 st.flushing = false;
-                self.wake(&st);
+                self.progress.notify_all();
                 return Ok(());
             }
             let spare = std::mem::take(&mut st.spare);
-            let mut batch = std::mem::replace(&mut st.pending, spare);
+            let batch = st.session.take_queued(spare);
             let end = st.appended;
             drop(st);
-            let result = (&self.transport).write_all(&batch);
-            batch.clear();
-            if batch.capacity() > KEEP_BUFFER_CAPACITY {
-                batch.shrink_to(KEEP_BUFFER_CAPACITY);
-            }
+            let (result, tail) = self.write_batch(batch);
             st = self.lock();
-            st.spare = batch;
+            st.spare = tail;
             if let Err(e) = result {
-                return Err(self.fail(st, e));
+                return Err(self.write_failed(st, e));
             }
             st.written = end;
-            self.wake(&st);
+            self.progress.notify_all();
         }
+    }
+
+    /// Write a batch taken from the queue; give back its tail buffer,
+    /// emptied, for reuse.
+    fn write_batch(&self, batch: Batch) -> (io::Result<()>, Vec<u8>) {
+        let Batch { ahead, mut tail } = batch;
+        let result = if ahead.is_empty() {
+            (&self.transport).write_all(&tail)
+        } else {
+            let mut slices: Vec<IoSlice<'_>> =
+                ahead.iter().map(|c| IoSlice::new(c.bytes())).collect();
+            slices.push(IoSlice::new(&tail));
+            write_all_vectored(&mut &self.transport, &mut slices)
+        };
+        drop(ahead);
+        tail.clear();
+        if tail.capacity() > KEEP_BUFFER_CAPACITY {
+            tail.shrink_to(KEEP_BUFFER_CAPACITY);
+        }
+        (result, tail)
     }
 
     /// Write a large message from the caller's memory, then whatever others
@@ -584,55 +505,43 @@ impl Writer {
         mut st: MutexGuard<'a, WriteState>,
         frames: &[OutFrame<'_>],
     ) -> Result<()> {
-        let masks: Vec<Option<[u8; 4]>> = match self.role {
-            Role::Client => frames
-                .iter()
-                .map(|_| st.mask_key().map(Some))
-                .collect::<io::Result<_>>()?,
-            Role::Server => vec![None; frames.len()],
+        let masks = match st.session.masks_for(frames.len()) {
+            Ok(masks) => masks,
+            Err(e) => {
+                st.flushing = false;
+                self.progress.notify_all();
+                return Err(e.into());
+            }
         };
-        let earlier = std::mem::take(&mut st.pending);
+        let spare = std::mem::take(&mut st.spare);
+        let earlier = st.session.take_queued(spare);
         let earlier_end = st.appended;
         drop(st);
-        let result = self.write_frames_direct(&earlier, frames, &masks);
+        let (earlier_written, tail) = self.write_batch(earlier);
+        let result = earlier_written.and_then(|()| self.write_frames_direct(frames, &masks));
         st = self.lock();
-        // Whatever was appended while we wrote stays queued, in order; the
-        // buffer we took becomes the spare.
-        let mut earlier = earlier;
-        earlier.clear();
-        if st.spare.capacity() < earlier.capacity() && earlier.capacity() <= KEEP_BUFFER_CAPACITY {
-            st.spare = earlier;
-        }
+        st.spare = tail;
         if let Err(e) = result {
-            return Err(self.fail(st, e));
+            return Err(self.write_failed(st, e));
         }
         st.written = st.written.max(earlier_end);
         // Our frames were never counted in `appended`, so `written` only
-        // tracks the queued bytes; those appended meanwhile come next.
+        // tracks the queued bytes; those queued meanwhile come next.
         self.flush(st)
     }
 
     fn write_frames_direct(
         &self,
-        earlier: &[u8],
         frames: &[OutFrame<'_>],
         masks: &[Option<[u8; 4]>],
     ) -> io::Result<()> {
         let mut transport = &self.transport;
-        if !earlier.is_empty() {
-            transport.write_all(earlier)?;
-        }
         let mut scratch = Vec::new();
         for (frame, mask) in frames.iter().zip(masks) {
-            let header = FrameHeader {
-                fin: frame.fin,
-                rsv: 0,
-                opcode: frame.opcode,
-                mask: *mask,
-                payload_len: frame.payload.len() as u64,
-            };
             let mut head = [0u8; MAX_HEADER_LEN];
-            let head_len = header.encode(&mut head);
+            let head_len =
+                FrameHeader::new(frame.fin, frame.opcode, frame.payload.len() as u64, *mask)
+                    .encode(&mut head);
             match mask {
                 None => write_all_vectored(
                     &mut transport,
@@ -660,69 +569,33 @@ impl Writer {
         Ok(())
     }
 
-    /// A write failed: the stream is broken mid-frame, so the connection is
-    /// over for every sender. Wake them all.
-    fn fail(&self, mut st: MutexGuard<'_, WriteState>, e: io::Error) -> Error {
-        st.ended = Some(e.kind());
-        st.close_sent = true;
+    /// A write failed: the stream is broken, perhaps mid-frame, so the
+    /// connection is failed for every sender (what was queued is dropped,
+    /// and `written` stays short of `appended`, so waiting senders learn
+    /// it), and the socket is shut down so that its reader learns it too.
+    /// The error goes to the call that met it; later calls are told the
+    /// connection is over.
+    #[cold]
+    fn write_failed(&self, mut st: MutexGuard<'_, WriteState>, e: io::Error) -> Error {
+        let error = Error::from_io(e, Timeout::Write);
+        let failure = match &error {
+            Error::Timeout(timeout) => Failure::Timeout(*timeout),
+            other => Failure::Transport(other.to_string()),
+        };
+        st.session.fail(failure);
         st.flushing = false;
-        // The bytes not written are dropped; `written` stays short of
-        // `appended` so their senders learn it.
-        st.pending.clear();
-        self.wake(&st);
-        Error::from_io(e, Timeout::Write)
+        self.progress.notify_all();
+        drop(st);
+        let _ = self.transport.shutdown(std::net::Shutdown::Both);
+        error
     }
 }
 
-/// The header of a frame of at most [`SMALL_FRAME_MAX`] bytes: 2 bytes and
-/// a client's masking key.
-const SHORT_HEADER_MAX: usize = 6;
-
-/// Encode a final frame of at most [`SMALL_FRAME_MAX`] bytes of payload into
-/// `bytes`; returns its length. (The general `FrameHeader::encode`, for any
-/// length, is more code than a small message should run through.)
-fn encode_small_frame(
-    bytes: &mut [u8; SHORT_HEADER_MAX + SMALL_FRAME_MAX],
-    opcode: OpCode,
-    payload: &[u8],
-    mask: Option<[u8; 4]>,
-) -> usize {
-    debug_assert!(payload.len() <= SMALL_FRAME_MAX);
-    let len = payload.len().min(SMALL_FRAME_MAX);
-    // FIN, no reserved bits; the length in the 7-bit field (§5.2).
-    bytes[0] = 0x80 | opcode.bits();
-    bytes[1] = len as u8;
-    let head = match mask {
-        None => 2,
-        Some(key) => {
-            bytes[1] |= 0x80;
-            bytes[2..6].copy_from_slice(&key);
-            6
-        }
-    };
-    let out = &mut bytes[head..head + len];
-    out.copy_from_slice(&payload[..len]);
-    if let Some(key) = mask {
-        apply_mask_short(out, key);
-    }
-    head + len
-}
-
-fn check_open(st: &WriteState) -> Result<()> {
-    if let Some(kind) = st.ended {
-        return Err(ended_error(kind));
-    }
-    if st.close_sent {
-        return Err(Error::AlreadyClosed);
-    }
-    Ok(())
-}
-
-/// What a send meets on a connection that ended: the failure that ended
-/// it was reported once, to the call that met it; every other call is
-/// told the connection is over, never to try again.
-fn ended_error(_kind: io::ErrorKind) -> Error {
-    Error::AlreadyClosed
+/// Can anything still be written? Not once the stream broke, a deadline
+/// passed or the connection was aborted; after a protocol error, yes: the
+/// close frame.
+fn stream_usable(session: &Session) -> bool {
+    !matches!(session.state(), State::Failed(failure) if !matches!(failure, Failure::Protocol(_)))
 }
 
 /// `Write::write_all_vectored` is not stable yet.
@@ -803,7 +676,7 @@ mod tests {
         }
         pusher.join().unwrap();
         let st = writer.lock();
-        assert!(!st.flushing && st.pending.is_empty());
+        assert!(!st.flushing && st.session.nothing_to_send());
         assert_eq!(st.written, st.appended);
     }
 }

@@ -571,7 +571,7 @@ fn chat(mut ws: WebSocket, stop: &AtomicBool, count: &AtomicU64) -> Result<u64, 
         thread::sleep(Duration::from_micros(500));
     }
     match ws.close(CloseCode::Normal, "done") {
-        Ok(()) => Ok(done),
+        Ok(_) => Ok(done),
         Err(e) => Err(format!("close after {done} round trips: {e}")),
     }
 }

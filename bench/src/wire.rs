@@ -261,13 +261,12 @@ impl In {
                     if let Some(len) = self.buffered().first_chunk::<4>() {
                         let len = u32::from_be_bytes(*len);
                         self.start += 4;
-                        return Ok(FrameHeader {
-                            fin: true,
-                            rsv: 0,
-                            opcode: OpCode::Binary,
-                            mask: None,
-                            payload_len: u64::from(len),
-                        });
+                        return Ok(FrameHeader::new(
+                            true,
+                            OpCode::Binary,
+                            u64::from(len),
+                            None,
+                        ));
                     }
                     self.fill_or_eof(r)?;
                 }

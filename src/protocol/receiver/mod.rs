@@ -602,5 +602,4 @@ fn message_too_long(size: u64, max_size: usize) -> Error {
 }
 
 #[cfg(test)]
-#[path = "receiver_tests.rs"]
 mod tests;

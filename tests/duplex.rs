@@ -3,62 +3,28 @@
 
 mod support;
 
-use std::sync::mpsc;
 use std::thread;
 
-use syncws::{CloseCode, Error, Message, Server};
+use syncws::{CloseCode, Error, Server};
 
-const COUNT: usize = 10_000;
+use support::common;
 
-/// The server's handler blocks in `read_message` with no timeout while a
-/// second thread sends 10,000 messages through a `Sender`. The client only
-/// speaks once it has received them all, so the reader stays blocked for the
-/// whole run: every message must arrive, in order.
+/// The server's reader is blocked while another thread sends (see
+/// [`common::a_blocked_reader_never_delays_a_sender`]); `tests/tls.rs` runs
+/// the same over TLS.
 #[test]
 fn a_blocked_reader_never_delays_a_sender() {
-    let (result_tx, result_rx) = mpsc::channel();
-    let server = Server::bind("127.0.0.1:0")
-        .unwrap()
-        .start(move |mut ws| {
-            let sender = ws.sender();
-            let pusher = thread::spawn(move || {
-                for i in 0..COUNT {
-                    sender.send_text(&i.to_string()).unwrap();
-                }
-            });
-            // Blocked here, no timeout, while the pusher sends everything.
-            let first = ws.read_message();
-            pusher.join().unwrap();
-            result_tx.send(first.map(|m| m.into_bytes())).unwrap();
-        })
-        .unwrap();
-    let mut client = syncws::connect(&format!("ws://{}/", server.local_addr())).unwrap();
-    for i in 0..COUNT {
-        assert_eq!(client.read_message().unwrap(), Message::Text(i.to_string()));
-    }
-    client.send_text("all received").unwrap();
-    let seen_by_reader = result_rx.recv().unwrap().unwrap();
-    assert_eq!(seen_by_reader, b"all received");
+    common::a_blocked_reader_never_delays_a_sender(
+        |handler| Server::bind("127.0.0.1:0").unwrap().start(handler).unwrap(),
+        |server| syncws::connect(&format!("ws://{}/", server.local_addr())).unwrap(),
+    );
 }
 
-/// The same on the client side: the client's reader is blocked while its
-/// sender pushes 10,000 messages to an echo server, and reads them back.
+/// The same on the client side, against an echo server.
 #[test]
 fn client_reads_while_another_thread_sends() {
     let (_server, url) = support::start_echo_server();
-    let mut client = syncws::connect(&url).unwrap();
-    let sender = client.sender();
-    let pusher = thread::spawn(move || {
-        for i in 0..COUNT {
-            sender.send_binary(&(i as u32).to_be_bytes()).unwrap();
-        }
-    });
-    for i in 0..COUNT {
-        let message = client.read_message().unwrap();
-        assert_eq!(message, Message::Binary((i as u32).to_be_bytes().to_vec()));
-    }
-    pusher.join().unwrap();
-    client.close(CloseCode::Normal, "").unwrap();
+    common::a_client_reads_while_another_thread_sends(syncws::connect(&url).unwrap());
 }
 
 /// Several threads send at once, small and large messages mixed: each

@@ -21,7 +21,9 @@ use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hostile_raw::{Chatter, RawWs, Seen, TIMEOUT, echo_and_report, eventually, within};
+use hostile_raw::{
+    Chatter, RawWs, Seen, TIMEOUT, echo_and_report, eventually, read_to_end, within,
+};
 use syncws::protocol::frame::OpCode;
 use syncws::server::{ConnectionEnd, EndReason, Route};
 use syncws::{CloseCode, Error, KeepAlive, Message, Server, ServerHandle, Timeout, WebSocket};
@@ -635,25 +637,34 @@ fn stop_delivers_1001_to_a_client_that_reads_slowly() {
         .unwrap();
     let mut ws = connect(&server, "/slow-reader");
     let sender = ws.sender();
+    let sent = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&sent);
     let sending = thread::spawn(move || {
         let chunk = vec![0x61u8; 16 << 10];
         for k in 0..1_000_000u64 {
             if let Err(e) = sender.send_binary(&chunk) {
                 return (k, e);
             }
+            counted.fetch_add(1, Ordering::Relaxed);
         }
         (1_000_000, Error::AlreadyClosed)
     });
-    // The client is busy elsewhere: echoes pile up in the server's socket
-    // (peer pacing, not synchronisation).
-    thread::sleep(Duration::from_millis(500));
+    // The client reads nothing yet: once it has sent 1 MiB, echoes are
+    // piling up in the server's socket.
+    eventually("1 MiB sent", TIMEOUT, || sent.load(Ordering::Relaxed) >= 64);
     let handle = server.clone();
+    let addr = server.local_addr();
     let stopping = thread::spawn(move || {
         let started = Instant::now();
         handle.stop();
         started.elapsed()
     });
-    thread::sleep(Duration::from_millis(500));
+    // `stop` closes the listener first, then queues 1001 on every
+    // connection: once a connection is refused, the close is on its way,
+    // behind the echoes.
+    eventually("the listener closed by stop", TIMEOUT, || {
+        std::net::TcpStream::connect(addr).is_err()
+    });
     // Now the client reads everything, slowly: 16 KiB a millisecond.
     let mut echoes = 0u64;
     let end = loop {
@@ -735,16 +746,6 @@ fn misbehaving_server(stop_timeout: Duration) -> (ServerHandle, Arc<Release>, En
         .serve()
         .unwrap();
     (server, release, Ends::new(ends))
-}
-
-/// Read until the connection ends; return how.
-fn read_to_end(ws: &mut WebSocket) -> Error {
-    for _ in 0..100_000 {
-        if let Err(e) = ws.read_message() {
-            return e;
-        }
-    }
-    panic!("too many messages");
 }
 
 #[track_caller]

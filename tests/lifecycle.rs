@@ -13,19 +13,8 @@ use std::thread;
 use std::time::Duration;
 
 use lifecycle_proc::{Snapshot, assert_back_to};
-use server_raw::{TIMEOUT, get};
+use server_raw::{TIMEOUT, get, read_to_end};
 use syncws::{CloseCode, Error, Hub, Message, Server, WebSocket};
-
-/// Read until the connection ends.
-fn read_to_end(mut ws: WebSocket) -> Error {
-    ws.set_read_timeout(Some(TIMEOUT)).unwrap();
-    for _ in 0..1000 {
-        if let Err(e) = ws.read_message() {
-            return e;
-        }
-    }
-    panic!("more than 1000 messages");
-}
 
 fn connect(addr: SocketAddr, path: &str) -> WebSocket {
     let mut ws = syncws::connect(&format!("ws://{addr}{path}")).unwrap();
@@ -76,11 +65,11 @@ fn stop_leaves_no_thread_and_no_file_descriptor_behind() {
                 ws.read_message().unwrap(),
                 Message::from(format!("hello {i}"))
             );
-            readers.push(thread::spawn(move || read_to_end(ws)));
+            readers.push(thread::spawn(move || read_to_end(&mut ws)));
         }
         // A detached connection.
-        let detached = connect(addr, "/detach");
-        readers.push(thread::spawn(move || read_to_end(detached)));
+        let mut detached = connect(addr, "/detach");
+        readers.push(thread::spawn(move || read_to_end(&mut detached)));
         for _ in 0..4 {
             opened_rx.recv_timeout(TIMEOUT).unwrap();
         }

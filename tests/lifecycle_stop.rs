@@ -7,32 +7,19 @@
 //! `tests/lifecycle.rs`, alone in its binary.)
 
 mod server_raw;
-mod support;
 
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use server_raw::{End, RawClient, TIMEOUT};
-use support::Peer;
+use server_raw::{End, Peer, RawClient, TIMEOUT, read_to_end};
 use syncws::{CloseCode, Error, Message, Server, ServerHandle, WebSocket};
-
-/// Read until the connection ends; return how it ended.
-fn read_to_end(mut ws: WebSocket) -> Error {
-    ws.set_read_timeout(Some(TIMEOUT)).unwrap();
-    for _ in 0..1000 {
-        if let Err(e) = ws.read_message() {
-            return e;
-        }
-    }
-    panic!("more than 1000 messages");
-}
 
 /// A client of `addr` reading in a thread until the connection ends.
 fn reading_client(addr: SocketAddr, path: &str) -> Peer<Error> {
-    let ws = syncws::connect(&format!("ws://{addr}{path}")).unwrap();
-    Peer::spawn("reading client", move || read_to_end(ws))
+    let mut ws = syncws::connect(&format!("ws://{addr}{path}")).unwrap();
+    Peer::spawn("reading client", move || read_to_end(&mut ws))
 }
 
 #[track_caller]
@@ -130,7 +117,7 @@ fn join_returns_once_another_clone_stops_the_server() {
     ws.set_read_timeout(Some(TIMEOUT)).unwrap();
     ws.send_text("before").unwrap();
     assert_eq!(ws.read_message().unwrap(), Message::from("before"));
-    let client = Peer::spawn("client", move || read_to_end(ws));
+    let client = Peer::spawn("client", move || read_to_end(&mut ws));
     server.stop();
     joined.join();
     assert_going_away(client.join());
@@ -148,7 +135,7 @@ fn dropping_the_last_handle_stops_the_server() {
     ws.send_text("still serving").unwrap();
     assert_eq!(ws.read_message().unwrap(), Message::from("still serving"));
     await_opened(&opened, 1);
-    let client = Peer::spawn("client", move || read_to_end(ws));
+    let client = Peer::spawn("client", move || read_to_end(&mut ws));
 
     drop(server);
 

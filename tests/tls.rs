@@ -2,6 +2,9 @@
 //! timeouts, certificate errors, hostile clients, a tungstenite peer.
 #![cfg(feature = "native-tls")]
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
@@ -118,50 +121,20 @@ fn server_close_code_reaches_a_wss_client() {
     }
 }
 
-/// The full-duplex test of the plain TCP suite, over TLS: a reader blocked
-/// with no timeout never delays a sender on another thread.
+/// The full-duplex scenarios of the plain TCP suite (`tests/duplex.rs`),
+/// over TLS: a reader blocked with no timeout never delays a sender on
+/// another thread.
 #[test]
 fn a_blocked_wss_reader_never_delays_a_sender() {
-    const COUNT: usize = 10_000;
-    let (result_tx, result_rx) = mpsc::channel();
-    let tls = tls_server(move |mut ws| {
-        let sender = ws.sender();
-        let pusher = thread::spawn(move || {
-            for i in 0..COUNT {
-                sender.send_text(&i.to_string()).unwrap();
-            }
-        });
-        let first = ws.read_message();
-        pusher.join().unwrap();
-        result_tx.send(first.map(|m| m.into_bytes())).unwrap();
+    common::a_blocked_reader_never_delays_a_sender(tls_server, |tls| {
+        tls.client("/").connect().unwrap()
     });
-    let mut client = tls.client("/").connect().unwrap();
-    for i in 0..COUNT {
-        assert_eq!(client.read_message().unwrap(), Message::Text(i.to_string()));
-    }
-    client.send_text("all received").unwrap();
-    assert_eq!(result_rx.recv().unwrap().unwrap(), b"all received");
 }
 
 #[test]
 fn wss_client_reads_while_another_thread_sends() {
-    const COUNT: usize = 10_000;
     let tls = tls_echo_server();
-    let mut client = tls.client("/").connect().unwrap();
-    let sender = client.sender();
-    let pusher = thread::spawn(move || {
-        for i in 0..COUNT {
-            sender.send_binary(&(i as u32).to_be_bytes()).unwrap();
-        }
-    });
-    for i in 0..COUNT {
-        assert_eq!(
-            client.read_message().unwrap(),
-            Message::Binary((i as u32).to_be_bytes().to_vec())
-        );
-    }
-    pusher.join().unwrap();
-    client.close(CloseCode::Normal, "").unwrap();
+    common::a_client_reads_while_another_thread_sends(tls.client("/").connect().unwrap());
 }
 
 /// A TLS peer written by hand, that sends a frame in two parts: a read

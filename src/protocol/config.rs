@@ -146,6 +146,7 @@ impl Config {
 /// assert_eq!(keep_alive.interval, Duration::from_secs(30));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KeepAlive {
     /// Quiet time before a ping.
     pub interval: Duration,

@@ -21,40 +21,40 @@ pub enum Message {
 }
 
 impl Message {
+    /// The message, borrowed: what [`WebSocket::run_with`](crate::WebSocket::run_with)
+    /// lends, and where the accessors below are written once.
+    pub fn borrowed(&self) -> MessageRef<'_> {
+        MessageRef::from(self)
+    }
+
     /// The payload as bytes, whatever the kind.
     pub fn as_bytes(&self) -> &[u8] {
-        match self {
-            Message::Text(s) => s.as_bytes(),
-            Message::Binary(b) => b,
-        }
+        self.borrowed().as_bytes()
     }
 
     /// The text, if this is a text message.
     pub fn as_text(&self) -> Option<&str> {
-        match self {
-            Message::Text(s) => Some(s),
-            Message::Binary(_) => None,
-        }
+        self.borrowed().as_text()
     }
 
     /// The payload length in bytes.
     pub fn len(&self) -> usize {
-        self.as_bytes().len()
+        self.borrowed().len()
     }
 
     /// True for an empty payload.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.borrowed().is_empty()
     }
 
     /// True for a text message.
     pub fn is_text(&self) -> bool {
-        matches!(self, Message::Text(_))
+        self.borrowed().is_text()
     }
 
     /// True for a binary message.
     pub fn is_binary(&self) -> bool {
-        matches!(self, Message::Binary(_))
+        self.borrowed().is_binary()
     }
 
     /// The payload bytes, taken out of the message.
@@ -308,6 +308,7 @@ impl From<CloseCode> for u16 {
 /// assert_eq!(frame.to_string(), "1000 \"bye\"");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CloseFrame {
     /// The status code (1005 when the frame carried none).
     pub code: CloseCode,

@@ -25,8 +25,10 @@ use syncws::protocol::frame::{OpCode, write_frame};
 use syncws::protocol::handshake::{ClientRequest, check_response, parse_response};
 use syncws::{CloseCode, Error, Message, WebSocket};
 
-/// How long any single blocking step may take.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
+#[path = "../common/mod.rs"]
+mod common;
+#[allow(unused_imports)]
+pub use common::{TIMEOUT, eventually, read_to_end, within};
 
 /// The masking key of every frame the attacker sends (any key will do:
 /// masking is not a secret between a test and itself).
@@ -419,48 +421,6 @@ pub fn fd_limit() -> u64 {
 /// Mebibytes, for messages.
 pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / f64::from(1 << 20)
-}
-
-/// Wait until `condition` holds, checking every few milliseconds, for at
-/// most `timeout`; panics naming `what` if it never does.
-#[track_caller]
-pub fn eventually(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Run `f` on a thread and wait at most `timeout` for its result; panics
-/// (re-raising the thread's panic) otherwise.
-#[track_caller]
-pub fn within<T: Send + 'static>(
-    what: &str,
-    timeout: Duration,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (tx, rx) = mpsc::channel();
-    let thread = thread::Builder::new()
-        .name(what.to_owned())
-        .spawn(move || {
-            let _ = tx.send(f());
-        })
-        .expect("spawn a thread");
-    match rx.recv_timeout(timeout) {
-        Ok(value) => {
-            let _ = thread.join();
-            value
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: not done within {timeout:?}"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => match thread.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!(),
-        },
-    }
 }
 
 // ---------------------------------------------------------------------

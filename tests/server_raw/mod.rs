@@ -11,14 +11,15 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
 
 use syncws::protocol::frame::{FrameHeader, OpCode, write_frame};
 use syncws::protocol::handshake::{ResponseHead, parse_response};
 use syncws::{Message, ServerHandle, WebSocket};
 
-/// How long any single blocking step may take.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
+#[path = "../common/mod.rs"]
+mod common;
+#[allow(unused_imports)]
+pub use common::{Peer, TIMEOUT, read_to_end};
 
 /// A valid `Sec-WebSocket-Key` (the one of RFC 6455 §1.3).
 pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -300,13 +301,6 @@ impl RawClient {
 
 /// Poll `condition` until it holds, for at most [`TIMEOUT`].
 #[track_caller]
-pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    while !condition() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never happened: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+pub fn eventually(what: &str, condition: impl FnMut() -> bool) {
+    common::eventually(what, TIMEOUT, condition);
 }

@@ -15,15 +15,15 @@
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use syncws::{Server, ServerHandle, WebSocket};
 use tungstenite::protocol::WebSocketConfig;
 
-/// How long any single blocking step of a test may take.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
+#[path = "../common/mod.rs"]
+pub mod common;
+#[allow(unused_imports)]
+pub use common::{Peer, TIMEOUT, read_to_end};
 
 /// The most messages a test peer reads from one connection (bounds loops).
 pub const MAX_MESSAGES: usize = 1000;
@@ -55,46 +55,6 @@ impl Deadline {
     #[track_caller]
     pub fn check(&self, what: &str) {
         assert!(!self.expired(), "deadline passed while {what}");
-    }
-}
-
-/// A thread whose result the test awaits, for at most [`TIMEOUT`].
-#[derive(Debug)]
-pub struct Peer<T> {
-    result: mpsc::Receiver<T>,
-    thread: JoinHandle<()>,
-}
-
-impl<T: Send + 'static> Peer<T> {
-    /// Run `f` in a new thread named `name`.
-    pub fn spawn(name: &str, f: impl FnOnce() -> T + Send + 'static) -> Self {
-        let (tx, rx) = mpsc::channel();
-        let thread = thread::Builder::new()
-            .name(name.to_owned())
-            .spawn(move || {
-                let _ = tx.send(f());
-            })
-            .expect("spawn a test thread");
-        Peer { result: rx, thread }
-    }
-
-    /// The thread's result. Panics if it takes longer than [`TIMEOUT`];
-    /// re-raises the thread's panic, so its assertion message is seen.
-    #[track_caller]
-    pub fn join(self) -> T {
-        match self.result.recv_timeout(TIMEOUT) {
-            Ok(value) => {
-                let _ = self.thread.join();
-                value
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                panic!("peer thread did not finish within {TIMEOUT:?}")
-            }
-            Err(RecvTimeoutError::Disconnected) => match self.thread.join() {
-                Err(panic) => std::panic::resume_unwind(panic),
-                Ok(()) => unreachable!("the thread ended without sending its result"),
-            },
-        }
     }
 }
 

@@ -49,6 +49,16 @@ pub use websocket::{Incoming, Sender, WebSocket};
 #[cfg(feature = "native-tls")]
 pub use native_tls;
 
+/// The internals that the fuzz targets of `fuzz/` drive directly, built
+/// only by `cargo fuzz` (which sets `--cfg fuzzing`): not part of the API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::protocol::close::MAX_REASON_LEN;
+    pub use crate::protocol::receiver::{Event, ReadTarget, Receiver};
+    pub use crate::protocol::utf8::Utf8Validator;
+}
+
 /// The examples of README.md, compiled as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

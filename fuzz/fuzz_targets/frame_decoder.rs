@@ -1,5 +1,5 @@
 //! `FrameHeader::parse` on arbitrary bytes. A header it accepts must survive
-//! a round trip through `encode`/`write` (compared as parsed headers: the
+//! a round trip through `encode` (compared as parsed headers: the
 //! input may encode the length in more bytes than needed), and every proper
 //! prefix of the bytes it took must ask for more rather than fail.
 #![no_main]
@@ -27,11 +27,11 @@ fuzz_target!(|data: &[u8]| {
         n <= len,
         "{header:?}: encoded in {n} bytes, parsed from {len}"
     );
-    if let Ok(payload_len) = usize::try_from(header.payload_len) {
-        assert_eq!(n, FrameHeader::len_for(payload_len, header.mask.is_some()));
-    }
-    let mut written = Vec::new();
-    header.write(&mut written);
-    assert_eq!(written, bytes[..n]);
+    let minimal = match header.payload_len {
+        0..=125 => 2,
+        126..=0xffff => 4,
+        _ => 10,
+    } + if header.mask.is_some() { 4 } else { 0 };
+    assert_eq!(n, minimal, "{header:?}");
     assert_eq!(FrameHeader::parse(&bytes[..n]), Ok(Some((header, n))));
 });

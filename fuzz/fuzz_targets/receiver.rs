@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! byte 0        flags: bit 0 client role (else server)
-//!                      bit 1 give the first bytes with push_bytes, as the
+//!                      bit 1 give the first bytes with receive_data, as the
 //!                            bytes that followed the handshake head
 //!                      bit 2 tiny limits (frame 200 B, message 500 B)
 //!                            instead of frame 1 MiB, message 2 MiB
@@ -16,7 +16,7 @@
 //! k × u16 LE    chunk sizes, used in turn: 0 is a read that timed out with
 //!               nothing (Buffer: no `filled`; Message: `filled(0)`),
 //!               0xffff as much as the target takes
-//! u16 LE        if bit 1: how many bytes to push_bytes
+//! u16 LE        if bit 1: how many bytes to give with receive_data
 //! the rest      the byte stream from the peer
 //! ```
 //!
@@ -28,10 +28,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use syncws::fuzzing::{Event, MAX_REASON_LEN, ReadTarget, Receiver};
 use syncws::protocol::Role;
-use syncws::protocol::close::MAX_REASON_LEN;
 use syncws::protocol::frame::MAX_CONTROL_PAYLOAD;
-use syncws::protocol::receiver::{Event, ReadTarget, Receiver};
 use syncws::{Config, Message};
 
 const UNLIMITED: usize = usize::MAX;
@@ -50,7 +49,7 @@ fn run(role: Role, config: &Config, mut input: &[u8], chunks: &[usize], push: us
     let max_message = config.get_max_message_size();
     let mut receiver = Receiver::new(role, config);
     if push > 0 {
-        receiver.push_bytes(&input[..push]);
+        receiver.receive_data(&input[..push]);
         input = &input[push..];
     }
     let mut events = Vec::new();
@@ -67,7 +66,7 @@ fn run(role: Role, config: &Config, mut input: &[u8], chunks: &[usize], push: us
                 let close = matches!(event, Event::Close(_));
                 events.push(event);
                 if close {
-                    assert!(receiver.is_closed());
+                    assert!(receiver.is_finished());
                     break;
                 }
             }
@@ -109,10 +108,10 @@ fn run(role: Role, config: &Config, mut input: &[u8], chunks: &[usize], push: us
     }
     Outcome {
         events,
-        closed: receiver.is_closed(),
+        closed: receiver.is_finished(),
         // After an error or the peer's close the rest is never parsed, and
         // how much of it was buffered depends on the reads.
-        partial: error.is_none() && !receiver.is_closed() && receiver.has_partial_data(),
+        partial: error.is_none() && !receiver.is_finished() && receiver.has_partial_data(),
         error,
     }
 }

@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use syncws::protocol::utf8::Utf8Validator;
+use syncws::fuzzing::Utf8Validator;
 
 /// The index of the first byte `i` such that `text[..=i]` is not the start
 /// of any valid UTF-8 text, if there is one.
@@ -64,8 +64,8 @@ fuzz_target!(|data: &[u8]| {
         (Some(i), None) => panic!("{text:x?}: invalid at byte {i}, but no piece failed"),
     }
 
-    // After reset the validator starts over: the whole text in one piece.
-    validator.reset();
+    // A fresh validator: the whole text in one piece.
+    let mut validator = Utf8Validator::new();
     let whole = validator.feed(text).and_then(|()| validator.finish());
     assert_eq!(whole.is_ok(), expected_valid);
 });

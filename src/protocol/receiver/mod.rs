@@ -35,7 +35,7 @@ const TEXT_VALIDATION_STEP: usize = 64 << 10;
 
 /// What the peer sent, one whole unit at a time.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Event {
+pub enum Event {
     /// A whole data message, fragments joined, text validated.
     Message(Message),
     /// A ping with its payload: answer it with a pong carrying the same.
@@ -63,7 +63,7 @@ pub(crate) enum Received<'a> {
 
 /// Where the driver should put the next bytes it reads.
 #[derive(Debug)]
-pub(crate) enum ReadTarget<'a> {
+pub enum ReadTarget<'a> {
     /// Read whatever is available into this slice (one read call).
     Buffer(&'a mut [u8]),
     /// Append at most `max` bytes to the end of `buf`, the message being
@@ -101,7 +101,7 @@ struct Assembly {
 // In this order (what each message touches first), for the reason given
 // on the `WebSocket`'s state.
 #[repr(C)]
-pub(crate) struct Receiver {
+pub struct Receiver {
     /// Read buffer: `buf[start..end]` is received and not yet parsed.
     buf: Vec<u8>,
     start: usize,
@@ -128,7 +128,7 @@ pub(crate) struct Receiver {
 
 impl Receiver {
     /// A receiver for this end of a connection, with the limits of `config`.
-    pub(crate) fn new(role: Role, config: &Config) -> Self {
+    pub fn new(role: Role, config: &Config) -> Self {
         Receiver {
             role,
             max_frame_size: config.max_frame_size,
@@ -151,7 +151,7 @@ impl Receiver {
     /// Bytes received, in one call: what a driver of its own feeds, and
     /// what followed the HTTP head of the opening handshake in the same
     /// read.
-    pub(crate) fn receive_data(&mut self, bytes: &[u8]) {
+    pub fn receive_data(&mut self, bytes: &[u8]) {
         self.compact();
         let needed = self.end + bytes.len();
         if self.buf.len() < needed {
@@ -163,26 +163,26 @@ impl Receiver {
 
     /// True once nothing more is parsed: the peer's close frame arrived,
     /// or [`finish`](Self::finish) was called.
-    pub(crate) fn is_finished(&self) -> bool {
+    pub fn is_finished(&self) -> bool {
         self.finished
     }
 
     /// The input is over (it ended, failed, or the connection was failed):
     /// nothing more will be parsed.
-    pub(crate) fn finish(&mut self) {
+    pub fn finish(&mut self) {
         self.finished = true;
     }
 
     /// True if bytes have been received that are not yet parsed: more may
     /// be delivered without reading again.
-    pub(crate) fn has_buffered_bytes(&self) -> bool {
+    pub fn has_buffered_bytes(&self) -> bool {
         self.start < self.end
     }
 
     /// True if some bytes of a frame or message have been received but not
     /// yet delivered.
-    #[cfg(test)]
-    pub(crate) fn has_partial_data(&self) -> bool {
+    #[cfg(any(test, fuzzing))]
+    pub fn has_partial_data(&self) -> bool {
         self.start < self.end || self.frame.is_some() || self.message.is_some()
     }
 
@@ -195,7 +195,7 @@ impl Receiver {
     /// on the frame header, before its payload is buffered. Either way the
     /// connection must be failed with the error's
     /// [`close_code`](Error::close_code).
-    pub(crate) fn next_event(&mut self) -> Result<Option<Event>, Error> {
+    pub fn next_event(&mut self) -> Result<Option<Event>, Error> {
         Ok(match self.next_received()? {
             Some(Received::InBuffer { message, .. }) => Some(Event::Message(message.to_message())),
             Some(Received::Event(event)) => Some(event),
@@ -359,7 +359,7 @@ impl Receiver {
     /// [`next_event`](Self::next_event) returned `Ok(None)`, then report
     /// with [`filled`](Self::filled).
     #[inline]
-    pub(crate) fn read_target(&mut self) -> ReadTarget<'_> {
+    pub fn read_target(&mut self) -> ReadTarget<'_> {
         let direct = match (&self.frame, &self.message) {
             (Some(frame), Some(message))
                 if !frame.opcode.is_control()
@@ -417,7 +417,7 @@ impl Receiver {
     /// As for [`next_event`](Self::next_event): bytes read straight into a
     /// text message are validated here.
     #[inline]
-    pub(crate) fn filled(&mut self, n: usize) -> Result<(), Error> {
+    pub fn filled(&mut self, n: usize) -> Result<(), Error> {
         if std::mem::take(&mut self.reading_direct) {
             let from = self.message.as_ref().map_or(0, |m| m.data.len() - n);
             return self.payload_arrived(from, n);

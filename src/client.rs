@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::error::{Error, HandshakeError, Result, UrlError};
-use crate::http::{handshake_io, read_head, set_deadline};
+use crate::http::{read_head, set_deadline};
 use crate::protocol::Role;
 use crate::protocol::handshake::{ClientRequest, check_response, parse_response};
 use crate::url::WsUrl;
@@ -165,9 +165,7 @@ impl ClientBuilder {
             ..ClientRequest::new(url.host_header(), url.resource.clone())
         };
         set_deadline(&stream, deadline)?;
-        (&stream)
-            .write_all(&request.to_bytes())
-            .map_err(handshake_io)?;
+        (&stream).write_all(&request.to_bytes())?;
         let config = &self.config;
         let (head, rest) = read_head(&stream, deadline, |buf| {
             parse_response(buf, config.max_head_size, config.max_headers)
@@ -218,8 +216,8 @@ impl ClientBuilder {
             d.saturating_duration_since(Instant::now())
                 .max(Duration::from_millis(1))
         });
-        tcp.set_read_timeout(timeout).map_err(handshake_io)?;
-        tcp.set_write_timeout(timeout).map_err(handshake_io)?;
+        tcp.set_read_timeout(timeout)?;
+        tcp.set_write_timeout(timeout)?;
         // The SNI name and the name checked against the certificate are
         // the URL's host.
         match connector.connect(host, Pipe::new(std::sync::Arc::new(tcp))) {

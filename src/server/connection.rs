@@ -267,7 +267,6 @@ fn read_request(
         Err(Error::Handshake(e)) => {
             let status = match e {
                 HandshakeError::HeadTooLarge { .. } | HandshakeError::TooManyHeaders { .. } => 431,
-                HandshakeError::Io(_) => return None,
                 _ => 400,
             };
             respond(stream, bounded, None, &plain(status, &e.to_string()));

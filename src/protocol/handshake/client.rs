@@ -4,10 +4,10 @@
 use std::borrow::Cow;
 
 use super::VERSION;
+use super::error::HandshakeError;
 use super::headers::{has_token, header_values, write_header};
 use super::key::{accept_key, generate_key};
 use super::parse::{completed, head_window, header_slots, owned_headers};
-use crate::error::HandshakeError;
 
 /// Client side: the opening handshake request to send.
 ///
@@ -290,8 +290,8 @@ pub fn check_response(
         [chosen] if request.protocols.iter().any(|offered| offered == chosen) => {
             Ok(Some(chosen.to_owned()))
         }
-        [chosen] => Err(HandshakeError::Subprotocol(Some(chosen.to_owned()))),
-        ref several => Err(HandshakeError::Subprotocol(Some(several.join(", ")))),
+        [chosen] => Err(HandshakeError::Subprotocol(chosen.to_owned())),
+        ref several => Err(HandshakeError::Subprotocol(several.join(", "))),
     }
 }
 
@@ -506,15 +506,15 @@ mod tests {
             ),
             (
                 format!("{good}Sec-WebSocket-Protocol: superchat\r\n"),
-                |e| matches!(e, HandshakeError::Subprotocol(Some(p)) if p == "superchat"),
+                |e| matches!(e, HandshakeError::Subprotocol(p) if p == "superchat"),
             ),
             (
                 format!("{good}Sec-WebSocket-Protocol: Chat\r\n"),
-                |e| matches!(e, HandshakeError::Subprotocol(Some(p)) if p == "Chat"),
+                |e| matches!(e, HandshakeError::Subprotocol(p) if p == "Chat"),
             ),
             (
                 format!("{good}Sec-WebSocket-Protocol: chat\r\nSec-WebSocket-Protocol: chat\r\n"),
-                |e| matches!(e, HandshakeError::Subprotocol(Some(p)) if p == "chat, chat"),
+                |e| matches!(e, HandshakeError::Subprotocol(p) if p == "chat, chat"),
             ),
         ];
         for (answer, expected) in cases {
@@ -528,7 +528,7 @@ mod tests {
         let head = response_head(format!("{good}Sec-WebSocket-Protocol: chat\r\n\r\n").as_bytes());
         assert!(matches!(
             check_response(&head, &client),
-            Err(HandshakeError::Subprotocol(Some(p))) if p == "chat"
+            Err(HandshakeError::Subprotocol(p)) if p == "chat"
         ));
         // The same answer for another key.
         client.key = generate_key();

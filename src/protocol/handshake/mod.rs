@@ -25,6 +25,7 @@
 //! ```
 
 mod client;
+mod error;
 mod headers;
 mod key;
 mod parse;
@@ -34,6 +35,7 @@ mod server;
 
 pub(crate) use client::encode_request_target;
 pub use client::{ClientRequest, ResponseHead, check_response, parse_response};
+pub use error::HandshakeError;
 pub use key::{GUID, accept_key, generate_key};
 pub use request::{Request, parse_request};
 pub use response::{Response, reason_phrase};

@@ -2,8 +2,8 @@
 //! [`parse_response`](super::parse_response) share: httparse run on a
 //! bounded window, within the head size and header count limits.
 
+use super::error::HandshakeError;
 use super::headers::trim_blanks;
-use crate::error::HandshakeError;
 
 /// The part of `buf` a head may occupy. Parsing no further bounds the work
 /// done on a flood of bytes, and a head that is incomplete within it while
@@ -61,7 +61,7 @@ pub(super) fn owned_headers(
 
 #[cfg(test)]
 mod tests {
-    use crate::error::HandshakeError;
+    use crate::protocol::handshake::HandshakeError;
     use crate::protocol::handshake::fixtures::*;
     use crate::protocol::handshake::{
         ClientRequest, check_response, check_upgrade, parse_request, parse_response,

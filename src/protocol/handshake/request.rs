@@ -3,9 +3,9 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use super::error::HandshakeError;
 use super::headers::{has_token, header_tokens, header_values, trim_blanks};
 use super::parse::{completed, head_window, header_slots};
-use crate::error::HandshakeError;
 
 /// A parsed HTTP/1.x request head: what a client sent to open a WebSocket.
 ///

@@ -5,9 +5,9 @@ use std::borrow::Cow;
 
 use super::VERSION;
 use super::error::HandshakeError;
-use super::headers::{has_token, header_values, write_header};
+use super::headers::{Headers, write_header};
 use super::key::{accept_key, generate_key};
-use super::parse::{completed, head_window, header_slots, owned_headers};
+use super::parse::{completed, head_window, header_slots};
 
 /// Client side: the opening handshake request to send.
 ///
@@ -152,13 +152,13 @@ pub struct ResponseHead {
     /// The status code.
     pub status: u16,
     /// The headers, in order, values trimmed.
-    pub headers: Vec<(String, String)>,
+    pub headers: Headers,
 }
 
 impl ResponseHead {
     /// The value of the first header with this name (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        header_values(&self.headers, name).next()
+        self.headers.get(name)
     }
 
     /// The `Content-Length`, if present and a valid number.
@@ -190,7 +190,7 @@ pub fn parse_response(
     };
     let head = ResponseHead {
         status,
-        headers: owned_headers(parsed.headers)?,
+        headers: Headers::parsed(&[], parsed.headers)?,
     };
     Ok(Some((head, head_len)))
 }
@@ -229,7 +229,7 @@ pub fn check_response(
     // |Upgrade| header field contains a value that is not an ASCII
     // case-insensitive match for the value "websocket", the client MUST
     // _Fail the WebSocket Connection_."
-    if !has_token(headers, "Upgrade", "websocket") {
+    if !headers.has_token("Upgrade", "websocket") {
         return Err(HandshakeError::Invalid(
             "the answer lacks Upgrade: websocket".into(),
         ));
@@ -238,7 +238,7 @@ pub fn check_response(
     // |Connection| header field doesn't contain a token that is an ASCII
     // case-insensitive match for the value "Upgrade", the client MUST _Fail
     // the WebSocket Connection_."
-    if !has_token(headers, "Connection", "upgrade") {
+    if !headers.has_token("Connection", "upgrade") {
         return Err(HandshakeError::Invalid(
             "the answer lacks Connection: Upgrade".into(),
         ));
@@ -251,7 +251,7 @@ pub fn check_response(
     // ignoring any leading and trailing whitespace, the client MUST _Fail
     // the WebSocket Connection_." §11.3.3: it "MUST NOT appear more than
     // once in an HTTP response."
-    match header_values(headers, "Sec-WebSocket-Accept").collect::<Vec<_>>()[..] {
+    match headers.get_all("Sec-WebSocket-Accept").collect::<Vec<_>>()[..] {
         [] => {
             return Err(HandshakeError::Invalid(
                 "the answer lacks Sec-WebSocket-Accept".into(),
@@ -272,10 +272,7 @@ pub fn check_response(
     // field and this header field indicates the use of an extension that
     // was not present in the client's handshake ..., the client MUST _Fail
     // the WebSocket Connection_." This client offers none.
-    if header_values(headers, "Sec-WebSocket-Extensions")
-        .next()
-        .is_some()
-    {
+    if headers.get_all("Sec-WebSocket-Extensions").next().is_some() {
         return Err(HandshakeError::Invalid(
             "the answer names an extension, none was offered".into(),
         ));
@@ -285,7 +282,10 @@ pub fn check_response(
     // field and this header field indicates the use of a subprotocol that
     // was not present in the client's handshake ..., the client MUST _Fail
     // the WebSocket Connection_." The server selects one (§4.2.2).
-    match header_values(headers, "Sec-WebSocket-Protocol").collect::<Vec<_>>()[..] {
+    match headers
+        .get_all("Sec-WebSocket-Protocol")
+        .collect::<Vec<_>>()[..]
+    {
         [] => Ok(None),
         [chosen] if request.protocols.iter().any(|offered| offered == chosen) => {
             Ok(Some(chosen.to_owned()))
@@ -464,7 +464,7 @@ mod tests {
         let cases: Vec<(String, Expect)> = vec![
             ("HTTP/1.1 403 Forbidden\r\nX-Why: no\r\n".into(), |e| {
                 matches!(e, HandshakeError::Refused { status: 403, headers, body }
-                    if headers == &[("X-Why".to_owned(), "no".to_owned())] && body.is_empty())
+                    if headers.iter().eq([("X-Why", "no")]) && body.is_empty())
             }),
             ("HTTP/1.1 200 OK\r\n".into(), |e| {
                 matches!(e, HandshakeError::Refused { status: 200, .. })

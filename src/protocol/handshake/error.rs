@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use super::headers::Headers;
+
 /// Why an opening handshake failed.
 ///
 /// The parsers and [`check_response`](super::check_response) return it;
@@ -28,7 +30,7 @@ pub enum HandshakeError {
         /// The HTTP status code.
         status: u16,
         /// The response headers, in order.
-        headers: Vec<(String, String)>,
+        headers: Headers,
         /// The response body, as far as it was read (bounded).
         body: Vec<u8>,
     },
@@ -80,7 +82,7 @@ mod tests {
             (
                 HandshakeError::Refused {
                     status: 403,
-                    headers: Vec::new(),
+                    headers: Headers::new(),
                     body: b"no".to_vec(),
                 },
                 "refused with HTTP 403",

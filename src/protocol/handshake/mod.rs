@@ -36,6 +36,7 @@ mod server;
 pub(crate) use client::encode_request_target;
 pub use client::{ClientRequest, ResponseHead, check_response, parse_response};
 pub use error::HandshakeError;
+pub use headers::Headers;
 pub use key::{GUID, accept_key, generate_key};
 pub use request::{Request, parse_request};
 pub use response::{Response, reason_phrase};

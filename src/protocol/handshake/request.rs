@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use super::error::HandshakeError;
-use super::headers::{has_token, header_tokens, header_values, trim_blanks};
+use super::headers::{Headers, offset};
 use super::parse::{completed, head_window, header_slots};
 
 /// A parsed HTTP/1.x request head: what a client sent to open a WebSocket.
@@ -29,17 +29,11 @@ use super::parse::{completed, head_window, header_slots};
 /// ```
 #[derive(Clone)]
 pub struct Request {
-    /// The method, the target, then every header's name and (trimmed)
-    /// value, back to back: the whole head in one allocation, not two per
-    /// header.
-    text: String,
-    /// Where the method ends and the target begins.
+    /// The headers, with the method and the target in front of them (their
+    /// [`Headers::prefix`]): the whole head in one allocation.
+    headers: Headers,
+    /// Where the method ends and the target begins in that prefix.
     method_end: u32,
-    /// Where the target ends and the first header's name begins.
-    target_end: u32,
-    /// For each header, where its name ends and its value begins, and where
-    /// its value ends (and the next header's name begins).
-    headers: Vec<(u32, u32)>,
     /// The minor version of HTTP/1.x: 1 for HTTP/1.1.
     pub(super) http_minor_version: u8,
     peer_addr: Option<SocketAddr>,
@@ -51,7 +45,7 @@ impl fmt::Debug for Request {
             .field("method", &self.method())
             .field("target", &self.target())
             .field("http_minor_version", &self.http_minor_version)
-            .field("headers", &self.headers().collect::<Vec<_>>())
+            .field("headers", &self.headers)
             .field("peer_addr", &self.peer_addr)
             .finish()
     }
@@ -60,12 +54,12 @@ impl fmt::Debug for Request {
 impl Request {
     /// The method, e.g. `"GET"`.
     pub fn method(&self) -> &str {
-        &self.text[..self.method_end as usize]
+        &self.headers.prefix()[..self.method_end as usize]
     }
 
     /// The request target as sent, e.g. `"/chat?room=1"`.
     pub fn target(&self) -> &str {
-        &self.text[self.method_end as usize..self.target_end as usize]
+        &self.headers.prefix()[self.method_end as usize..]
     }
 
     /// The target up to its `?`, e.g. `"/chat"`.
@@ -83,18 +77,12 @@ impl Request {
     /// The value of the first header with this name (compared without
     /// regard to ASCII case), trimmed of surrounding blanks.
     pub fn header(&self, name: &str) -> Option<&str> {
-        header_values(self, name).next()
+        self.headers.get(name)
     }
 
-    /// All headers, name and value, in the order they were sent.
-    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        let mut start = self.target_end as usize;
-        self.headers.iter().map(move |&(name_end, value_end)| {
-            let (name_end, value_end) = (name_end as usize, value_end as usize);
-            let header = (&self.text[start..name_end], &self.text[name_end..value_end]);
-            start = value_end;
-            header
-        })
+    /// All headers, in the order they were sent, values trimmed.
+    pub fn headers(&self) -> &Headers {
+        &self.headers
     }
 
     /// The address of the peer, when the server filled it in.
@@ -110,7 +98,8 @@ impl Request {
     /// The subprotocols the client offered: the comma-separated tokens of
     /// every `Sec-WebSocket-Protocol` header, trimmed, in order of preference.
     pub fn protocols(&self) -> Vec<String> {
-        header_tokens(self, "Sec-WebSocket-Protocol")
+        self.headers
+            .tokens("Sec-WebSocket-Protocol")
             .map(str::to_owned)
             .collect()
     }
@@ -119,7 +108,7 @@ impl Request {
     /// names `websocket`), whether or not the rest of it is valid: the
     /// server routes it as an upgrade and [`check_upgrade`](super::check_upgrade) judges it.
     pub fn is_upgrade(&self) -> bool {
-        has_token(self, "Upgrade", "websocket")
+        self.headers.has_token("Upgrade", "websocket")
     }
 
     /// The `Origin` header, sent by browsers (RFC 6455 §10.2: servers may
@@ -131,7 +120,8 @@ impl Request {
     /// The value of the first cookie with this name (case-sensitive) in the
     /// `Cookie` headers (`"a=1; b=2"`), as sent.
     pub fn cookie(&self, name: &str) -> Option<&str> {
-        header_values(self, "Cookie")
+        self.headers
+            .get_all("Cookie")
             .flat_map(|cookies| cookies.split(';'))
             .filter_map(|pair| pair.split_once('='))
             .find(|(cookie_name, _)| cookie_name.trim() == name)
@@ -146,40 +136,9 @@ impl Request {
         http_minor_version: u8,
         parsed_headers: &[httparse::Header<'_>],
     ) -> Result<Request, HandshakeError> {
-        let mut text = String::with_capacity(
-            method.len()
-                + target.len()
-                + parsed_headers
-                    .iter()
-                    .map(|h| h.name.len() + h.value.len())
-                    .sum::<usize>(),
-        );
-        // Offsets are u32: a head that long is refused long before (the
-        // head size limit), but a limit set that high must not wrap them.
-        let offset = |text: &String| {
-            u32::try_from(text.len()).map_err(|_| HandshakeError::HeadTooLarge {
-                max_size: u32::MAX as usize,
-            })
-        };
-        text.push_str(method);
-        let method_end = offset(&text)?;
-        text.push_str(target);
-        let target_end = offset(&text)?;
-        let mut headers = Vec::with_capacity(parsed_headers.len());
-        for header in parsed_headers {
-            let value = std::str::from_utf8(header.value).map_err(|_| {
-                HandshakeError::Invalid(format!("value of header {} is not UTF-8", header.name))
-            })?;
-            text.push_str(header.name);
-            let name_end = offset(&text)?;
-            text.push_str(trim_blanks(value));
-            headers.push((name_end, offset(&text)?));
-        }
         Ok(Request {
-            text,
-            method_end,
-            target_end,
-            headers,
+            headers: Headers::parsed(&[method, target], parsed_headers)?,
+            method_end: offset(method.len())?,
             http_minor_version,
             peer_addr: None,
         })

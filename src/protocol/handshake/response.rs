@@ -1,6 +1,6 @@
 //! A plain HTTP response: a refusal of the handshake, or a page.
 
-use super::headers::{header_values, write_header};
+use super::headers::{Headers, write_header};
 
 /// A plain HTTP response: a refusal of the handshake, or a plain page.
 ///
@@ -25,7 +25,7 @@ pub struct Response {
     /// The headers, in order. `Content-Length`, `Transfer-Encoding` and
     /// (except for 101) `Connection` are written by [`Response::to_bytes`]
     /// and left out from here.
-    pub headers: Vec<(String, String)>,
+    pub headers: Headers,
     /// The body.
     pub body: Vec<u8>,
 }
@@ -35,30 +35,29 @@ impl Response {
     pub fn new(status: u16) -> Self {
         Response {
             status,
-            headers: Vec::new(),
+            headers: Headers::new(),
             body: Vec::new(),
         }
     }
 
     /// Adds a header (after those already there).
-    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
+    pub fn with_header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        self.headers.push(name.as_ref(), value.as_ref());
         self
     }
 
     /// Sets the body and its `Content-Type` (replacing any earlier one).
     pub fn with_body(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
         self.headers
-            .retain(|(name, _)| !name.eq_ignore_ascii_case("Content-Type"));
-        self.headers
-            .push(("Content-Type".to_owned(), content_type.to_owned()));
+            .retain(|name, _| !name.eq_ignore_ascii_case("Content-Type"));
+        self.headers.push("Content-Type", content_type);
         self.body = body.into();
         self
     }
 
     /// The value of the first header with this name (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        header_values(&self.headers, name).next()
+        self.headers.get(name)
     }
 
     /// The bytes to send: the status line with its reason phrase, the
@@ -81,7 +80,7 @@ impl Response {
             )
             .as_bytes(),
         );
-        for (name, value) in &self.headers {
+        for (name, value) in self.headers.iter() {
             // The framing is ours to write: a caller's Content-Length or
             // Transfer-Encoding could contradict the body actually sent, and
             // the connection is closed after any answer but a 101.

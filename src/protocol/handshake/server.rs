@@ -5,7 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::VERSION;
-use super::headers::{has_token, header_values, write_header};
+use super::headers::write_header;
 use super::key::{ACCEPT_KEY_LEN, encode_accept_key};
 use super::request::Request;
 use super::response::Response;
@@ -44,7 +44,7 @@ fn refusal(status: u16, why: &str) -> Response {
 /// # Ok::<(), syncws::HandshakeError>(())
 /// ```
 pub fn check_upgrade(request: &Request) -> Result<String, Response> {
-    let headers = request;
+    let headers = request.headers();
 
     // RFC 6455 §4.1: "The method of the request MUST be GET, and the HTTP
     // version MUST be at least 1.1."
@@ -58,7 +58,7 @@ pub fn check_upgrade(request: &Request) -> Result<String, Response> {
 
     // §4.1: "The request MUST contain a |Host| header field"; RFC 9112
     // §3.2: a server MUST answer 400 to a request with more than one.
-    match header_values(headers, "Host").collect::<Vec<_>>()[..] {
+    match headers.get_all("Host").collect::<Vec<_>>()[..] {
         [] => return Err(refusal(400, "missing Host")),
         [""] => return Err(refusal(400, "empty Host")),
         [_] => {}
@@ -67,13 +67,13 @@ pub fn check_upgrade(request: &Request) -> Result<String, Response> {
 
     // §4.1: "The request MUST contain an |Upgrade| header field whose value
     // MUST include the "websocket" keyword."
-    if !has_token(headers, "Upgrade", "websocket") {
+    if !headers.has_token("Upgrade", "websocket") {
         return Err(refusal(400, "missing Upgrade: websocket"));
     }
     // §4.1: "The request MUST contain a |Connection| header field whose
     // value MUST include the "Upgrade" token." Browsers may send it among
     // others ("keep-alive, Upgrade").
-    if !has_token(headers, "Connection", "upgrade") {
+    if !headers.has_token("Connection", "upgrade") {
         return Err(refusal(400, "missing Connection: Upgrade"));
     }
 
@@ -82,7 +82,7 @@ pub fn check_upgrade(request: &Request) -> Result<String, Response> {
     // send an appropriate HTTP error code (such as 426 Upgrade Required) and
     // a |Sec-WebSocket-Version| header field indicating the version(s) the
     // server is capable of understanding."
-    match header_values(headers, "Sec-WebSocket-Version").collect::<Vec<_>>()[..] {
+    match headers.get_all("Sec-WebSocket-Version").collect::<Vec<_>>()[..] {
         [] => {
             return Err(refusal(400, "missing Sec-WebSocket-Version")
                 .with_header("Sec-WebSocket-Version", VERSION));
@@ -103,7 +103,7 @@ pub fn check_upgrade(request: &Request) -> Result<String, Response> {
     // §4.2.1: "A |Sec-WebSocket-Key| header field with a base64-encoded ...
     // value that, when decoded, is 16 bytes in length." §11.3.1: it "MUST
     // NOT appear more than once in an HTTP request."
-    match header_values(headers, "Sec-WebSocket-Key").collect::<Vec<_>>()[..] {
+    match headers.get_all("Sec-WebSocket-Key").collect::<Vec<_>>()[..] {
         [] => Err(refusal(400, "missing Sec-WebSocket-Key")),
         [key] if BASE64.decode(key).is_ok_and(|nonce| nonce.len() == 16) => Ok(key.to_owned()),
         [_] => Err(refusal(400, "Sec-WebSocket-Key is not 16 bytes in base64")),
@@ -195,7 +195,7 @@ mod tests {
 
     use super::*;
     use crate::protocol::handshake::fixtures::*;
-    use crate::protocol::handshake::parse_response;
+    use crate::protocol::handshake::{Headers, parse_response};
 
     /// A valid upgrade request with `line` put in place of the header line
     /// that starts like it (or added, if none does); `None` removes it.
@@ -235,8 +235,11 @@ mod tests {
         assert_eq!(parsed.header("Cookie"), None);
         assert_eq!(parsed.origin(), Some("http://example.com"));
         assert_eq!(parsed.protocols(), ["chat", "superchat"]);
-        assert_eq!(parsed.headers().count(), 7);
-        assert_eq!(parsed.headers().nth(1), Some(("Upgrade", "websocket")));
+        assert_eq!(parsed.headers().len(), 7);
+        assert_eq!(
+            parsed.headers().iter().nth(1),
+            Some(("Upgrade", "websocket"))
+        );
         assert_eq!(parsed.peer_addr(), None);
         let peer: SocketAddr = "192.0.2.1:50000".parse().unwrap();
         parsed.set_peer_addr(peer);
@@ -464,7 +467,8 @@ mod tests {
                 ("Set-Cookie", "id=1"),
                 ("Sec-WebSocket-Protocol", "other"),
             ]
-            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .into_iter()
+            .collect::<Headers>()
         );
     }
 }

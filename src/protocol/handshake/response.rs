@@ -2,6 +2,9 @@
 
 use super::headers::{Headers, write_header};
 
+/// The `Content-Type` of [`Response::text`].
+pub(super) const PLAIN_TEXT: &str = "text/plain; charset=utf-8";
+
 /// A plain HTTP response: a refusal of the handshake, or a plain page.
 ///
 /// ```
@@ -38,6 +41,20 @@ impl Response {
             headers: Headers::new(),
             body: Vec::new(),
         }
+    }
+
+    /// A response with a short plain-text body (`text/plain;
+    /// charset=utf-8`): how the server says why it refuses a request.
+    ///
+    /// ```
+    /// use syncws::protocol::handshake::Response;
+    ///
+    /// let refusal = Response::text(403, "origin not allowed");
+    /// assert_eq!(refusal.header("Content-Type"), Some("text/plain; charset=utf-8"));
+    /// assert_eq!(refusal.body, b"origin not allowed");
+    /// ```
+    pub fn text(status: u16, body: impl Into<String>) -> Self {
+        Response::new(status).with_body(PLAIN_TEXT, body.into())
     }
 
     /// Adds a header (after those already there).

@@ -10,14 +10,6 @@ use super::key::{ACCEPT_KEY_LEN, encode_accept_key};
 use super::request::Request;
 use super::response::Response;
 
-/// The `Content-Type` of the refusals built by [`check_upgrade`].
-const PLAIN_TEXT: &str = "text/plain; charset=utf-8";
-
-/// A refusal with a short plain-text body saying why.
-fn refusal(status: u16, why: &str) -> Response {
-    Response::new(status).with_body(PLAIN_TEXT, why)
-}
-
 /// Server side: checks that `request` is a WebSocket upgrade that RFC 6455
 /// §4.2.1 allows, and returns its `Sec-WebSocket-Key`, or the refusal to
 /// send (with a plain-text body saying why):
@@ -49,32 +41,34 @@ pub fn check_upgrade(request: &Request) -> Result<String, Response> {
     // RFC 6455 §4.1: "The method of the request MUST be GET, and the HTTP
     // version MUST be at least 1.1."
     if request.method() != "GET" {
-        return Err(refusal(405, "a WebSocket is opened with GET").with_header("Allow", "GET"));
+        return Err(
+            Response::text(405, "a WebSocket is opened with GET").with_header("Allow", "GET")
+        );
     }
     // httparse knows HTTP/1.0 and HTTP/1.1 only; 1.0 has no Upgrade.
     if request.http_minor_version != 1 {
-        return Err(refusal(400, "a WebSocket needs HTTP/1.1"));
+        return Err(Response::text(400, "a WebSocket needs HTTP/1.1"));
     }
 
     // §4.1: "The request MUST contain a |Host| header field"; RFC 9112
     // §3.2: a server MUST answer 400 to a request with more than one.
     match headers.get_all("Host").collect::<Vec<_>>()[..] {
-        [] => return Err(refusal(400, "missing Host")),
-        [""] => return Err(refusal(400, "empty Host")),
+        [] => return Err(Response::text(400, "missing Host")),
+        [""] => return Err(Response::text(400, "empty Host")),
         [_] => {}
-        _ => return Err(refusal(400, "repeated Host")),
+        _ => return Err(Response::text(400, "repeated Host")),
     }
 
     // §4.1: "The request MUST contain an |Upgrade| header field whose value
     // MUST include the "websocket" keyword."
     if !headers.has_token("Upgrade", "websocket") {
-        return Err(refusal(400, "missing Upgrade: websocket"));
+        return Err(Response::text(400, "missing Upgrade: websocket"));
     }
     // §4.1: "The request MUST contain a |Connection| header field whose
     // value MUST include the "Upgrade" token." Browsers may send it among
     // others ("keep-alive, Upgrade").
     if !headers.has_token("Connection", "upgrade") {
-        return Err(refusal(400, "missing Connection: Upgrade"));
+        return Err(Response::text(400, "missing Connection: Upgrade"));
     }
 
     // §4.2.2: if the version "does not match a version understood by the
@@ -84,18 +78,20 @@ pub fn check_upgrade(request: &Request) -> Result<String, Response> {
     // server is capable of understanding."
     match headers.get_all("Sec-WebSocket-Version").collect::<Vec<_>>()[..] {
         [] => {
-            return Err(refusal(400, "missing Sec-WebSocket-Version")
+            return Err(Response::text(400, "missing Sec-WebSocket-Version")
                 .with_header("Sec-WebSocket-Version", VERSION));
         }
         [version] if version == VERSION => {}
         [_] => {
             // RFC 9110 §15.5.22: a 426 "MUST send an Upgrade header field".
-            return Err(refusal(426, "unsupported Sec-WebSocket-Version (only 13)")
-                .with_header("Upgrade", "websocket")
-                .with_header("Sec-WebSocket-Version", VERSION));
+            return Err(
+                Response::text(426, "unsupported Sec-WebSocket-Version (only 13)")
+                    .with_header("Upgrade", "websocket")
+                    .with_header("Sec-WebSocket-Version", VERSION),
+            );
         }
         _ => {
-            return Err(refusal(400, "repeated Sec-WebSocket-Version")
+            return Err(Response::text(400, "repeated Sec-WebSocket-Version")
                 .with_header("Sec-WebSocket-Version", VERSION));
         }
     }
@@ -104,10 +100,13 @@ pub fn check_upgrade(request: &Request) -> Result<String, Response> {
     // value that, when decoded, is 16 bytes in length." §11.3.1: it "MUST
     // NOT appear more than once in an HTTP request."
     match headers.get_all("Sec-WebSocket-Key").collect::<Vec<_>>()[..] {
-        [] => Err(refusal(400, "missing Sec-WebSocket-Key")),
+        [] => Err(Response::text(400, "missing Sec-WebSocket-Key")),
         [key] if BASE64.decode(key).is_ok_and(|nonce| nonce.len() == 16) => Ok(key.to_owned()),
-        [_] => Err(refusal(400, "Sec-WebSocket-Key is not 16 bytes in base64")),
-        _ => Err(refusal(400, "repeated Sec-WebSocket-Key")),
+        [_] => Err(Response::text(
+            400,
+            "Sec-WebSocket-Key is not 16 bytes in base64",
+        )),
+        _ => Err(Response::text(400, "repeated Sec-WebSocket-Key")),
     }
 }
 
@@ -195,6 +194,7 @@ mod tests {
 
     use super::*;
     use crate::protocol::handshake::fixtures::*;
+    use crate::protocol::handshake::response::PLAIN_TEXT;
     use crate::protocol::handshake::{Headers, parse_response};
 
     /// A valid upgrade request with `line` put in place of the header line

@@ -11,6 +11,9 @@ use super::parse::{completed, head_window, header_slots};
 
 /// Client side: the opening handshake request to send.
 ///
+/// Its fields are public to read and change; it is made with
+/// [`ClientRequest::new`], which draws a fresh key.
+///
 /// ```
 /// use syncws::protocol::handshake::ClientRequest;
 ///
@@ -22,6 +25,7 @@ use super::parse::{completed, head_window, header_slots};
 /// assert!(bytes.ends_with("\r\n\r\n"));
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ClientRequest {
     /// The value of the `Host` header, e.g. `"example.com:8080"` or
     /// `"[::1]:9001"`.
@@ -137,6 +141,9 @@ pub(crate) fn encode_request_target(resource: &str) -> Cow<'_, str> {
 
 /// A parsed HTTP response head: the server's answer to a [`ClientRequest`].
 ///
+/// Its fields are public to read and change; [`parse_response`] makes one
+/// from a server's bytes, [`ResponseHead::new`] an empty one.
+///
 /// ```
 /// use syncws::protocol::handshake::parse_response;
 ///
@@ -148,6 +155,7 @@ pub(crate) fn encode_request_target(resource: &str) -> Cow<'_, str> {
 /// # Ok::<(), syncws::HandshakeError>(())
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ResponseHead {
     /// The status code.
     pub status: u16,
@@ -156,6 +164,15 @@ pub struct ResponseHead {
 }
 
 impl ResponseHead {
+    /// A head with this status and no headers (one to test against, say:
+    /// [`parse_response`] makes those read from a server).
+    pub fn new(status: u16) -> Self {
+        ResponseHead {
+            status,
+            headers: Headers::new(),
+        }
+    }
+
     /// The value of the first header with this name (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name)
@@ -173,6 +190,21 @@ impl ResponseHead {
 
 /// Parses an HTTP response head from the start of `buf`; the results and
 /// limits are those of [`parse_request`](super::parse_request).
+///
+/// ```
+/// use syncws::protocol::handshake::parse_response;
+///
+/// let bytes = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+/// assert!(parse_response(&bytes[..30], 16 << 10, 64)?.is_none());
+/// let (head, head_len) = parse_response(bytes, 16 << 10, 64)?.expect("a whole head");
+/// assert_eq!((head.status, head_len), (101, bytes.len()));
+/// assert_eq!(head.header("upgrade"), Some("websocket"));
+/// # Ok::<(), syncws::HandshakeError>(())
+/// ```
+///
+/// # Errors
+/// [`HandshakeError::HeadTooLarge`], [`HandshakeError::TooManyHeaders`]
+/// and [`HandshakeError::Invalid`], as for `parse_request`.
 pub fn parse_response(
     buf: &[u8],
     max_head_size: usize,
@@ -198,6 +230,27 @@ pub fn parse_response(
 /// Client side: checks the server's answer against the request sent, and
 /// returns the subprotocol the server chose, if any.
 ///
+/// The server may choose no subprotocol even when some were offered
+/// (`Ok(None)`); whether that is acceptable is the caller's decision.
+///
+/// ```
+/// use syncws::HandshakeError;
+/// use syncws::protocol::handshake::{ClientRequest, check_response, parse_response};
+///
+/// let request = ClientRequest::new("example.com", "/chat");
+/// let answer = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
+/// let (head, _) = parse_response(answer, 16 << 10, 64)?.expect("a whole head");
+/// match check_response(&head, &request) {
+///     Err(HandshakeError::Refused { status, headers, .. }) => {
+///         assert_eq!(status, 403);
+///         assert_eq!(headers.get("Content-Length"), Some("0"));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), syncws::HandshakeError>(())
+/// ```
+///
+/// # Errors
 /// - A status other than 101 gives [`HandshakeError::Refused`] with the
 ///   status and headers; its `body` is left empty for the caller, who reads
 ///   the body, to fill in.
@@ -206,9 +259,6 @@ pub fn parse_response(
 ///   or wrong `Sec-WebSocket-Accept`, or any `Sec-WebSocket-Extensions`.
 /// - A `Sec-WebSocket-Protocol` that was not offered (or repeated) gives
 ///   [`HandshakeError::Subprotocol`].
-///
-/// The server may choose no subprotocol even when some were offered
-/// (`Ok(None)`); whether that is acceptable is the caller's decision.
 pub fn check_response(
     head: &ResponseHead,
     request: &ClientRequest,
@@ -441,6 +491,27 @@ mod tests {
               sec-websocket-accept:  s3pPLMBiTxaQ9kYGzzhZRbK+xOo= \r\n\r\n",
         );
         assert_eq!(check_response(&head, &client).unwrap(), None);
+    }
+
+    #[test]
+    fn a_head_built_by_hand_is_checked_like_a_parsed_one() {
+        let mut client = ClientRequest::new("server.example.com", "/chat");
+        client.key = "dGhlIHNhbXBsZSBub25jZQ==".into();
+        let mut head = ResponseHead::new(101);
+        assert!(head.headers.is_empty());
+        head.headers = [
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(check_response(&head, &client), Ok(None));
+        head.status = 404;
+        assert!(matches!(
+            check_response(&head, &client),
+            Err(HandshakeError::Refused { status: 404, .. })
+        ));
     }
 
     #[test]

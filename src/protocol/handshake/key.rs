@@ -7,9 +7,10 @@ use sha1::{Digest, Sha1};
 
 /// The GUID that RFC 6455 §1.3 appends to `Sec-WebSocket-Key` before
 /// hashing it into `Sec-WebSocket-Accept`.
-pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-/// The `Sec-WebSocket-Accept` value for a key: base64(SHA-1(key + [`GUID`])).
+/// The `Sec-WebSocket-Accept` value for a key: base64(SHA-1(key + GUID)),
+/// the GUID being `258EAFA5-E914-47DA-95CA-C5AB0DC85B11` (RFC 6455 §1.3).
 ///
 /// The key is taken as the string that was sent, not base64-decoded
 /// (RFC 6455 §4.2.2).
@@ -43,6 +44,14 @@ pub(super) fn encode_accept_key<'a>(key: &[u8], out: &'a mut [u8; ACCEPT_KEY_LEN
 /// A fresh `Sec-WebSocket-Key`: 16 random bytes, base64-encoded.
 ///
 /// RFC 6455 §4.1: "The nonce MUST be selected randomly for each connection."
+///
+/// ```
+/// use syncws::protocol::handshake::generate_key;
+///
+/// let key = generate_key();
+/// assert_eq!(key.len(), 24);
+/// assert_ne!(key, generate_key());
+/// ```
 pub fn generate_key() -> String {
     let mut nonce = [0u8; 16];
     if getrandom::fill(&mut nonce).is_err() {

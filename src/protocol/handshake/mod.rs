@@ -24,6 +24,9 @@
 //! # Ok::<(), syncws::HandshakeError>(())
 //! ```
 
+// One idea a file: the keys, the request the server parses, the response
+// it answers with, the server's checks and its 101, the client's side, the
+// header list they all hold, what the two head parsers share, and the error.
 mod client;
 mod error;
 mod headers;
@@ -37,9 +40,9 @@ pub(crate) use client::encode_request_target;
 pub use client::{ClientRequest, ResponseHead, check_response, parse_response};
 pub use error::HandshakeError;
 pub use headers::Headers;
-pub use key::{GUID, accept_key, generate_key};
+pub use key::{accept_key, generate_key};
 pub use request::{Request, parse_request};
-pub use response::{Response, reason_phrase};
+pub use response::Response;
 pub(crate) use server::encode_accept_response;
 pub use server::{accept_response, check_upgrade};
 

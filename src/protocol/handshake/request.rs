@@ -90,8 +90,9 @@ impl Request {
         self.peer_addr
     }
 
-    /// Records the address of the peer (done by the server).
-    pub fn set_peer_addr(&mut self, addr: SocketAddr) {
+    /// Records the address of the peer. Only the server does: a handler
+    /// must be able to trust [`peer_addr`](Self::peer_addr).
+    pub(crate) fn set_peer_addr(&mut self, addr: SocketAddr) {
         self.peer_addr = Some(addr);
     }
 
@@ -159,6 +160,22 @@ impl Request {
 ///   not UTF-8.
 ///
 /// Only the first `max_head_size` bytes are ever looked at.
+///
+/// ```
+/// use syncws::protocol::handshake::parse_request;
+///
+/// let bytes = b"GET /chat HTTP/1.1\r\nHost: example.com\r\n\r\n\x81";
+/// // Not all there yet: nothing is consumed, call again with more.
+/// assert!(parse_request(&bytes[..20], 16 << 10, 64)?.is_none());
+/// let (request, head_len) = parse_request(bytes, 16 << 10, 64)?.expect("a whole head");
+/// assert_eq!(request.target(), "/chat");
+/// assert_eq!(&bytes[head_len..], b"\x81");
+/// # Ok::<(), syncws::HandshakeError>(())
+/// ```
+///
+/// # Errors
+/// As listed above: [`HandshakeError::HeadTooLarge`],
+/// [`HandshakeError::TooManyHeaders`] and [`HandshakeError::Invalid`].
 pub fn parse_request(
     buf: &[u8],
     max_head_size: usize,

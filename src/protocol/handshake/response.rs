@@ -7,6 +7,9 @@ pub(super) const PLAIN_TEXT: &str = "text/plain; charset=utf-8";
 
 /// A plain HTTP response: a refusal of the handshake, or a plain page.
 ///
+/// Its fields are public to read and change; a new one starts from
+/// [`Response::new`] or [`Response::text`].
+///
 /// ```
 /// use syncws::protocol::handshake::Response;
 ///
@@ -22,6 +25,7 @@ pub(super) const PLAIN_TEXT: &str = "text/plain; charset=utf-8";
 /// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Response {
     /// The status code, e.g. 404.
     pub status: u16,
@@ -124,7 +128,7 @@ impl Response {
 
 /// The standard reason phrase of a status code (RFC 9110 §15), `"Unknown"`
 /// for codes it does not define.
-pub fn reason_phrase(status: u16) -> &'static str {
+fn reason_phrase(status: u16) -> &'static str {
     match status {
         100 => "Continue",
         101 => "Switching Protocols",

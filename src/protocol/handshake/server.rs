@@ -11,19 +11,7 @@ use super::request::Request;
 use super::response::Response;
 
 /// Server side: checks that `request` is a WebSocket upgrade that RFC 6455
-/// §4.2.1 allows, and returns its `Sec-WebSocket-Key`, or the refusal to
-/// send (with a plain-text body saying why):
-///
-/// | request                                   | refusal                          |
-/// |-------------------------------------------|----------------------------------|
-/// | method other than `GET`                   | 405, `Allow: GET`                |
-/// | HTTP version other than 1.1               | 400                              |
-/// | no `Host`, an empty one, or two           | 400                              |
-/// | `Upgrade` without the token `websocket`   | 400                              |
-/// | `Connection` without the token `upgrade`  | 400                              |
-/// | no `Sec-WebSocket-Version`, or two        | 400, `Sec-WebSocket-Version: 13` |
-/// | `Sec-WebSocket-Version` other than `13`   | 426, `Sec-WebSocket-Version: 13` |
-/// | `Sec-WebSocket-Key` missing, repeated, or not 16 bytes in base64 | 400       |
+/// §4.2.1 allows, and returns its `Sec-WebSocket-Key`.
 ///
 /// ```
 /// use syncws::protocol::handshake::{check_upgrade, parse_request};
@@ -35,6 +23,21 @@ use super::response::Response;
 /// assert_eq!(refusal.header("Allow"), Some("GET"));
 /// # Ok::<(), syncws::HandshakeError>(())
 /// ```
+///
+/// # Errors
+/// The refusal to send, with a plain-text body saying why
+/// ([`Response::text`]):
+///
+/// | request                                   | refusal                          |
+/// |-------------------------------------------|----------------------------------|
+/// | method other than `GET`                   | 405, `Allow: GET`                |
+/// | HTTP version other than 1.1               | 400                              |
+/// | no `Host`, an empty one, or two           | 400                              |
+/// | `Upgrade` without the token `websocket`   | 400                              |
+/// | `Connection` without the token `upgrade`  | 400                              |
+/// | no `Sec-WebSocket-Version`, or two        | 400, `Sec-WebSocket-Version: 13` |
+/// | `Sec-WebSocket-Version` other than `13`   | 426, `Sec-WebSocket-Version: 13` |
+/// | `Sec-WebSocket-Key` missing, repeated, or not 16 bytes in base64 | 400       |
 pub fn check_upgrade(request: &Request) -> Result<String, Response> {
     let headers = request.headers();
 

@@ -54,7 +54,9 @@ const VERSION: &str = "13";
 /// handshake of RFC 6455 §1.2 and parsing that expects a whole head.
 #[cfg(test)]
 mod fixtures {
-    use super::{Request, ResponseHead, parse_request, parse_response};
+    use std::fmt::Debug;
+
+    use super::{HandshakeError, Request, ResponseHead, parse_request, parse_response};
 
     pub(super) const MAX_HEAD: usize = 16 << 10;
     pub(super) const MAX_HEADERS: usize = 64;
@@ -78,18 +80,19 @@ mod fixtures {
         Sec-WebSocket-Protocol: chat\r\n\
         \r\n";
 
+    /// `bytes`, a whole request head, parsed.
     pub(super) fn request(bytes: &[u8]) -> Request {
-        match parse_request(bytes, MAX_HEAD, MAX_HEADERS) {
-            Ok(Some((request, head_len))) => {
-                assert_eq!(head_len, bytes.len());
-                request
-            }
-            other => panic!("{:?} gave {other:?}", String::from_utf8_lossy(bytes)),
-        }
+        whole(bytes, parse_request(bytes, MAX_HEAD, MAX_HEADERS))
     }
 
+    /// `bytes`, a whole response head, parsed.
     pub(super) fn response_head(bytes: &[u8]) -> ResponseHead {
-        match parse_response(bytes, MAX_HEAD, MAX_HEADERS) {
+        whole(bytes, parse_response(bytes, MAX_HEAD, MAX_HEADERS))
+    }
+
+    /// What a parser made of `bytes`, which must be one whole head.
+    fn whole<T: Debug>(bytes: &[u8], parsed: Result<Option<(T, usize)>, HandshakeError>) -> T {
+        match parsed {
             Ok(Some((head, head_len))) => {
                 assert_eq!(head_len, bytes.len());
                 head

@@ -353,7 +353,7 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_list_allocates_nothing_and_finds_nothing() {
+    fn an_empty_list_finds_nothing() {
         let headers = Headers::new();
         assert!(headers.is_empty());
         assert_eq!(headers.len(), 0);

@@ -224,8 +224,8 @@ impl ClientBuilder {
             d.saturating_duration_since(Instant::now())
                 .max(Duration::from_millis(1))
         });
-        tcp.set_read_timeout(timeout).map_err(handshake_io)?;
-        tcp.set_write_timeout(timeout).map_err(handshake_io)?;
+        tcp.set_read_timeout(timeout)?;
+        tcp.set_write_timeout(timeout)?;
         // The SNI name and the name checked against the certificate are
         // the URL's host.
         match connector.connect(host, Pipe::new(std::sync::Arc::new(tcp))) {

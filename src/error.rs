@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 
 pub use crate::protocol::error::{CapacityError, ProtocolViolation, Timeout};
+pub use crate::protocol::handshake::HandshakeError;
 use crate::protocol::message::CloseFrame;
 
 /// A shorthand for `Result<T, syncws::Error>`.
@@ -180,70 +181,6 @@ impl From<HandshakeError> for Error {
 impl From<UrlError> for Error {
     fn from(e: UrlError) -> Self {
         Error::Url(e)
-    }
-}
-
-/// Why an opening handshake failed.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum HandshakeError {
-    /// The server answered with something other than `101 Switching
-    /// Protocols`: its status, headers and body are kept (like Zinc's
-    /// `ZnWebSocketFailed`).
-    Refused {
-        /// The HTTP status code.
-        status: u16,
-        /// The response headers, in order.
-        headers: Vec<(String, String)>,
-        /// The response body, as far as it was read (bounded).
-        body: Vec<u8>,
-    },
-    /// The peer's HTTP head was malformed, or broke a rule of RFC 6455 §4
-    /// (a wrong `Sec-WebSocket-Accept`, a missing `Upgrade` header, ...).
-    Invalid(String),
-    /// The head was larger than the limit.
-    HeadTooLarge {
-        /// The limit in bytes.
-        max_size: usize,
-    },
-    /// The head had more header lines than the limit.
-    TooManyHeaders {
-        /// The limit.
-        max_headers: usize,
-    },
-    /// The server chose a subprotocol the client did not offer, or none when
-    /// one was required.
-    Subprotocol(Option<String>),
-    /// The connection ended or failed during the handshake.
-    Io(io::Error),
-}
-
-impl fmt::Display for HandshakeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HandshakeError::Refused { status, .. } => write!(f, "refused with HTTP {status}"),
-            HandshakeError::Invalid(why) => write!(f, "invalid: {why}"),
-            HandshakeError::HeadTooLarge { max_size } => {
-                write!(f, "HTTP head larger than {max_size} bytes")
-            }
-            HandshakeError::TooManyHeaders { max_headers } => {
-                write!(f, "more than {max_headers} header lines")
-            }
-            HandshakeError::Subprotocol(Some(p)) => {
-                write!(f, "server chose subprotocol {p:?}, which was not offered")
-            }
-            HandshakeError::Subprotocol(None) => f.write_str("server chose no subprotocol"),
-            HandshakeError::Io(_) => f.write_str("I/O error during the handshake"),
-        }
-    }
-}
-
-impl std::error::Error for HandshakeError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            HandshakeError::Io(e) => Some(e),
-            _ => None,
-        }
     }
 }
 

@@ -16,14 +16,14 @@ use server_raw::{
     tcp, upgrade_request, url, with_timeouts,
 };
 use syncws::protocol::frame::OpCode;
-use syncws::protocol::handshake::Response;
+use syncws::protocol::handshake::{Headers, Response};
 use syncws::server::Route;
 use syncws::{
     ClientBuilder, CloseCode, Config, Error, HandshakeError, Server, ServerHandle, WebSocket,
 };
 
 /// A refusal as the client sees it: status, headers, body.
-type Refusal = (u16, Vec<(String, String)>, Vec<u8>);
+type Refusal = (u16, Headers, Vec<u8>);
 
 #[track_caller]
 fn refused(result: syncws::Result<WebSocket>) -> Refusal {
@@ -41,13 +41,6 @@ fn refused(result: syncws::Result<WebSocket>) -> Refusal {
 #[track_caller]
 fn refusal_status(result: syncws::Result<WebSocket>) -> u16 {
     refused(result).0
-}
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
 }
 
 // ---------------------------------------------------------------------
@@ -303,7 +296,7 @@ fn a_route_that_requires_a_subprotocol_refuses_clients_offering_none_it_speaks()
     for offers in [&["z", "y"][..], &[]] {
         let (status, headers, _) = refused(offering(&server, "/strict", offers));
         assert_eq!(status, 400, "{offers:?}");
-        assert_eq!(header(&headers, "Sec-WebSocket-Protocol"), Some("a, b"));
+        assert_eq!(headers.get("Sec-WebSocket-Protocol"), Some("a, b"));
     }
     let mut ws = with_timeouts(offering(&server, "/strict", &["z", "b"]).unwrap());
     assert_eq!(ws.protocol(), Some("b"));
@@ -369,10 +362,10 @@ fn the_hook_refuses_with_its_own_status_headers_and_body() {
     let (status, headers, body) = refused(syncws::connect(&url(&server, "/private")));
     assert_eq!(status, 401);
     assert_eq!(
-        header(&headers, "WWW-Authenticate"),
+        headers.get("WWW-Authenticate"),
         Some("Bearer realm=\"syncws\"")
     );
-    assert_eq!(header(&headers, "Content-Type"), Some("text/plain"));
+    assert_eq!(headers.get("Content-Type"), Some("text/plain"));
     assert_eq!(body, b"log in first");
     let seen = seen.recv_timeout(TIMEOUT).unwrap();
     assert_eq!(seen.session, None);

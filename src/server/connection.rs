@@ -189,7 +189,7 @@ fn answer_request(
             stream,
             bounded,
             Some(&request),
-            &plain(503, "the server is stopping"),
+            &Response::text(503, "the server is stopping"),
         );
         return None;
     }
@@ -203,7 +203,7 @@ fn answer_request(
             stream,
             bounded,
             Some(&request),
-            &plain(404, "no WebSocket here"),
+            &Response::text(404, "no WebSocket here"),
         );
         return None;
     };
@@ -220,7 +220,7 @@ fn answer_request(
             stream,
             bounded,
             Some(&request),
-            &plain(503, "too many connections"),
+            &Response::text(503, "too many connections"),
         );
         return None;
     }
@@ -265,10 +265,14 @@ fn read_request(
         Err(Error::Handshake(e)) => {
             let status = match e {
                 HandshakeError::HeadTooLarge { .. } | HandshakeError::TooManyHeaders { .. } => 431,
-                HandshakeError::Io(_) => return None,
                 _ => 400,
             };
-            respond(stream, bounded, None, &plain(status, &e.to_string()));
+            respond(
+                stream,
+                bounded,
+                None,
+                &Response::text(status, e.to_string()),
+            );
             None
         }
         // A timeout, or the peer went away: nobody to answer.
@@ -292,18 +296,18 @@ fn answer_page(
                 Ok(response) => response,
                 Err(_) => {
                     log::error!("page handler for {path} panicked");
-                    plain(500, "internal error")
+                    Response::text(500, "internal error")
                 }
             }
         }
-        Some(_) => plain(405, "only GET and HEAD").with_header("Allow", "GET, HEAD"),
+        Some(_) => Response::text(405, "only GET and HEAD").with_header("Allow", "GET, HEAD"),
         // A WebSocket path asked for without an upgrade: check_upgrade
         // says what is missing (400, or 426 for a wrong version).
         None if websocket_path => match check_upgrade(request) {
             Err(refusal) => refusal,
-            Ok(_) => plain(400, "not a WebSocket upgrade"),
+            Ok(_) => Response::text(400, "not a WebSocket upgrade"),
         },
-        None => plain(404, "not found"),
+        None => Response::text(404, "not found"),
     };
     respond(stream, bounded, Some(request), &response);
 }
@@ -331,7 +335,7 @@ fn decide_upgrade(
                 "before-upgrade hook for {} panicked: {what}",
                 request.path()
             );
-            return Err(plain(500, "internal error"));
+            return Err(Response::text(500, "internal error"));
         }
     }
     Ok((key, protocol, upgrade))
@@ -504,10 +508,6 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     } else {
         "(not a string)".to_owned()
     }
-}
-
-fn plain(status: u16, why: &str) -> Response {
-    Response::new(status).with_body("text/plain; charset=utf-8", why.to_owned())
 }
 
 /// Send a plain HTTP response, then close: no keep-alive between requests.

@@ -207,7 +207,7 @@ impl Route {
 
     /// Check the origin policy: `Err` with the 403 to send.
     pub(crate) fn check_origin(&self, request: &Request) -> Result<(), Response> {
-        let forbidden = |why: &str| Err(Response::new(403).with_body("text/plain", why.to_owned()));
+        let forbidden = |why: &str| Err(Response::text(403, why));
         match (request.origin(), &self.allowed_origins) {
             (None, _) if !self.allow_missing_origin => forbidden("an Origin header is required"),
             (None, _) | (_, None) => Ok(()),
@@ -233,9 +233,8 @@ impl Route {
                 "a subprotocol is required: one of {}",
                 self.protocols.join(", ")
             );
-            return Err(Response::new(400)
-                .with_header("Sec-WebSocket-Protocol", self.protocols.join(", "))
-                .with_body("text/plain", body));
+            return Err(Response::text(400, body)
+                .with_header("Sec-WebSocket-Protocol", self.protocols.join(", ")));
         }
         Ok(chosen)
     }
@@ -348,5 +347,35 @@ mod tests {
             best_match(&routes[3..], "/other", |r| r).map(|r| r.pattern()),
             None
         );
+    }
+
+    #[test]
+    fn policy_refusals_are_plain_text_saying_why() {
+        let bytes = b"GET /chat HTTP/1.1\r\nOrigin: https://evil.example\r\n\
+                      Sec-WebSocket-Protocol: v0\r\n\r\n";
+        let (request, _) = crate::protocol::handshake::parse_request(bytes, 4096, 16)
+            .unwrap()
+            .unwrap();
+        let route = Route::exact("/chat")
+            .origins(["https://example.com"])
+            .protocols(["v2", "v1"])
+            .require_protocol();
+
+        let refusal = route.check_origin(&request).unwrap_err();
+        assert_eq!(refusal.status, 403);
+        assert_eq!(
+            refusal.header("Content-Type"),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(refusal.body, b"origin not allowed");
+
+        let refusal = route.choose_protocol(&request).unwrap_err();
+        assert_eq!(refusal.status, 400);
+        assert_eq!(
+            refusal.header("Content-Type"),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(refusal.header("Sec-WebSocket-Protocol"), Some("v2, v1"));
+        assert_eq!(refusal.body, b"a subprotocol is required: one of v2, v1");
     }
 }

@@ -20,7 +20,7 @@ const HEAD_READ_CHUNK: usize = 2048;
 ///
 /// # Errors
 /// [`Error::Timeout`] when `deadline` passes; the parse error; an
-/// [`HandshakeError::Io`] when the stream ends or fails first.
+/// [`Error::Io`] when the stream ends or fails first.
 pub(crate) fn read_head<T>(
     stream: &Transport,
     deadline: Option<Instant>,
@@ -38,17 +38,17 @@ pub(crate) fn read_head<T>(
         buf.resize(filled + HEAD_READ_CHUNK, 0);
         let read = Read::read(&mut &*stream, &mut buf[filled..]);
         buf.truncate(filled + *read.as_ref().unwrap_or(&0));
-        let n = match read {
+        match read {
             Ok(0) => {
-                return Err(Error::Handshake(HandshakeError::Io(
-                    io::ErrorKind::UnexpectedEof.into(),
+                return Err(Error::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the connection ended during the opening handshake",
                 )));
             }
-            Ok(n) => n,
+            Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(handshake_io(e)),
-        };
-        let _ = n;
+        }
         if let Some((head, len)) = parse(&buf)? {
             let rest = buf.split_off(len);
             return Ok((head, rest));
@@ -59,15 +59,15 @@ pub(crate) fn read_head<T>(
 /// Make reads and writes on `stream` give up at `deadline`.
 pub(crate) fn set_deadline(stream: &Transport, deadline: Option<Instant>) -> Result<(), Error> {
     let timeout = time_left(deadline)?;
-    stream.set_read_timeout(timeout).map_err(handshake_io)?;
-    stream.set_write_timeout(timeout).map_err(handshake_io)?;
+    stream.set_read_timeout(timeout)?;
+    stream.set_write_timeout(timeout)?;
     Ok(())
 }
 
 /// Make reads on `stream` give up at `deadline`.
 fn set_read_deadline(stream: &Transport, deadline: Option<Instant>) -> Result<(), Error> {
     let timeout = time_left(deadline)?;
-    stream.set_read_timeout(timeout).map_err(handshake_io)
+    stream.set_read_timeout(timeout).map_err(Error::from)
 }
 
 /// The time until `deadline`; [`Error::Timeout`] if it has passed.
@@ -84,10 +84,8 @@ pub(crate) fn time_left(deadline: Option<Instant>) -> Result<Option<std::time::D
     }
 }
 
-/// An I/O error during the handshake: a timeout stays [`Error::Timeout`].
+/// An I/O error during the handshake: a timeout (the socket's, set for the
+/// deadline) is [`Timeout::Handshake`], anything else [`Error::Io`].
 pub(crate) fn handshake_io(e: io::Error) -> Error {
-    match Error::from_io(e, Timeout::Handshake) {
-        Error::Io(e) => Error::Handshake(HandshakeError::Io(e)),
-        other => other,
-    }
+    Error::from_io(e, Timeout::Handshake)
 }

@@ -1,0 +1,272 @@
+//! The request a client opens a WebSocket with, as the server parses it.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use super::error::HandshakeError;
+use super::headers::{Headers, offset};
+use super::parse::{completed, head_window, header_slots};
+
+/// A parsed HTTP/1.x request head: what a client sent to open a WebSocket.
+///
+/// The server hands it to user handlers, which can look at the path, the
+/// headers, the cookies and the subprotocols offered before accepting.
+///
+/// ```
+/// use syncws::protocol::handshake::parse_request;
+///
+/// let bytes = b"GET /chat?room=1 HTTP/1.1\r\n\
+///     Host: example.com\r\n\
+///     Cookie: session=abc; theme=dark\r\n\
+///     Sec-WebSocket-Protocol: chat, superchat\r\n\r\n";
+/// let (request, _) = parse_request(bytes, 16 << 10, 64)?.expect("a whole head");
+/// assert_eq!(request.path(), "/chat");
+/// assert_eq!(request.query(), Some("room=1"));
+/// assert_eq!(request.header("host"), Some("example.com"));
+/// assert_eq!(request.cookie("theme"), Some("dark"));
+/// assert_eq!(request.protocols(), ["chat", "superchat"]);
+/// # Ok::<(), syncws::HandshakeError>(())
+/// ```
+#[derive(Clone)]
+pub struct Request {
+    /// The headers, with the method and the target in front of them (their
+    /// [`Headers::prefix`]): the whole head in one allocation.
+    headers: Headers,
+    /// Where the method ends and the target begins in that prefix.
+    method_end: u32,
+    /// The minor version of HTTP/1.x: 1 for HTTP/1.1.
+    pub(super) http_minor_version: u8,
+    peer_addr: Option<SocketAddr>,
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method())
+            .field("target", &self.target())
+            .field("http_minor_version", &self.http_minor_version)
+            .field("headers", &self.headers)
+            .field("peer_addr", &self.peer_addr)
+            .finish()
+    }
+}
+
+impl Request {
+    /// The method, e.g. `"GET"`.
+    pub fn method(&self) -> &str {
+        &self.headers.prefix()[..self.method_end as usize]
+    }
+
+    /// The request target as sent, e.g. `"/chat?room=1"`.
+    pub fn target(&self) -> &str {
+        &self.headers.prefix()[self.method_end as usize..]
+    }
+
+    /// The target up to its `?`, e.g. `"/chat"`.
+    pub fn path(&self) -> &str {
+        let target = self.target();
+        target.split_once('?').map_or(target, |(path, _)| path)
+    }
+
+    /// The target after its first `?`, e.g. `Some("room=1")`; `None` if it
+    /// has no `?`.
+    pub fn query(&self) -> Option<&str> {
+        self.target().split_once('?').map(|(_, query)| query)
+    }
+
+    /// The value of the first header with this name (compared without
+    /// regard to ASCII case), trimmed of surrounding blanks.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)
+    }
+
+    /// All headers, in the order they were sent, values trimmed.
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    /// The address of the peer, when the server filled it in.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer_addr
+    }
+
+    /// Records the address of the peer. Only the server does: a handler
+    /// must be able to trust [`peer_addr`](Self::peer_addr).
+    pub(crate) fn set_peer_addr(&mut self, addr: SocketAddr) {
+        self.peer_addr = Some(addr);
+    }
+
+    /// The subprotocols the client offered: the comma-separated tokens of
+    /// every `Sec-WebSocket-Protocol` header, trimmed, in order of preference.
+    pub fn protocols(&self) -> Vec<String> {
+        self.headers
+            .tokens("Sec-WebSocket-Protocol")
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// True if the request asks for a WebSocket (its `Upgrade` header
+    /// names `websocket`), whether or not the rest of it is valid: the
+    /// server routes it as an upgrade and [`check_upgrade`](super::check_upgrade) judges it.
+    pub fn is_upgrade(&self) -> bool {
+        self.headers.has_token("Upgrade", "websocket")
+    }
+
+    /// The `Origin` header, sent by browsers (RFC 6455 §10.2: servers may
+    /// use it to refuse connections from pages they do not trust).
+    pub fn origin(&self) -> Option<&str> {
+        self.header("Origin")
+    }
+
+    /// The value of the first cookie with this name (case-sensitive) in the
+    /// `Cookie` headers (`"a=1; b=2"`), as sent.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get_all("Cookie")
+            .flat_map(|cookies| cookies.split(';'))
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(cookie_name, _)| cookie_name.trim() == name)
+            .map(|(_, value)| value.trim())
+    }
+
+    /// The request line's method and target and the headers httparse
+    /// found, copied into one string.
+    fn from_parsed(
+        method: &str,
+        target: &str,
+        http_minor_version: u8,
+        parsed_headers: &[httparse::Header<'_>],
+    ) -> Result<Request, HandshakeError> {
+        Ok(Request {
+            headers: Headers::parsed(&[method, target], parsed_headers)?,
+            method_end: offset(method.len())?,
+            http_minor_version,
+            peer_addr: None,
+        })
+    }
+}
+
+/// Parses an HTTP request head from the start of `buf`.
+///
+/// - `Ok(None)`: the head is not complete yet; read more bytes and call again
+///   with all of them.
+/// - `Ok(Some((request, head_len)))`: the head took `head_len` bytes; the
+///   bytes after it already belong to the WebSocket stream.
+/// - [`HandshakeError::HeadTooLarge`]: the head is longer than
+///   `max_head_size` bytes, or is still incomplete with more than that many
+///   bytes buffered.
+/// - [`HandshakeError::TooManyHeaders`]: more than `max_headers` header lines.
+/// - [`HandshakeError::Invalid`]: malformed HTTP, or a header value that is
+///   not UTF-8.
+///
+/// Only the first `max_head_size` bytes are ever looked at.
+///
+/// ```
+/// use syncws::protocol::handshake::parse_request;
+///
+/// let bytes = b"GET /chat HTTP/1.1\r\nHost: example.com\r\n\r\n\x81";
+/// // Not all there yet: nothing is consumed, call again with more.
+/// assert!(parse_request(&bytes[..20], 16 << 10, 64)?.is_none());
+/// let (request, head_len) = parse_request(bytes, 16 << 10, 64)?.expect("a whole head");
+/// assert_eq!(request.target(), "/chat");
+/// assert_eq!(&bytes[head_len..], b"\x81");
+/// # Ok::<(), syncws::HandshakeError>(())
+/// ```
+///
+/// # Errors
+/// As listed above: [`HandshakeError::HeadTooLarge`],
+/// [`HandshakeError::TooManyHeaders`] and [`HandshakeError::Invalid`].
+pub fn parse_request(
+    buf: &[u8],
+    max_head_size: usize,
+    max_headers: usize,
+) -> Result<Option<(Request, usize)>, HandshakeError> {
+    let window = head_window(buf, max_head_size);
+    let mut slots = header_slots(window.len(), max_headers);
+    let mut parsed = httparse::Request::new(&mut slots);
+    let status = parsed.parse(window);
+    let Some(head_len) = completed(status, buf.len(), max_head_size, max_headers)? else {
+        return Ok(None);
+    };
+    let (Some(method), Some(target), Some(http_minor_version)) =
+        (parsed.method, parsed.path, parsed.version)
+    else {
+        return Err(HandshakeError::Invalid("incomplete request line".into()));
+    };
+    let request = Request::from_parsed(method, target, http_minor_version, parsed.headers)?;
+    Ok(Some((request, head_len)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::handshake::fixtures::*;
+
+    #[test]
+    fn target_is_split_into_path_and_query() {
+        for (target, path, query) in [
+            ("/", "/", None),
+            ("/chat?room=1", "/chat", Some("room=1")),
+            ("/chat?", "/chat", Some("")),
+            ("/a?b?c", "/a", Some("b?c")),
+            ("*", "*", None),
+        ] {
+            let parsed = request(format!("GET {target} HTTP/1.1\r\n\r\n").as_bytes());
+            assert_eq!(parsed.target(), target);
+            assert_eq!((parsed.path(), parsed.query()), (path, query), "{target}");
+        }
+    }
+
+    #[test]
+    fn cookies_are_found_by_name_across_cookie_headers() {
+        let parsed = request(
+            b"GET / HTTP/1.1\r\nCookie: a=1; session=x=y;  theme = dark \r\nCookie: b=2\r\n\r\n",
+        );
+        for (name, value) in [
+            ("a", Some("1")),
+            ("session", Some("x=y")),
+            ("theme", Some("dark")),
+            ("b", Some("2")),
+            ("A", None),
+            ("c", None),
+        ] {
+            assert_eq!(parsed.cookie(name), value, "{name}");
+        }
+    }
+
+    #[test]
+    fn protocols_are_gathered_from_repeated_headers() {
+        let parsed = request(
+            b"GET / HTTP/1.1\r\n\
+              Sec-WebSocket-Protocol: a, b\r\n\
+              X-Other: c\r\n\
+              sec-websocket-protocol: c,,d ,\t e\r\n\
+              Sec-WebSocket-Protocol:\r\n\r\n",
+        );
+        assert_eq!(parsed.protocols(), ["a", "b", "c", "d", "e"]);
+        assert!(request(b"GET / HTTP/1.1\r\n\r\n").protocols().is_empty());
+    }
+
+    #[test]
+    fn a_request_split_anywhere_is_complete_only_at_its_end() {
+        let mut stream = RFC_REQUEST.to_vec();
+        // A first frame that came in the same read: not part of the head.
+        stream.extend_from_slice(&[0x81, 0x85, 1, 2, 3, 4, b'h', b'e', b'l', b'l', b'o']);
+        for end in 0..RFC_REQUEST.len() {
+            assert!(
+                matches!(
+                    parse_request(&stream[..end], MAX_HEAD, MAX_HEADERS),
+                    Ok(None)
+                ),
+                "prefix of {end} bytes"
+            );
+        }
+        for end in RFC_REQUEST.len()..=stream.len() {
+            let (parsed, head_len) = parse_request(&stream[..end], MAX_HEAD, MAX_HEADERS)
+                .unwrap()
+                .unwrap();
+            assert_eq!(head_len, RFC_REQUEST.len());
+            assert_eq!(parsed.header("Sec-WebSocket-Version"), Some("13"));
+        }
+    }
+}

@@ -1,0 +1,477 @@
+//! The server's side of the handshake: the checks of RFC 6455 §4.2.1 and
+//! the `101 Switching Protocols` answer (§4.2.2).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use super::VERSION;
+use super::headers::write_header;
+use super::key::{ACCEPT_KEY_LEN, encode_accept_key};
+use super::request::Request;
+use super::response::Response;
+
+/// Server side: checks that `request` is a WebSocket upgrade that RFC 6455
+/// §4.2.1 allows, and returns its `Sec-WebSocket-Key`.
+///
+/// ```
+/// use syncws::protocol::handshake::{check_upgrade, parse_request};
+///
+/// let bytes = b"POST /chat HTTP/1.1\r\nHost: example.com\r\n\r\n";
+/// let (request, _) = parse_request(bytes, 16 << 10, 64)?.expect("a whole head");
+/// let refusal = check_upgrade(&request).unwrap_err();
+/// assert_eq!(refusal.status, 405);
+/// assert_eq!(refusal.header("Allow"), Some("GET"));
+/// # Ok::<(), syncws::HandshakeError>(())
+/// ```
+///
+/// # Errors
+/// The refusal to send, with a plain-text body saying why
+/// ([`Response::text`]):
+///
+/// | request                                   | refusal                          |
+/// |-------------------------------------------|----------------------------------|
+/// | method other than `GET`                   | 405, `Allow: GET`                |
+/// | HTTP version other than 1.1               | 400                              |
+/// | no `Host`, an empty one, or two           | 400                              |
+/// | `Upgrade` without the token `websocket`   | 400                              |
+/// | `Connection` without the token `upgrade`  | 400                              |
+/// | no `Sec-WebSocket-Version`, or two        | 400, `Sec-WebSocket-Version: 13` |
+/// | `Sec-WebSocket-Version` other than `13`   | 426, `Sec-WebSocket-Version: 13` |
+/// | `Sec-WebSocket-Key` missing, repeated, or not 16 bytes in base64 | 400       |
+pub fn check_upgrade(request: &Request) -> Result<String, Response> {
+    let headers = request.headers();
+
+    // RFC 6455 §4.1: "The method of the request MUST be GET, and the HTTP
+    // version MUST be at least 1.1."
+    if request.method() != "GET" {
+        return Err(
+            Response::text(405, "a WebSocket is opened with GET").with_header("Allow", "GET")
+        );
+    }
+    // httparse knows HTTP/1.0 and HTTP/1.1 only; 1.0 has no Upgrade.
+    if request.http_minor_version != 1 {
+        return Err(Response::text(400, "a WebSocket needs HTTP/1.1"));
+    }
+
+    // §4.1: "The request MUST contain a |Host| header field"; RFC 9112
+    // §3.2: a server MUST answer 400 to a request with more than one.
+    match headers.get_all("Host").collect::<Vec<_>>()[..] {
+        [] => return Err(Response::text(400, "missing Host")),
+        [""] => return Err(Response::text(400, "empty Host")),
+        [_] => {}
+        _ => return Err(Response::text(400, "repeated Host")),
+    }
+
+    // §4.1: "The request MUST contain an |Upgrade| header field whose value
+    // MUST include the "websocket" keyword."
+    if !headers.has_token("Upgrade", "websocket") {
+        return Err(Response::text(400, "missing Upgrade: websocket"));
+    }
+    // §4.1: "The request MUST contain a |Connection| header field whose
+    // value MUST include the "Upgrade" token." Browsers may send it among
+    // others ("keep-alive, Upgrade").
+    if !headers.has_token("Connection", "upgrade") {
+        return Err(Response::text(400, "missing Connection: Upgrade"));
+    }
+
+    // §4.2.2: if the version "does not match a version understood by the
+    // server, the server MUST abort the WebSocket handshake ... and instead
+    // send an appropriate HTTP error code (such as 426 Upgrade Required) and
+    // a |Sec-WebSocket-Version| header field indicating the version(s) the
+    // server is capable of understanding."
+    match headers.get_all("Sec-WebSocket-Version").collect::<Vec<_>>()[..] {
+        [] => {
+            return Err(Response::text(400, "missing Sec-WebSocket-Version")
+                .with_header("Sec-WebSocket-Version", VERSION));
+        }
+        [version] if version == VERSION => {}
+        [_] => {
+            // RFC 9110 §15.5.22: a 426 "MUST send an Upgrade header field".
+            return Err(
+                Response::text(426, "unsupported Sec-WebSocket-Version (only 13)")
+                    .with_header("Upgrade", "websocket")
+                    .with_header("Sec-WebSocket-Version", VERSION),
+            );
+        }
+        _ => {
+            return Err(Response::text(400, "repeated Sec-WebSocket-Version")
+                .with_header("Sec-WebSocket-Version", VERSION));
+        }
+    }
+
+    // §4.2.1: "A |Sec-WebSocket-Key| header field with a base64-encoded ...
+    // value that, when decoded, is 16 bytes in length." §11.3.1: it "MUST
+    // NOT appear more than once in an HTTP request."
+    match headers.get_all("Sec-WebSocket-Key").collect::<Vec<_>>()[..] {
+        [] => Err(Response::text(400, "missing Sec-WebSocket-Key")),
+        [key] if BASE64.decode(key).is_ok_and(|nonce| nonce.len() == 16) => Ok(key.to_owned()),
+        [_] => Err(Response::text(
+            400,
+            "Sec-WebSocket-Key is not 16 bytes in base64",
+        )),
+        _ => Err(Response::text(400, "repeated Sec-WebSocket-Key")),
+    }
+}
+
+/// Server side: the `101 Switching Protocols` answer for a key returned by
+/// [`check_upgrade`], with `Upgrade: websocket`, `Connection: Upgrade`,
+/// `Sec-WebSocket-Accept`, `Sec-WebSocket-Protocol` if `protocol` is given,
+/// then `extra_headers` (e.g. `Set-Cookie`).
+///
+/// It never answers extensions: this crate implements none, and an
+/// extension agreed to would let the peer set RSV bits (RFC 6455 §5.2). So
+/// `Sec-WebSocket-Extensions` in `extra_headers` is left out, and so are
+/// extra headers repeating one the answer already has.
+///
+/// ```
+/// use syncws::protocol::handshake::accept_response;
+///
+/// let answer = accept_response("dGhlIHNhbXBsZSBub25jZQ==", Some("chat"), &[]);
+/// assert_eq!(
+///     answer,
+///     b"HTTP/1.1 101 Switching Protocols\r\n\
+///       Upgrade: websocket\r\n\
+///       Connection: Upgrade\r\n\
+///       Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+///       Sec-WebSocket-Protocol: chat\r\n\
+///       \r\n"
+/// );
+/// ```
+pub fn accept_response(
+    key: &str,
+    protocol: Option<&str>,
+    extra_headers: &[(String, String)],
+) -> Vec<u8> {
+    encode_accept_response(
+        key,
+        protocol,
+        extra_headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str())),
+    )
+}
+
+/// [`accept_response`], with the extra headers from any iterator, written
+/// straight into one buffer: this runs for every connection, and a
+/// `Response` would cost two allocations per header.
+pub(crate) fn encode_accept_response<'a>(
+    key: &str,
+    protocol: Option<&str>,
+    extra_headers: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Vec<u8> {
+    let mut accept = [0u8; ACCEPT_KEY_LEN];
+    let accept = encode_accept_key(key.as_bytes(), &mut accept);
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\n");
+    let own = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Accept", accept),
+    ];
+    for (name, value) in own {
+        write_header(&mut out, name, value);
+    }
+    if let Some(protocol) = protocol {
+        write_header(&mut out, "Sec-WebSocket-Protocol", protocol);
+    }
+    for (name, value) in extra_headers {
+        let repeats_own = own.iter().any(|(own, _)| own.eq_ignore_ascii_case(name))
+            || (protocol.is_some() && name.eq_ignore_ascii_case("Sec-WebSocket-Protocol"));
+        // A 101 has no body, so no framing headers either (as for any
+        // `Response`), and it never answers extensions.
+        let left_out = repeats_own
+            || name.eq_ignore_ascii_case("Sec-WebSocket-Extensions")
+            || name.eq_ignore_ascii_case("Content-Length")
+            || name.eq_ignore_ascii_case("Transfer-Encoding");
+        if !left_out {
+            write_header(&mut out, name, value);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::protocol::handshake::fixtures::*;
+    use crate::protocol::handshake::response::PLAIN_TEXT;
+    use crate::protocol::handshake::{Headers, parse_response};
+
+    /// A valid upgrade request with `line` put in place of the header line
+    /// that starts like it (or added, if none does); `None` removes it.
+    fn upgrade_with(replace: &str, line: Option<&str>) -> Vec<u8> {
+        let mut lines = vec![
+            "GET /chat HTTP/1.1",
+            "Host: server.example.com",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version: 13",
+        ];
+        match lines.iter().position(|l| l.starts_with(replace)) {
+            Some(at) => match line {
+                Some(line) => lines[at] = line,
+                None => {
+                    lines.remove(at);
+                }
+            },
+            None => lines.extend(line),
+        }
+        format!("{}\r\n\r\n", lines.join("\r\n")).into_bytes()
+    }
+
+    #[test]
+    fn rfc_example_request_is_parsed_and_accepted() {
+        let mut parsed = request(RFC_REQUEST);
+        assert_eq!(parsed.method(), "GET");
+        assert_eq!(parsed.target(), "/chat");
+        assert_eq!(parsed.path(), "/chat");
+        assert_eq!(parsed.query(), None);
+        assert_eq!(parsed.header("HOST"), Some("server.example.com"));
+        assert_eq!(
+            parsed.header("sec-websocket-key"),
+            Some("dGhlIHNhbXBsZSBub25jZQ==")
+        );
+        assert_eq!(parsed.header("Cookie"), None);
+        assert_eq!(parsed.origin(), Some("http://example.com"));
+        assert_eq!(parsed.protocols(), ["chat", "superchat"]);
+        assert_eq!(parsed.headers().len(), 7);
+        assert_eq!(
+            parsed.headers().iter().nth(1),
+            Some(("Upgrade", "websocket"))
+        );
+        assert_eq!(parsed.peer_addr(), None);
+        let peer: SocketAddr = "192.0.2.1:50000".parse().unwrap();
+        parsed.set_peer_addr(peer);
+        assert_eq!(parsed.peer_addr(), Some(peer));
+
+        let key = check_upgrade(&parsed).unwrap();
+        assert_eq!(key, "dGhlIHNhbXBsZSBub25jZQ==");
+        assert_eq!(accept_response(&key, Some("chat"), &[]), RFC_RESPONSE);
+    }
+
+    #[test]
+    fn valid_upgrades_are_accepted() {
+        for request_bytes in [
+            upgrade_with("Connection", Some("Connection: keep-alive, Upgrade")),
+            upgrade_with(
+                "Connection",
+                Some("connection: keep-alive\r\nConnection: upgrade"),
+            ),
+            upgrade_with("Upgrade", Some("Upgrade: WebSocket")),
+            upgrade_with("Upgrade", Some("Upgrade: h2c, websocket")),
+            upgrade_with(
+                "Sec-WebSocket-Key",
+                Some("sec-websocket-key:   AAAAAAAAAAAAAAAAAAAAAA==  "),
+            ),
+            upgrade_with("Host", Some("Host: [::1]:9001")),
+        ] {
+            let parsed = request(&request_bytes);
+            assert!(
+                check_upgrade(&parsed).is_ok(),
+                "{:?}",
+                String::from_utf8_lossy(&request_bytes)
+            );
+        }
+    }
+
+    /// A request with one header line replaced (see [`upgrade_with`]), and
+    /// the refusal expected: status, body, and a header it must carry.
+    type RefusalCase = (
+        &'static str,
+        Option<&'static str>,
+        u16,
+        &'static str,
+        Option<(&'static str, &'static str)>,
+    );
+
+    #[test]
+    fn invalid_upgrades_are_refused_with_the_right_status() {
+        // (header to replace, replacement, status, body, header the refusal carries)
+        let cases: &[RefusalCase] = &[
+            (
+                "GET",
+                Some("POST /chat HTTP/1.1"),
+                405,
+                "a WebSocket is opened with GET",
+                Some(("Allow", "GET")),
+            ),
+            (
+                "GET",
+                Some("get /chat HTTP/1.1"),
+                405,
+                "a WebSocket is opened with GET",
+                Some(("Allow", "GET")),
+            ),
+            (
+                "GET",
+                Some("GET /chat HTTP/1.0"),
+                400,
+                "a WebSocket needs HTTP/1.1",
+                None,
+            ),
+            ("Host", None, 400, "missing Host", None),
+            ("Host", Some("Host:"), 400, "empty Host", None),
+            (
+                "Host",
+                Some("Host: a\r\nHost: b"),
+                400,
+                "repeated Host",
+                None,
+            ),
+            ("Upgrade", None, 400, "missing Upgrade: websocket", None),
+            (
+                "Upgrade",
+                Some("Upgrade: h2c"),
+                400,
+                "missing Upgrade: websocket",
+                None,
+            ),
+            (
+                "Upgrade",
+                Some("Upgrade: websockets"),
+                400,
+                "missing Upgrade: websocket",
+                None,
+            ),
+            ("Connection", None, 400, "missing Connection: Upgrade", None),
+            (
+                "Connection",
+                Some("Connection: keep-alive"),
+                400,
+                "missing Connection: Upgrade",
+                None,
+            ),
+            (
+                "Connection",
+                Some("Connection: upgraded"),
+                400,
+                "missing Connection: Upgrade",
+                None,
+            ),
+            (
+                "Sec-WebSocket-Version",
+                None,
+                400,
+                "missing Sec-WebSocket-Version",
+                Some(("Sec-WebSocket-Version", "13")),
+            ),
+            (
+                "Sec-WebSocket-Version",
+                Some("Sec-WebSocket-Version: 8"),
+                426,
+                "unsupported Sec-WebSocket-Version (only 13)",
+                Some(("Sec-WebSocket-Version", "13")),
+            ),
+            (
+                "Sec-WebSocket-Version",
+                Some("Sec-WebSocket-Version: 13, 8"),
+                426,
+                "unsupported Sec-WebSocket-Version (only 13)",
+                Some(("Upgrade", "websocket")),
+            ),
+            (
+                "Sec-WebSocket-Version",
+                Some("Sec-WebSocket-Version: 13\r\nSec-WebSocket-Version: 13"),
+                400,
+                "repeated Sec-WebSocket-Version",
+                Some(("Sec-WebSocket-Version", "13")),
+            ),
+            (
+                "Sec-WebSocket-Key",
+                None,
+                400,
+                "missing Sec-WebSocket-Key",
+                None,
+            ),
+            (
+                "Sec-WebSocket-Key",
+                Some("Sec-WebSocket-Key:"),
+                400,
+                "Sec-WebSocket-Key is not 16 bytes in base64",
+                None,
+            ),
+            (
+                "Sec-WebSocket-Key",
+                Some("Sec-WebSocket-Key: c2hvcnQ="),
+                400,
+                "Sec-WebSocket-Key is not 16 bytes in base64",
+                None,
+            ),
+            (
+                "Sec-WebSocket-Key",
+                Some("Sec-WebSocket-Key: not base64 at all!!!!!!"),
+                400,
+                "Sec-WebSocket-Key is not 16 bytes in base64",
+                None,
+            ),
+            (
+                "Sec-WebSocket-Key",
+                Some("Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAAA"),
+                400,
+                "Sec-WebSocket-Key is not 16 bytes in base64",
+                None,
+            ),
+            (
+                "Sec-WebSocket-Key",
+                Some(
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                ),
+                400,
+                "repeated Sec-WebSocket-Key",
+                None,
+            ),
+        ];
+        for &(replace, line, status, body, carried) in cases {
+            let request_bytes = upgrade_with(replace, line);
+            let parsed = request(&request_bytes);
+            let refusal = check_upgrade(&parsed).unwrap_err();
+            let shown = String::from_utf8_lossy(&request_bytes);
+            assert_eq!(refusal.status, status, "{shown}");
+            assert_eq!(refusal.body, body.as_bytes(), "{shown}");
+            assert_eq!(refusal.header("Content-Type"), Some(PLAIN_TEXT));
+            if let Some((name, value)) = carried {
+                assert_eq!(refusal.header(name), Some(value), "{shown}");
+            }
+            let sent = refusal.to_bytes();
+            let (head, head_len) = parse_response(&sent, MAX_HEAD, MAX_HEADERS)
+                .unwrap()
+                .unwrap();
+            assert_eq!(head.status, status);
+            assert_eq!(head.content_length(), Some(body.len()));
+            assert_eq!(head.header("Connection"), Some("close"));
+            assert_eq!(&sent[head_len..], body.as_bytes());
+        }
+    }
+
+    #[test]
+    fn accept_response_never_repeats_its_own_headers_nor_answers_extensions() {
+        let extras = [
+            ("Set-Cookie".to_owned(), "id=1".to_owned()),
+            ("sec-websocket-accept".to_owned(), "forged".to_owned()),
+            (
+                "Sec-WebSocket-Extensions".to_owned(),
+                "permessage-deflate".to_owned(),
+            ),
+            ("Sec-WebSocket-Protocol".to_owned(), "other".to_owned()),
+        ];
+        let answer = accept_response("dGhlIHNhbXBsZSBub25jZQ==", None, &extras);
+        let head = response_head(&answer);
+        assert_eq!(head.status, 101);
+        assert_eq!(
+            head.headers,
+            [
+                ("Upgrade", "websocket"),
+                ("Connection", "Upgrade"),
+                ("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+                ("Set-Cookie", "id=1"),
+                ("Sec-WebSocket-Protocol", "other"),
+            ]
+            .into_iter()
+            .collect::<Headers>()
+        );
+    }
+}

@@ -10,6 +10,7 @@ echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --no-default-features -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q
 
 echo "== peers from other languages (Python websockets, for the wss interop test)"
 if [ ! -x target/py-venv/bin/python ]; then

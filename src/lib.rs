@@ -14,10 +14,29 @@
 //! # Ok::<(), syncws::Error>(())
 //! ```
 //!
-//! The crate is layered: [`protocol`] is a sans-I/O core that works on
-//! byte buffers (frames, handshake, the receiving state machine); the
-//! blocking `WebSocket` drives it over a socket; the client and server
-//! perform the opening handshake and hand over a `WebSocket`.
+//! # The public surface
+//! The crate root holds the blocking API and nothing else, chosen on
+//! purpose:
+//!
+//! - a connection: [`WebSocket`] (the reading end, which sends too),
+//!   [`Sender`] (sends from any thread), [`Incoming`], and what travels
+//!   over it: [`Message`], [`MessageRef`], [`CloseCode`], [`CloseFrame`];
+//! - a client: [`connect`], [`ClientBuilder`];
+//! - a server: [`Server`], [`ServerHandle`], [`WeakServerHandle`], and the
+//!   rest of it (routes, handlers, hooks, listings) in [`server`];
+//! - broadcast: [`Hub`], [`Membership`];
+//! - settings: [`Config`], [`KeepAlive`];
+//! - errors: [`Error`] and [`Result`], with [`Timeout`],
+//!   [`ProtocolViolation`], [`CapacityError`], [`HandshakeError`],
+//!   [`UrlError`].
+//!
+//! [`protocol`] is the sans-I/O core under it, public for those who drive
+//! it themselves, under the stability policy stated there.
+//!
+//! # Layers
+//! Dependencies point down only: the core (`protocol`), then the
+//! transport (TCP, TLS, reading an HTTP head), then the connection
+//! (`WebSocket`, `Sender`), then the client and the server, then the hub.
 // One exception, allowed where it is and argued there: naming a reused
 // connection thread (`server/workers.rs`).
 #![deny(unsafe_code)]
@@ -39,7 +58,6 @@ pub use error::{
 };
 pub use hub::{Hub, Membership};
 pub use protocol::config::{Config, KeepAlive};
-pub use protocol::handshake::Request;
 pub use protocol::message::{CloseCode, CloseFrame, Message, MessageRef};
 pub use server::{Server, ServerHandle, WeakServerHandle};
 pub use websocket::{Incoming, Sender, WebSocket};

@@ -32,7 +32,7 @@ fn a_large_page_to_a_client_that_never_reads_ends_within_the_handshake_timeout()
         .config(Config::default().handshake_timeout(Some(HANDSHAKE_TIMEOUT)))
         .http("/big", move |_| {
             let _ = asked_tx.send(());
-            syncws::protocol::handshake::Response::new(200).with_body("text/plain", body.clone())
+            syncws::server::Response::new(200).with_body("text/plain", body.clone())
         })
         .serve()
         .unwrap();

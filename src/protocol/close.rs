@@ -10,14 +10,6 @@ pub const MAX_REASON_LEN: usize = MAX_CONTROL_PAYLOAD - 2;
 /// Parse a received close payload. An empty payload carries no code
 /// (`Ok(None)`, reported as 1005).
 ///
-/// ```
-/// use syncws::{CloseCode, protocol::close::parse_close_payload};
-///
-/// let frame = parse_close_payload(b"\x03\xe8bye").unwrap().unwrap();
-/// assert_eq!((frame.code, frame.reason.as_str()), (CloseCode::Normal, "bye"));
-/// assert!(parse_close_payload(b"\x03").is_err());
-/// ```
-///
 /// # Errors
 /// §5.5.1: a body, if any, MUST start with a two-byte code, so one byte is
 /// [`ProtocolViolation::InvalidClosePayload`]; a code that may not be sent
@@ -43,12 +35,6 @@ pub fn parse_close_payload(payload: &[u8]) -> Result<Option<CloseFrame>, Protoco
 /// [`MAX_REASON_LEN`] bytes at a character boundary. Codes that may not be
 /// sent (1005, 1006, 1015, out of range) give an empty payload.
 ///
-/// ```
-/// use syncws::{CloseCode, protocol::close::close_payload};
-///
-/// assert_eq!(close_payload(CloseCode::Normal, "bye"), b"\x03\xe8bye");
-/// assert_eq!(close_payload(CloseCode::NoStatus, "ignored"), b"");
-/// ```
 pub fn close_payload(code: CloseCode, reason: &str) -> Vec<u8> {
     if !code.is_sendable() {
         return Vec::new();
@@ -74,6 +60,18 @@ mod tests {
             let valid = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
             assert_eq!(parse_close_payload(&payload).is_ok(), valid, "code {code}");
         }
+    }
+
+    #[test]
+    fn a_payload_is_a_code_then_a_reason() {
+        let frame = parse_close_payload(b"\x03\xe8bye").unwrap().unwrap();
+        assert_eq!(
+            (frame.code, frame.reason.as_str()),
+            (CloseCode::Normal, "bye")
+        );
+        assert!(parse_close_payload(b"\x03").is_err());
+        assert_eq!(close_payload(CloseCode::Normal, "bye"), b"\x03\xe8bye");
+        assert_eq!(close_payload(CloseCode::NoStatus, "ignored"), b"");
     }
 
     #[test]

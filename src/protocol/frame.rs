@@ -29,7 +29,7 @@ pub const MAX_CONTROL_PAYLOAD: usize = 125;
 /// The longest payload whose length fits the header's 7-bit length field
 /// (§5.2): a frame this short has a 2-byte header, plus 4 bytes of masking
 /// key from a client.
-pub const MAX_SHORT_PAYLOAD: usize = 125;
+pub(crate) const MAX_SHORT_PAYLOAD: usize = 125;
 
 /// A frame's opcode. Reserved opcodes are refused when parsing, so they
 /// have no variant.
@@ -137,7 +137,7 @@ impl FrameHeader {
     /// opcodes, fragmented or oversized control frames, and 64-bit lengths
     /// with the top bit set. RSV bits, masking and continuation rules
     /// depend on the connection and are checked by the
-    /// [`Receiver`](crate::protocol::Receiver).
+    /// [`Connection`](crate::protocol::Connection).
     ///
     /// ```
     /// use syncws::protocol::frame::{FrameHeader, OpCode};

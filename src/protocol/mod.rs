@@ -17,10 +17,10 @@
 //! its notes. Its data types are `#[non_exhaustive]`, so that adding a
 //! variant or a field is not a break.
 
-pub mod close;
+pub(crate) mod close;
 pub(crate) mod config;
 mod connection;
-pub mod error;
+pub(crate) mod error;
 pub mod frame;
 pub mod handshake;
 pub mod mask;

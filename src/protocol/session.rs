@@ -53,7 +53,7 @@ pub enum State {
     },
     /// The close handshake is complete: both close frames were exchanged
     /// (the peer's is `received`, code 1005 if it carried none). What is
-    /// left is closing the TCP connection ([`Session::tcp_close`]).
+    /// left is closing the TCP connection ([`TcpClose`]).
     Closed {
         /// The peer's close frame.
         received: CloseFrame,

@@ -17,10 +17,10 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::protocol::config::{Config, KeepAlive};
-use crate::protocol::handshake::{Request, Response};
 use crate::protocol::message::{CloseCode, CloseFrame};
 use crate::websocket::Sender;
 
+pub use crate::protocol::handshake::{Request, Response};
 pub use crate::websocket::ConnectionId;
 pub use handler::{EventHandler, Events, Handler, events};
 pub use registry::{Attached, ConnectionInfo};
@@ -50,7 +50,7 @@ pub const DEFAULT_IDLE_KEEP: Duration = Duration::from_secs(10);
 ///
 /// ```no_run
 /// use syncws::server::Route;
-/// use syncws::protocol::handshake::Response;
+/// use syncws::server::Response;
 /// use syncws::Server;
 ///
 /// let server = Server::bind("127.0.0.1:0")?

@@ -153,7 +153,7 @@ impl Route {
     ///
     /// ```
     /// use syncws::server::Route;
-    /// use syncws::protocol::handshake::Response;
+    /// use syncws::server::Response;
     ///
     /// struct User(String);
     ///

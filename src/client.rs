@@ -9,7 +9,7 @@ use crate::error::UrlError;
 use crate::error::{Error, HandshakeError, Result, Timeout};
 use crate::protocol::Role;
 use crate::protocol::config::Config;
-use crate::protocol::handshake::{ClientRequest, check_response, parse_response};
+use crate::protocol::handshake::{ClientRequest, Headers, check_response, parse_response};
 use crate::transport::Transport;
 use crate::transport::head::{handshake_io, read_head, set_deadline};
 use crate::url::WsUrl;
@@ -56,7 +56,7 @@ pub fn connect(url: &str) -> Result<WebSocket> {
 pub struct ClientBuilder {
     url: String,
     config: Config,
-    headers: Vec<(String, String)>,
+    headers: Headers,
     protocols: Vec<String>,
     origin: Option<String>,
     connect_timeout: Option<Duration>,
@@ -70,7 +70,7 @@ impl ClientBuilder {
         ClientBuilder {
             url: url.into(),
             config: Config::default(),
-            headers: Vec::new(),
+            headers: Headers::new(),
             protocols: Vec::new(),
             origin: None,
             connect_timeout: None,
@@ -80,8 +80,8 @@ impl ClientBuilder {
     }
 
     /// Add a header to the handshake request.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
+    pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        self.headers.push(name.as_ref(), value.as_ref());
         self
     }
 

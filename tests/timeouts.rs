@@ -10,7 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use syncws::protocol::frame::{OpCode, write_frame};
-use syncws::protocol::handshake::{accept_response, check_upgrade, parse_request};
+use syncws::protocol::handshake::{Headers, accept_response, check_upgrade, parse_request};
 use syncws::{CloseCode, CloseFrame, Error, Message, Server, Timeout};
 
 const SHORT: Duration = Duration::from_millis(50);
@@ -30,7 +30,9 @@ fn accept_raw(listener: &TcpListener) -> TcpStream {
         }
     };
     let key = check_upgrade(&request).unwrap();
-    stream.write_all(&accept_response(&key, None, &[])).unwrap();
+    stream
+        .write_all(&accept_response(&key, None, &Headers::new()))
+        .unwrap();
     stream
 }
 

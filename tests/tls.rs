@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use syncws::native_tls::{Identity, TlsAcceptor, TlsConnector};
 use syncws::protocol::frame::{OpCode, write_frame};
-use syncws::protocol::handshake::{accept_response, check_upgrade, parse_request};
+use syncws::protocol::handshake::{Headers, accept_response, check_upgrade, parse_request};
 use syncws::{ClientBuilder, CloseCode, Config, Error, Message, Server, ServerHandle, Timeout};
 
 /// A self-signed certificate for `names`, as (certificate PEM, key PEM).
@@ -164,7 +164,8 @@ fn timeout_inside_a_frame_over_tls_loses_nothing() {
             }
         };
         let key = check_upgrade(&request).unwrap();
-        tls.write_all(&accept_response(&key, None, &[])).unwrap();
+        tls.write_all(&accept_response(&key, None, &Headers::new()))
+            .unwrap();
         tls.write_all(&frame[..30_000]).unwrap();
         tls.flush().unwrap();
         go_rx.recv().unwrap();

@@ -139,7 +139,7 @@ fuzz_target!(|data: &[u8]| {
                 "accepted, but not routed as an upgrade"
             );
             let protocol = protocols.first().map(String::as_str);
-            let extra: Vec<(String, String)> = headers
+            let extra: Headers = headers
                 .iter()
                 .filter(|(name, _)| !name.eq_ignore_ascii_case("Sec-WebSocket-Protocol"))
                 .cloned()

@@ -12,7 +12,7 @@ use crate::Sender as WebSocketSender;
 use crate::error::{Error, HandshakeError};
 use crate::protocol::Role;
 use crate::protocol::handshake::{
-    Request, Response, check_upgrade, encode_accept_response, parse_request,
+    Headers, Request, Response, check_upgrade, encode_accept_response, parse_request,
 };
 use crate::protocol::message::CloseCode;
 use crate::protocol::session::State;
@@ -348,13 +348,9 @@ fn send_switching(
     bounded: &mut Bounded,
     key: &str,
     protocol: Option<&str>,
-    hook_headers: &[(String, String)],
+    hook_headers: &Headers,
 ) -> std::io::Result<()> {
-    let headers = std::iter::once(("Server", "syncws")).chain(
-        hook_headers
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str())),
-    );
+    let headers = std::iter::once(("Server", "syncws")).chain(hook_headers.iter());
     bounded.write(stream, &encode_accept_response(key, protocol, headers))
 }
 

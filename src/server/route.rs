@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::protocol::config::KeepAlive;
-use crate::protocol::handshake::{Request, Response};
+use crate::protocol::handshake::{Headers, Request, Response};
 use crate::server::ConnectionEnd;
 use crate::server::handler::Handler;
 
@@ -262,7 +262,7 @@ impl Route {
 /// What the before-upgrade hook may add to an accepted upgrade.
 #[derive(Default)]
 pub struct Upgrade {
-    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) headers: Headers,
     pub(crate) data: Option<Arc<dyn Any + Send + Sync>>,
 }
 
@@ -278,8 +278,8 @@ impl fmt::Debug for Upgrade {
 impl Upgrade {
     /// Add a header to the `101 Switching Protocols` answer (a
     /// `Set-Cookie`, say).
-    pub fn header(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.headers.push((name.into(), value.into()));
+    pub fn header(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
+        self.headers.push(name.as_ref(), value.as_ref());
     }
 
     /// Attach data to the connection; the handler gets it back with

@@ -39,7 +39,7 @@ pub struct ClientRequest {
     /// The `Origin` header, if any.
     pub origin: Option<String>,
     /// Extra headers, sent after the handshake's own.
-    pub headers: Vec<(String, String)>,
+    pub headers: Headers,
 }
 
 impl ClientRequest {
@@ -56,7 +56,7 @@ impl ClientRequest {
             key: generate_key(),
             protocols: Vec::new(),
             origin: None,
-            headers: Vec::new(),
+            headers: Headers::new(),
         }
     }
 
@@ -94,7 +94,7 @@ impl ClientRequest {
         for (name, value) in &own_headers {
             write_header(&mut out, name, value);
         }
-        for (name, value) in &self.headers {
+        for (name, value) in self.headers.iter() {
             let repeats_own = own_headers
                 .iter()
                 .any(|(own, _)| own.eq_ignore_ascii_case(name));
@@ -376,15 +376,14 @@ mod tests {
         let mut client = ClientRequest::new("[::1]:9001", "/chat?x=1");
         client.protocols = vec!["v2.chat".into(), "v1.chat".into()];
         client.origin = Some("https://example.com".into());
-        client.headers = vec![
-            ("Authorization".into(), "Bearer t".into()),
-            ("Cookie".into(), "a=1".into()),
-            ("Host".into(), "forged".into()),
-            (
-                "Sec-WebSocket-Extensions".into(),
-                "permessage-deflate".into(),
-            ),
-        ];
+        client.headers = [
+            ("Authorization", "Bearer t"),
+            ("Cookie", "a=1"),
+            ("Host", "forged"),
+            ("Sec-WebSocket-Extensions", "permessage-deflate"),
+        ]
+        .into_iter()
+        .collect();
         let sent = client.to_bytes();
         let parsed = request(&sent);
         assert_eq!(parsed.target(), "/chat?x=1");
@@ -397,7 +396,7 @@ mod tests {
         let key = check_upgrade(&parsed).unwrap();
         assert_eq!(key, client.key);
 
-        let answer = accept_response(&key, Some("v1.chat"), &[]);
+        let answer = accept_response(&key, Some("v1.chat"), &Headers::new());
         let head = response_head(&answer);
         assert_eq!(
             check_response(&head, &client).unwrap(),

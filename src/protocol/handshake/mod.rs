@@ -16,7 +16,7 @@
 //! let (received, head_len) = handshake::parse_request(&sent, 16 << 10, 64)?.expect("a whole head");
 //! assert_eq!(head_len, sent.len());
 //! let key = handshake::check_upgrade(&received).expect("a valid upgrade");
-//! let answer = handshake::accept_response(&key, None, &[]);
+//! let answer = handshake::accept_response(&key, None, &handshake::Headers::new());
 //!
 //! // Client: parse the answer and check it.
 //! let (head, _) = handshake::parse_response(&answer, 16 << 10, 64)?.expect("a whole head");

@@ -5,7 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::VERSION;
-use super::headers::write_header;
+use super::headers::{Headers, write_header};
 use super::key::{ACCEPT_KEY_LEN, encode_accept_key};
 use super::request::Request;
 use super::response::Response;
@@ -124,9 +124,10 @@ pub fn check_upgrade(request: &Request) -> Result<String, Response> {
 /// extra headers repeating one the answer already has.
 ///
 /// ```
-/// use syncws::protocol::handshake::accept_response;
+/// use syncws::protocol::handshake::{Headers, accept_response};
 ///
-/// let answer = accept_response("dGhlIHNhbXBsZSBub25jZQ==", Some("chat"), &[]);
+///
+/// let answer = accept_response("dGhlIHNhbXBsZSBub25jZQ==", Some("chat"), &Headers::new());
 /// assert_eq!(
 ///     answer,
 ///     b"HTTP/1.1 101 Switching Protocols\r\n\
@@ -137,18 +138,8 @@ pub fn check_upgrade(request: &Request) -> Result<String, Response> {
 ///       \r\n"
 /// );
 /// ```
-pub fn accept_response(
-    key: &str,
-    protocol: Option<&str>,
-    extra_headers: &[(String, String)],
-) -> Vec<u8> {
-    encode_accept_response(
-        key,
-        protocol,
-        extra_headers
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str())),
-    )
+pub fn accept_response(key: &str, protocol: Option<&str>, extra_headers: &Headers) -> Vec<u8> {
+    encode_accept_response(key, protocol, extra_headers.iter())
 }
 
 /// [`accept_response`], with the extra headers from any iterator, written
@@ -250,7 +241,10 @@ mod tests {
 
         let key = check_upgrade(&parsed).unwrap();
         assert_eq!(key, "dGhlIHNhbXBsZSBub25jZQ==");
-        assert_eq!(accept_response(&key, Some("chat"), &[]), RFC_RESPONSE);
+        assert_eq!(
+            accept_response(&key, Some("chat"), &Headers::new()),
+            RFC_RESPONSE
+        );
     }
 
     #[test]
@@ -449,15 +443,14 @@ mod tests {
 
     #[test]
     fn accept_response_never_repeats_its_own_headers_nor_answers_extensions() {
-        let extras = [
-            ("Set-Cookie".to_owned(), "id=1".to_owned()),
-            ("sec-websocket-accept".to_owned(), "forged".to_owned()),
-            (
-                "Sec-WebSocket-Extensions".to_owned(),
-                "permessage-deflate".to_owned(),
-            ),
-            ("Sec-WebSocket-Protocol".to_owned(), "other".to_owned()),
-        ];
+        let extras: Headers = [
+            ("Set-Cookie", "id=1"),
+            ("sec-websocket-accept", "forged"),
+            ("Sec-WebSocket-Extensions", "permessage-deflate"),
+            ("Sec-WebSocket-Protocol", "other"),
+        ]
+        .into_iter()
+        .collect();
         let answer = accept_response("dGhlIHNhbXBsZSBub25jZQ==", None, &extras);
         let head = response_head(&answer);
         assert_eq!(head.status, 101);

@@ -68,7 +68,8 @@ fn a_large_page_to_a_client_that_never_reads_ends_within_the_handshake_timeout()
     );
 
     // What was written before the timeout is there, then the end: not the
-    // whole page.
+    // whole page. (On a loaded machine, copying the 64 MiB page can take
+    // the whole handshake timeout, and then nothing is written at all.)
     client
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -84,7 +85,7 @@ fn a_large_page_to_a_client_that_never_reads_ends_within_the_handshake_timeout()
         }
     }
     assert!(
-        received > 0 && received < PAGE_SIZE,
+        received < PAGE_SIZE,
         "received {received} of {PAGE_SIZE} bytes"
     );
     println!(

@@ -77,6 +77,9 @@ pub struct Connection {
     close_sent_at: Option<Instant>,
     /// The failure to report with the next event, once.
     failure_to_report: Option<Failure>,
+    /// Bytes arrived since the last `next_event`: the peer is alive, even
+    /// in the middle of a long frame.
+    arrived: bool,
 }
 
 impl Connection {
@@ -89,6 +92,7 @@ impl Connection {
             timers: Timers::new(config.close_timeout, now),
             close_sent_at: None,
             failure_to_report: None,
+            arrived: false,
         }
     }
 
@@ -103,6 +107,7 @@ impl Connection {
     pub fn receive_data(&mut self, data: &[u8]) {
         if !data.is_empty() && !self.receiver.is_finished() {
             self.receiver.receive_data(data);
+            self.arrived = true;
         }
     }
 
@@ -120,8 +125,12 @@ impl Connection {
 
     /// The next event from the bytes received so far; `None` when more
     /// bytes are needed (or nothing more will come). `now` is when the
-    /// bytes arrived, for keep-alive.
+    /// bytes arrived: any byte, even of a frame not yet whole, tells
+    /// keep-alive that the peer is alive.
     pub fn next_event(&mut self, now: Instant) -> Option<Event> {
+        if std::mem::take(&mut self.arrived) {
+            self.timers.received(now);
+        }
         if let Some(failure) = self.failure_to_report.take() {
             return Some(Event::Failed(failure));
         }
@@ -133,7 +142,6 @@ impl Connection {
                 return self.failure_to_report.take().map(Event::Failed);
             }
         };
-        self.timers.received(now);
         Some(match event {
             receiver::Event::Message(message) => Event::Message(message),
             receiver::Event::Ping(payload) => {

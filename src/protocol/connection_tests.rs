@@ -508,6 +508,25 @@ fn rfc6455_5_5_2_keep_alive_pings_a_quiet_peer_and_fails_one_that_does_not_answe
     assert_eq!(c.poll_timeout(), None);
 }
 
+/// Half a frame is enough: a long message arriving slowly is not a dead
+/// peer.
+#[test]
+fn rfc6455_5_5_2_part_of_a_frame_answers_for_the_peer_too() {
+    let t0 = Instant::now();
+    let mut c = connection(Role::Client, t0);
+    c.set_keep_alive(
+        Some(KeepAlive::new(
+            Duration::from_secs(30),
+            Duration::from_secs(10),
+        )),
+        t0,
+    );
+    let t1 = t0 + Duration::from_secs(25);
+    c.receive_data(&from_peer(Role::Client, true, OpCode::Binary, &[0; 1000])[..100]);
+    assert_eq!(c.next_event(t1), None);
+    assert_eq!(c.poll_timeout(), Some(t1 + Duration::from_secs(30)));
+}
+
 #[test]
 fn rfc6455_5_5_2_anything_arriving_answers_for_the_peer() {
     let t0 = Instant::now();

@@ -98,6 +98,10 @@ impl fmt::Display for Failure {
 /// SHOULD be closed first by the server, so that it holds the TIME_WAIT
 /// state and not the client"). Every wait it names is bounded by the close
 /// timeout; if that passes, the connection is closed at once.
+///
+/// Unlike the other types of the core it is not `#[non_exhaustive]`: a
+/// driver must carry out every way of closing, so a new one should fail
+/// its build, not fall into a wildcard arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TcpClose {
     /// Close now: the stream is broken, or our last bytes could not be

@@ -269,8 +269,9 @@ impl Session {
         if !self.is_open() {
             return 0;
         }
-        // A ping's payload is at most 125 bytes (checked on receipt), and
-        // an error (no masking key) fails the connection on the next send.
+        // A ping's payload is at most 125 bytes (checked on receipt). The
+        // only other error is a client's missing masking key; then no pong
+        // goes out, and the client's sends report the same error.
         self.send_control(OpCode::Pong, payload).unwrap_or(0)
     }
 

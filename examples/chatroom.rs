@@ -22,7 +22,10 @@ fn main() -> std::io::Result<()> {
         )
         .websocket("/ws-chatroom", move |mut ws| {
             // A member until this handler returns.
-            let _membership = members.join(ws.sender());
+            // A connection that cannot be a member is closed (1013).
+            let Ok(_membership) = members.join(ws.sender()) else {
+                return;
+            };
             let _ = ws.run_with(|message| {
                 members.broadcast(message);
                 Ok(())

@@ -12,8 +12,11 @@
 //! Otherwise the frame waits in the queue, and a thread of the member's own
 //! is woken to write all that waits in one system call, so `broadcast`
 //! never waits for the network. When a member's queue is full (it reads
-//! slower than the group talks), it is dropped from the hub and closed with
-//! 1008 (policy violation).
+//! slower than the group talks: more broadcast messages wait than the
+//! message limit, or more bytes than the byte limit), it is dropped from
+//! the hub and closed with 1008 (policy violation). A member holds no copy
+//! of a broadcast: its queue shares the one frame, so what a member that
+//! never reads costs is bounded by the byte limit.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -24,14 +27,17 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 
+use crate::error::{Error, Result};
 use crate::protocol::frame::OpCode;
 use crate::protocol::message::{CloseCode, MessageRef};
 use crate::protocol::outbox::SharedFrame;
 use crate::sync::lock;
-use crate::websocket::{Queued, Sender};
+use crate::websocket::{QueueLimit, Queued, Sender};
 
 /// Default length of each member's queue, in broadcast messages.
 pub const DEFAULT_MEMBER_QUEUE: usize = 1024;
+/// Default limit on the bytes waiting to be written to one member: 16 MiB.
+pub const DEFAULT_MEMBER_QUEUE_BYTES: usize = 16 << 20;
 /// Time an evicted member's close frame gets to go out.
 const EVICT_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Stack of a member's writing thread: it only moves bytes.
@@ -48,7 +54,7 @@ struct Member {
 impl Member {
     /// Put `frame` in the member's queue (or on its socket). False if the
     /// member is to leave the hub.
-    fn offer(&self, frame: &SharedFrame, limit: usize) -> bool {
+    fn offer(&self, frame: &SharedFrame, limit: QueueLimit) -> bool {
         match self.sender.send_broadcast_now(frame, limit) {
             Ok(Queued::Written | Queued::Waiting { flush: false }) => true,
             Ok(Queued::Waiting { flush: true }) => {
@@ -72,7 +78,7 @@ impl Member {
 struct Inner {
     members: Mutex<HashMap<u64, Member>>,
     next_id: AtomicU64,
-    queue_len: usize,
+    limit: QueueLimit,
 }
 
 /// A group of connections to broadcast to: a chatroom, a live feed.
@@ -83,7 +89,8 @@ struct Inner {
 ///
 /// let room = Hub::new();
 /// let server = Server::bind("127.0.0.1:0")?.start(move |mut ws| {
-///     let _membership = room.join(ws.sender()); // leaves when dropped
+///     // A member until dropped; a connection that cannot be one is closed.
+///     let Ok(_membership) = room.join(ws.sender()) else { return };
 ///     let room = room.clone();
 ///     let _ = ws.run_with(|message| {
 ///         room.broadcast(message);
@@ -110,18 +117,40 @@ impl Default for Hub {
 }
 
 impl Hub {
-    /// An empty hub whose members each queue up to 1024 messages.
+    /// An empty hub whose members each queue up to 1024 messages and
+    /// 16 MiB.
     pub fn new() -> Hub {
-        Hub::with_member_queue(DEFAULT_MEMBER_QUEUE)
+        Hub::with_member_limits(DEFAULT_MEMBER_QUEUE, DEFAULT_MEMBER_QUEUE_BYTES)
     }
 
-    /// An empty hub whose members each queue up to `messages` messages.
+    /// An empty hub whose members each queue up to `messages` messages (and
+    /// 16 MiB).
     pub fn with_member_queue(messages: usize) -> Hub {
+        Hub::with_member_limits(messages, DEFAULT_MEMBER_QUEUE_BYTES)
+    }
+
+    /// An empty hub whose members each queue up to `messages` broadcast
+    /// messages and `bytes` bytes not yet written (everything sent on the
+    /// member's connection counts, not only broadcasts). A broadcast that
+    /// would pass either limit evicts the member instead; a message larger
+    /// than `bytes` is still written to a member that has nothing waiting.
+    ///
+    /// ```
+    /// use syncws::Hub;
+    ///
+    /// // A live feed of small updates: a member may lag 64 of them, 1 MiB.
+    /// let feed = Hub::with_member_limits(64, 1 << 20);
+    /// assert!(feed.is_empty());
+    /// ```
+    pub fn with_member_limits(messages: usize, bytes: usize) -> Hub {
         Hub {
             inner: Arc::new(Inner {
                 members: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(0),
-                queue_len: messages.max(1),
+                limit: QueueLimit {
+                    messages: messages.max(1),
+                    bytes,
+                },
             }),
         }
     }
@@ -133,7 +162,13 @@ impl Hub {
     /// Add a connection; it receives every broadcast until the returned
     /// [`Membership`] is dropped, its connection ends, or it is evicted for
     /// being too slow.
-    pub fn join(&self, sender: Sender) -> Membership {
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the member's writer thread cannot be started (the
+    /// process is out of threads or memory): the connection is not added,
+    /// rather than left a member that never receives anything, and it is
+    /// closed with 1013 (try again later).
+    pub fn join(&self, sender: Sender) -> Result<Membership> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (wake, woken) = crossbeam_channel::bounded(1);
         let evicted = Arc::new(AtomicBool::new(false));
@@ -144,26 +179,23 @@ impl Hub {
             sender: sender.clone(),
             evicted: Arc::clone(&evicted),
         };
-        let spawned = thread::Builder::new()
-            .name(format!("syncws-hub-{id}"))
-            .stack_size(MEMBER_STACK)
-            .spawn(move || writer.run());
-        if let Err(e) = spawned {
-            log::warn!("hub: cannot start a writer for a member: {e}");
-        } else {
-            self.members().insert(
-                id,
-                Member {
-                    sender,
-                    wake,
-                    evicted,
-                },
-            );
+        if let Err(e) = spawn_writer(writer) {
+            log::warn!("hub: cannot start a writer for a member: {e}; closing it with 1013");
+            sender.close_without_waiting(CloseCode::TryAgainLater, "server busy: try again later");
+            return Err(Error::Io(e));
         }
-        Membership {
+        self.members().insert(
+            id,
+            Member {
+                sender,
+                wake,
+                evicted,
+            },
+        );
+        Ok(Membership {
             hub: Arc::downgrade(&self.inner),
             id,
-        }
+        })
     }
 
     /// Send `message` to every member, and return how many members took
@@ -178,7 +210,7 @@ impl Hub {
             MessageRef::Binary(_) => OpCode::Binary,
         };
         let frame = SharedFrame::new(opcode, message.as_bytes());
-        let limit = self.inner.queue_len;
+        let limit = self.inner.limit;
         let mut members = self.members();
         members.retain(|_, member| member.offer(&frame, limit));
         members.len()
@@ -198,6 +230,19 @@ impl Hub {
     pub fn senders(&self) -> Vec<Sender> {
         self.members().values().map(|m| m.sender.clone()).collect()
     }
+}
+
+/// Start a member's writer thread.
+fn spawn_writer(writer: MemberWriter) -> std::io::Result<()> {
+    #[cfg(test)]
+    if tests::FAIL_SPAWN.with(|fail| fail.replace(false)) {
+        return Err(std::io::Error::other("no thread (injected by a test)"));
+    }
+    thread::Builder::new()
+        .name(format!("syncws-hub-{}", writer.id))
+        .stack_size(MEMBER_STACK)
+        .spawn(move || writer.run())
+        .map(drop)
 }
 
 /// Close a member that reads too slowly, on a thread of its own: its
@@ -265,5 +310,58 @@ impl MemberWriter {
         if let Some(hub) = self.hub.upgrade() {
             lock(&hub.members).remove(&self.id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::protocol::Role;
+    use crate::protocol::config::Config;
+    use crate::transport::Transport;
+    use crate::websocket::{Opened, WebSocket};
+
+    thread_local! {
+        /// Makes the next writer thread of this thread's `join` fail to start.
+        pub(super) static FAIL_SPAWN: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// A member whose writer cannot be started is refused, never left deaf:
+    /// `join` fails, the hub stays without it, and its peer is told 1013.
+    #[test]
+    fn a_member_without_a_writer_is_refused_and_closed_with_1013() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let opened = Opened {
+            transport: Transport::Tcp(Arc::new(server)),
+            peer_addr: None,
+            leftover: Vec::new(),
+            socket_timeout: None,
+            write_timeout_set: false,
+            protocol: None,
+            request: None,
+        };
+        // The peer never answers the close: dropping the connection waits
+        // for it no longer than this.
+        let config = Config::default().close_timeout(Duration::from_millis(100));
+        let ws = WebSocket::open(opened, Role::Server, &config, None).unwrap();
+        let hub = Hub::new();
+        FAIL_SPAWN.with(|fail| fail.set(true));
+        assert!(matches!(hub.join(ws.sender()), Err(Error::Io(_))));
+        assert!(hub.is_empty());
+        assert_eq!(hub.broadcast(MessageRef::Text("to nobody")), 0);
+        let mut close = [0u8; 4];
+        peer.read_exact(&mut close).unwrap();
+        assert_eq!(close[0], 0x88, "a close frame");
+        assert_eq!(u16::from_be_bytes([close[2], close[3]]), 1013);
     }
 }

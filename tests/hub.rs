@@ -19,7 +19,7 @@ fn hub_server(hub: &Hub) -> (ServerHandle, mpsc::Receiver<()>) {
     let server = Server::bind("127.0.0.1:0")
         .unwrap()
         .websocket("/hub", move |mut ws: WebSocket| {
-            let _membership = hub.join(ws.sender());
+            let _membership = hub.join(ws.sender()).unwrap();
             let _ = joined_tx.send(());
             let _ = ws.set_read_timeout(Some(TIMEOUT));
             for _ in 0..10_000 {
@@ -226,4 +226,39 @@ fn a_member_that_pauses_gets_every_message_in_order_once_it_reads_again() {
         );
         assert_eq!(message, numbered(expected), "message {expected}");
     }
+}
+
+/// A member that never reads costs at most its byte limit: with room for
+/// a million messages but 4 MiB, a member that reads nothing is evicted
+/// after a few 1 MiB broadcasts (what its socket buffers take, then
+/// 4 MiB), not after 64; the broadcasts are shared, never copied per member.
+#[test]
+fn a_member_that_never_reads_is_evicted_by_its_byte_limit() {
+    const BROADCASTS: usize = 64;
+    let hub = Hub::with_member_limits(1_000_000, 4 << 20);
+    let (server, joined) = hub_server(&hub);
+    let (mut slow, _) = RawClient::connect(server.local_addr(), "/hub", "");
+    await_joins(&joined, 1);
+    let message = Message::Binary(vec![0x5a; 1 << 20]);
+    let mut counts = Vec::new();
+    for _ in 0..BROADCASTS {
+        counts.push(hub.broadcast(&message));
+        if counts.last() == Some(&0) {
+            break;
+        }
+    }
+    let taken = counts.iter().filter(|&&n| n == 1).count();
+    assert_eq!(counts.last(), Some(&0), "never evicted: {counts:?}");
+    // 4 MiB queued, plus what the two socket buffers of loopback hold
+    // (a few MiB at most).
+    assert!(
+        taken <= 16,
+        "{taken} broadcasts of 1 MiB taken before eviction"
+    );
+    assert!(taken >= 4, "evicted after only {taken} MiB");
+    match slow.read_until_close() {
+        End::Close(code, _) => assert_eq!(code, 1008),
+        End::Dropped => {}
+    }
+    println!("a member that never reads took {taken} broadcasts of 1 MiB, then was evicted");
 }

@@ -38,7 +38,7 @@ fn stop_leaves_no_thread_and_no_file_descriptor_behind() {
                 .stop_timeout(Duration::from_millis(500))
                 .websocket("/echo", move |mut ws: WebSocket| {
                     // A hub member too: its writer thread must end as well.
-                    let _membership = hub.join(ws.sender());
+                    let _membership = hub.join(ws.sender()).unwrap();
                     let _ = opened_echo.send(());
                     let _ = ws.set_read_timeout(Some(TIMEOUT));
                     let sender = ws.sender();

@@ -551,7 +551,7 @@ fn soak_every_message_arrives_once_intact_in_order_and_nothing_is_left_behind() 
             let _ = ws.run_with(|message| sender.send_message(message));
         })
         .websocket("/hub", move |mut ws: WebSocket| {
-            let _membership = members.join(ws.sender());
+            let _membership = members.join(ws.sender()).unwrap();
             let sender = ws.sender();
             let hub = members.clone();
             let _ = ws.run_with(|message| {

@@ -85,7 +85,9 @@ fn serve_syncws(bind: &str, identity: Option<Identity>, hub: bool) -> Res<String
         let publish = room.clone();
         server
             .websocket("/sub", move |mut ws| {
-                let _membership = room.join(ws.sender());
+                let Ok(_membership) = room.join(ws.sender()) else {
+                    return;
+                };
                 let _ = ws.run_with(|_| Ok(()));
             })
             .websocket("/pub", move |mut ws| {

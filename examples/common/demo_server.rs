@@ -254,7 +254,9 @@ fn status(mut ws: WebSocket, traffic: &Traffic, server: &ServerSlot, started: In
 /// `/ws-chatroom`: each message goes to every member, its sender included.
 fn chatroom(mut ws: WebSocket, room: &Hub, traffic: &Traffic) {
     // A member until this handler returns.
-    let _membership = room.join(ws.sender());
+    let Ok(_membership) = room.join(ws.sender()) else {
+        return;
+    };
     let _ = ws.run_with(|message| {
         traffic.received(message);
         if message.is_text() {

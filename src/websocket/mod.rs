@@ -34,8 +34,8 @@ pub use home::ConnectionId;
 pub(crate) use home::Home;
 use reader::Delivery;
 pub use sender::Sender;
-pub(crate) use writer::Queued;
 use writer::Writer;
+pub(crate) use writer::{QueueLimit, Queued};
 
 /// A stream whose opening handshake has just completed, and what the
 /// handshake agreed: handed over to [`WebSocket::open`].

@@ -13,7 +13,7 @@ use crate::protocol::message::{CloseCode, MessageRef};
 use crate::protocol::outbox::OutFrame;
 use crate::protocol::outbox::SharedFrame;
 use crate::protocol::session::State;
-use crate::websocket::writer::{Queued, Writer};
+use crate::websocket::writer::{QueueLimit, Queued, Writer};
 
 /// Sends on a connection from any thread: cheap to clone, `Send + Sync`.
 ///
@@ -178,7 +178,11 @@ impl Sender {
 
     /// Send a broadcast frame, never waiting (see
     /// `Writer::send_broadcast_now`).
-    pub(crate) fn send_broadcast_now(&self, frame: &SharedFrame, limit: usize) -> Result<Queued> {
+    pub(crate) fn send_broadcast_now(
+        &self,
+        frame: &SharedFrame,
+        limit: QueueLimit,
+    ) -> Result<Queued> {
         self.writer.send_broadcast_now(frame, limit)
     }
 

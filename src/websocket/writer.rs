@@ -94,6 +94,15 @@ pub(crate) struct Writer {
     max_buffer: usize,
 }
 
+/// How much a broadcast may find waiting on a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QueueLimit {
+    /// Broadcast frames queued and not yet taken by a writer.
+    pub messages: usize,
+    /// Bytes queued or being written and not yet written, of any kind.
+    pub bytes: usize,
+}
+
 /// What [`Writer::send_broadcast_now`] did with a broadcast frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Queued {
@@ -216,8 +225,14 @@ impl Writer {
     /// to: a server's frames are not masked) without ever waiting for the
     /// network: written at once if nothing else is being written and the
     /// socket takes it (a send that cannot wait, made under the lock), else
-    /// queued, in order, unless `limit` broadcast frames wait already.
-    pub(crate) fn send_broadcast_now(&self, frame: &SharedFrame, limit: usize) -> Result<Queued> {
+    /// queued, in order, unless that would put more than `limit.messages`
+    /// broadcast frames in the queue, or more than `limit.bytes` bytes not
+    /// yet written on the connection.
+    pub(crate) fn send_broadcast_now(
+        &self,
+        frame: &SharedFrame,
+        limit: QueueLimit,
+    ) -> Result<Queued> {
         let mut st = self.lock();
         st.session.check_open()?;
         if st.idle() && self.role == Role::Server {
@@ -236,7 +251,10 @@ impl Writer {
             st.written = st.appended - queued as u64;
             return Ok(Queued::Waiting { flush: true });
         }
-        if st.session.queued_broadcasts() >= limit {
+        let unwritten = (st.appended - st.written) as usize;
+        if st.session.queued_broadcasts() >= limit.messages
+            || (unwritten > 0 && unwritten + frame.bytes().len() > limit.bytes)
+        {
             return Ok(Queued::Full);
         }
         let queued = st.session.send_broadcast(frame, 0)?;

@@ -171,6 +171,12 @@ pub enum CapacityError {
         /// The limit.
         max_size: usize,
     },
+    /// The memory for the next bytes of a message could not be allocated:
+    /// this connection fails (1009); the process and the others go on.
+    OutOfMemory {
+        /// The bytes asked for.
+        size: u64,
+    },
 }
 
 impl fmt::Display for CapacityError {
@@ -181,6 +187,9 @@ impl fmt::Display for CapacityError {
             }
             CapacityError::MessageTooLong { size, max_size } => {
                 write!(f, "message of {size} bytes exceeds the limit of {max_size}")
+            }
+            CapacityError::OutOfMemory { size } => {
+                write!(f, "no memory for {size} more bytes of a message")
             }
         }
     }

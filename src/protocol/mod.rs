@@ -33,7 +33,7 @@ pub(crate) mod utf8;
 
 pub use connection::{Connection, Event};
 pub use error::{CapacityError, Error, ProtocolViolation, Timeout};
-pub use session::{Failure, State, TcpClose};
+pub use session::{Failure, LINGER_MAX_BYTES, State, TcpClose};
 
 /// Which end of the connection this is. It decides who masks (clients MUST
 /// mask every frame they send, servers MUST NOT: RFC 6455 §5.1).

@@ -99,6 +99,10 @@ impl fmt::Display for Failure {
 /// state and not the client"). Every wait it names is bounded by the close
 /// timeout; if that passes, the connection is closed at once.
 ///
+/// A drain reads at most [`LINGER_MAX_BYTES`]: what a peer had in flight
+/// when our close frame reached it fits, and a peer that keeps sending
+/// after it is cut off instead of holding the connection.
+///
 /// Unlike the other types of the core it is not `#[non_exhaustive]`: a
 /// driver must carry out every way of closing, so a new one should fail
 /// its build, not fall into a wildcard arm.
@@ -122,6 +126,14 @@ pub enum TcpClose {
     /// connection").
     DrainThenClose,
 }
+
+/// The most bytes read and dropped while waiting for the peer to end the
+/// TCP connection (see [`TcpClose`]), or for its close frame after ours:
+/// 64 MiB. A peer whose sending thread goes on until its reading thread
+/// sees our close frame sends a few MiB meanwhile (15 MiB at most in
+/// `tests/faults.rs`, a slow reader at stop); one that goes on past this is
+/// cut off (the close timeout bounds the time as well).
+pub const LINGER_MAX_BYTES: u64 = 64 << 20;
 
 /// The state of one connection, and the bytes it has queued to send.
 #[derive(Debug)]

@@ -98,12 +98,17 @@ impl Transport {
     #[inline(never)]
     pub(crate) fn read_append(&self, buf: &mut Vec<u8>, max: usize) -> (usize, io::Result<()>) {
         let before = buf.len();
+        // The caller made room for `max` bytes: reading them never grows
+        // the buffer (its growth is the receiver's, by what arrived).
+        debug_assert!(buf.capacity() - before >= max);
+        let capacity = buf.capacity();
         let result = match self {
             Transport::Tcp(s) => Read::take(&**s, max as u64).read_to_end(buf),
             #[cfg(feature = "native-tls")]
             Transport::Tls(_) => Read::take(self, max as u64).read_to_end(buf),
         };
         let n = buf.len() - before;
+        debug_assert_eq!(buf.capacity(), capacity, "read_to_end grew the buffer");
         let result = match result {
             Ok(_) if n < max => Err(io::ErrorKind::UnexpectedEof.into()),
             Ok(_) => Ok(()),

@@ -27,6 +27,7 @@ use crate::protocol::config::{Config, KeepAlive};
 use crate::protocol::handshake::Request;
 use crate::protocol::message::{CloseCode, CloseFrame, Message, MessageRef};
 use crate::protocol::receiver::Receiver;
+use crate::protocol::session::LINGER_MAX_BYTES;
 use crate::protocol::timers::Timers;
 use crate::transport::Transport;
 
@@ -511,8 +512,17 @@ impl Drop for WebSocket {
             }
             let _ = self.writer().send_close(code, "", false);
             // Ends with the peer's close frame, a failure, or the close
-            // timeout.
-            while let Ok(_) | Err(Error::Timeout(Timeout::Read)) = self.read_message() {}
+            // timeout; a peer that keeps sending is cut off after
+            // `LINGER_MAX_BYTES`, as when draining.
+            let mut drained = 0u64;
+            while drained <= LINGER_MAX_BYTES {
+                match self.read_message() {
+                    Ok(message) => drained += message.len() as u64,
+                    Err(Error::Timeout(Timeout::Read)) => {}
+                    Err(_) => return,
+                }
+            }
+            self.writer().abort();
             return;
         }
         let _ = self.writer().send_close(code, "", false);

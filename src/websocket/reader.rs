@@ -17,7 +17,7 @@ use crate::error::{Error, Result, Timeout, is_timeout_kind};
 use crate::protocol;
 use crate::protocol::message::{CloseFrame, Message, MessageRef};
 use crate::protocol::receiver::{Event, ReadTarget, Received};
-use crate::protocol::session::{Failure, State, TcpClose};
+use crate::protocol::session::{Failure, LINGER_MAX_BYTES, State, TcpClose};
 use crate::protocol::timers::Wake;
 use crate::websocket::{Sender, WebSocket};
 
@@ -337,12 +337,16 @@ impl WebSocket {
     }
 
     /// Read and drop input until the peer ends its side of the stream, by
-    /// `deadline`; true if it did. (The socket's timeout is set again only
-    /// when bytes keep coming.)
+    /// `deadline` and for at most [`LINGER_MAX_BYTES`]; true if it did.
+    /// (The socket's timeout is set again only when bytes keep coming.)
     fn drain(&mut self, deadline: Instant) -> bool {
         let mut sink = [0u8; 1024];
         let mut wait = true;
+        let mut drained = 0u64;
         loop {
+            if drained > LINGER_MAX_BYTES {
+                return false;
+            }
             if wait {
                 let now = Instant::now();
                 if now >= deadline
@@ -357,7 +361,10 @@ impl WebSocket {
             }
             match (&self.inner.reader).read(&mut sink) {
                 Ok(0) => return true,
-                Ok(_) => wait = true,
+                Ok(n) => {
+                    drained += n as u64;
+                    wait = true;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => wait = false,
                 Err(_) => return false,
             }

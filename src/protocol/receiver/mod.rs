@@ -32,6 +32,9 @@ const MAX_READ_BUFFER: usize = 64 << 10;
 /// Text read straight into the message is validated at least this often,
 /// so invalid UTF-8 fails the connection early even in a huge frame.
 const TEXT_VALIDATION_STEP: usize = 64 << 10;
+/// The least a message buffer grows by once a frame's bytes arrive; past
+/// it, by what has arrived (doubling).
+const MIN_MESSAGE_GROWTH: usize = 64 << 10;
 
 /// What the peer sent, one whole unit at a time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -366,7 +369,12 @@ impl Receiver {
                     && self.start == self.end
                     && frame.remaining >= self.buf_size as u64 =>
             {
-                let max = usize::try_from(frame.remaining).unwrap_or(usize::MAX);
+                // What arrived made room for what comes next (`make_room`):
+                // a read fills that room, never more.
+                let room = message.data.capacity() - message.data.len();
+                let max = usize::try_from(frame.remaining)
+                    .unwrap_or(usize::MAX)
+                    .min(room);
                 Some(if message.text {
                     max.min(TEXT_VALIDATION_STEP)
                 } else {
@@ -507,8 +515,7 @@ impl Receiver {
             if size > self.max_message_size as u64 {
                 return Err(message_too_long(size, self.max_message_size));
             }
-            // Within the limits just checked.
-            message.data.reserve(header.payload_len as usize);
+            make_room(&mut message.data, header.payload_len)?;
         }
         self.frame = Some(Frame {
             opcode: header.opcode,
@@ -536,6 +543,8 @@ impl Receiver {
             _ => &mut self.control,
         };
         let from = target.len();
+        // At most a read buffer's worth (64 KiB): bytes that have arrived.
+        target.try_reserve(n).map_err(|_| out_of_memory(n))?;
         target.extend_from_slice(bytes);
         self.start += n;
         self.payload_arrived(from, n)
@@ -563,7 +572,14 @@ impl Receiver {
             utf8.feed(arrived)
                 .map_err(|_| Error::Protocol(ProtocolViolation::InvalidUtf8))?;
         }
-        Ok(())
+        match (&self.message, frame.opcode.is_control()) {
+            (Some(_), false) => {
+                let remaining = frame.remaining;
+                let message = self.message.as_mut().expect("matched just above");
+                make_room(&mut message.data, remaining)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A frame's payload is complete: deliver what it completes.
@@ -595,6 +611,30 @@ impl Receiver {
         };
         Ok(Some(event))
     }
+}
+
+/// Make room in a message buffer for the next bytes of a frame that still
+/// has `remaining` to come, once the room is used up: by what the message
+/// holds already (doubling, so a long message is copied a bounded number
+/// of times), and for a message still short by what the frame needs, at
+/// most [`MIN_MESSAGE_GROWTH`]. So what a header announces costs nothing
+/// until its bytes arrive (a peer cannot make the server reserve 16 MiB
+/// with 14 bytes: the room never exceeds what arrived, or 64 KiB), and an
+/// allocation that fails fails this connection with 1009 instead of
+/// aborting the process.
+fn make_room(data: &mut Vec<u8>, remaining: u64) -> Result<(), Error> {
+    if remaining == 0 || data.capacity() > data.len() {
+        return Ok(());
+    }
+    let step = data
+        .len()
+        .max(MIN_MESSAGE_GROWTH.min(usize::try_from(remaining).unwrap_or(usize::MAX)));
+    data.try_reserve_exact(step)
+        .map_err(|_| out_of_memory(step))
+}
+
+fn out_of_memory(bytes: usize) -> Error {
+    Error::Capacity(CapacityError::OutOfMemory { size: bytes as u64 })
 }
 
 fn message_too_long(size: u64, max_size: usize) -> Error {

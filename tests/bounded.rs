@@ -1,0 +1,294 @@
+//! What a peer can make the server spend is bounded, and nothing it does
+//! takes the process down: memory grows only with bytes that arrived, an
+//! allocation that fails fails one connection (1009), a failed send ends
+//! the connection in time however much the peer keeps sending.
+//!
+//! The memory attacks run against a server in a child process (this test
+//! binary again, run with `SYNCWS_BOUNDED_CHILD` set) under an address-space
+//! limit (`ulimit -v`), so that an abort, the old behaviour, would only end
+//! the child; the test stops it by its pid at the end.
+
+mod hostile_raw;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use hostile_raw::{Chatter, RawWs, TIMEOUT, client_frame, eventually, raw_header, within};
+use syncws::protocol::frame::OpCode;
+use syncws::{Config, KeepAlive, Server, WebSocket};
+
+/// The environment variable that makes this binary a child server.
+const CHILD: &str = "SYNCWS_BOUNDED_CHILD";
+
+/// A server in a child process, limited to `address_space` bytes of
+/// virtual memory, serving an echo route with `config`.
+struct ChildServer {
+    child: Child,
+    addr: SocketAddr,
+    /// The rest of the child's output, read on a thread of its own.
+    _output: thread::JoinHandle<()>,
+}
+
+impl ChildServer {
+    /// Run the test `test` of this binary as a child server of `kind`.
+    fn start(test: &str, kind: &str, address_space: u64) -> ChildServer {
+        let exe = std::env::current_exe().unwrap();
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -v {} && exec \"$0\" \"$@\"",
+                address_space >> 10
+            ))
+            .arg(&exe)
+            .args(["--exact", test, "--nocapture", "--test-threads=1"])
+            .env(CHILD, kind)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the child server");
+        let stdout = child.stdout.take().unwrap();
+        let (addr_tx, addr_rx) = mpsc::channel();
+        let output = thread::spawn(move || relay(stdout, &addr_tx));
+        let addr = addr_rx
+            .recv_timeout(TIMEOUT)
+            .expect("the child server says where it listens");
+        ChildServer {
+            child,
+            addr,
+            _output: output,
+        }
+    }
+
+    /// Whether the child still runs.
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Close the child's standard input, which ends it, and check that it
+    /// ended of its own accord; kill it by its pid if it does not.
+    fn stop(mut self) {
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + TIMEOUT;
+        while self.alive() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("the child server did not end when told");
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "the child server ended with {status}");
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        if self.alive() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Pass the child's output on, picking out the line that gives its address.
+fn relay(stdout: ChildStdout, addr: &mpsc::Sender<SocketAddr>) {
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { return };
+        // The test harness may have printed the test's name on the line.
+        match line.split_once("listening ") {
+            Some((_, at)) => {
+                let _ = addr.send(at.trim().parse().unwrap());
+            }
+            None => println!("child: {line}"),
+        }
+    }
+}
+
+/// In the child: serve an echo route until the standard input closes.
+/// Returns false when this process is not a child.
+fn serve_if_child(config: Config) -> bool {
+    if std::env::var_os(CHILD).is_none() {
+        return false;
+    }
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .config(config)
+        .websocket("/echo", |mut ws: WebSocket| {
+            let sender = ws.sender();
+            let _ = ws.run_with(|message| sender.send_message(message));
+        })
+        .serve()
+        .unwrap();
+    println!("listening {}", server.local_addr());
+    std::io::stdout().flush().unwrap();
+    let mut sink = [0u8; 64];
+    while matches!(std::io::stdin().read(&mut sink), Ok(n) if n > 0) {}
+    server.stop();
+    true
+}
+
+fn url(addr: SocketAddr, path: &str) -> String {
+    format!("ws://{addr}{path}")
+}
+
+/// Frame headers that announce 16 MiB each and send nothing more cost
+/// the server nothing like 16 MiB each: buffers grow with bytes that
+/// arrived. 400 of them under a 2 GiB address-space limit (the old
+/// receiver reserved 6.4 GiB for them, and the process aborted).
+#[test]
+fn frames_announced_and_never_sent_cost_no_memory() {
+    const ATTACKERS: usize = 400;
+    if serve_if_child(Config::default()) {
+        return;
+    }
+    let mut child = ChildServer::start(
+        "frames_announced_and_never_sent_cost_no_memory",
+        "announced",
+        2 << 30,
+    );
+    let good = Chatter::start(&url(child.addr, "/echo"));
+    good.wait_progress(3, "before the attack");
+    let header = raw_header(0x82, 16 << 20);
+    let attackers: Vec<RawWs> = (0..ATTACKERS)
+        .map(|_| RawWs::connect_then(child.addr, "/echo", &header))
+        .collect();
+    // The headers arrived (a connection answered its 101 after them).
+    good.wait_progress(10, "with 400 frames announced");
+    assert!(child.alive(), "the server process died");
+    drop(attackers);
+    good.wait_progress(3, "after the attack");
+    good.finish();
+    child.stop();
+}
+
+/// A message that cannot be allocated fails its own connection with 1009;
+/// the process and the other connections go on. The server allows 4 GiB
+/// messages but runs under a 1 GiB address-space limit; the attacker sends
+/// one in 8 MiB fragments and reads nothing.
+#[test]
+fn a_message_that_cannot_be_allocated_fails_only_its_connection() {
+    const FRAGMENT: usize = 8 << 20;
+    let config = Config::default()
+        .max_message_size(4 << 30)
+        .max_frame_size(FRAGMENT);
+    if serve_if_child(config) {
+        return;
+    }
+    let mut child = ChildServer::start(
+        "a_message_that_cannot_be_allocated_fails_only_its_connection",
+        "oom",
+        1 << 30,
+    );
+    let good = Chatter::start(&url(child.addr, "/echo"));
+    good.wait_progress(3, "before the attack");
+    let sent = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&sent);
+    let addr = child.addr;
+    // The attacker writes until the server fails its connection; its
+    // writes then fail (the server closed), or stop at 4 GiB.
+    let attack = thread::spawn(move || {
+        let mut raw = RawWs::connect(addr, "/echo");
+        let fragment = vec![0x17u8; FRAGMENT];
+        let first = client_frame(false, OpCode::Binary, &fragment);
+        let next = client_frame(false, OpCode::Continuation, &fragment);
+        for i in 0..(4usize << 30) / FRAGMENT {
+            let frame = if i == 0 { &first } else { &next };
+            if raw.send_raw(frame).is_err() {
+                break;
+            }
+            counted.fetch_add(FRAGMENT as u64, Ordering::Relaxed);
+        }
+        raw
+    });
+    let mut raw = within("the attack", Duration::from_secs(60), move || {
+        attack.join().unwrap()
+    });
+    let close = raw.expect_close(1009, "a message the server cannot hold");
+    let sent = sent.load(Ordering::Relaxed);
+    assert!(
+        sent < 1 << 30,
+        "{} MiB sent before the server gave up",
+        sent >> 20
+    );
+    println!(
+        "the server failed the connection with 1009 ({:?}) after {} MiB",
+        close.reason_text(),
+        sent >> 20
+    );
+    assert!(child.alive(), "the server process died");
+    good.wait_progress(5, "after the attack");
+    good.finish();
+    child.stop();
+}
+
+/// A peer that keeps sending but never reads: once the server's send
+/// fails (the keep-alive write timeout), the connection ends within the
+/// close timeout, however much the peer keeps sending, and its thread
+/// and slot are released.
+#[test]
+fn a_failed_send_ends_the_connection_in_time_while_the_peer_keeps_sending() {
+    let keep_alive = KeepAlive::new(Duration::from_millis(200), Duration::from_millis(300));
+    let close_timeout = Duration::from_millis(500);
+    let (failed_tx, failed_rx) = mpsc::channel();
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .config(Config::default().close_timeout(close_timeout))
+        .keep_alive(keep_alive)
+        .websocket("/firehose", move |ws: WebSocket| {
+            let chunk = vec![0x42u8; 64 << 10];
+            for _ in 0..100_000 {
+                if let Err(e) = ws.send_binary(&chunk) {
+                    let _ = failed_tx.send((Instant::now(), e));
+                    return;
+                }
+            }
+        })
+        .serve()
+        .unwrap();
+    let mut raw = RawWs::connect(server.local_addr(), "/firehose");
+    // The peer sends pings without end and reads nothing.
+    raw.stream
+        .set_write_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let ping = client_frame(true, OpCode::Ping, b"still here");
+    let sender = thread::spawn(move || {
+        let started = Instant::now();
+        let mut sent = 0u64;
+        while started.elapsed() < Duration::from_secs(20) {
+            match raw.send_raw(&ping) {
+                Ok(()) => sent += ping.len() as u64,
+                Err(e) if hostile_raw::is_timeout(&e) => {}
+                Err(_) => break,
+            }
+        }
+        (started.elapsed(), sent)
+    });
+    let (failed_at, error) = failed_rx
+        .recv_timeout(TIMEOUT)
+        .expect("the server's send fails");
+    eventually("the connection is forgotten", TIMEOUT, || {
+        server.connections().is_empty()
+    });
+    let forgotten_after = failed_at.elapsed();
+    assert!(
+        forgotten_after < close_timeout + Duration::from_secs(2),
+        "the connection lasted {forgotten_after:?} after its send failed ({error})"
+    );
+    let (sending_for, sent) = sender.join().unwrap();
+    assert!(
+        sending_for < Duration::from_secs(20),
+        "the peer could keep sending for {sending_for:?}"
+    );
+    println!(
+        "the send failed with {error}; the connection was forgotten {forgotten_after:?} later; \
+         the peer sent {} KiB of pings in {sending_for:?} before its writes failed",
+        sent >> 10
+    );
+}

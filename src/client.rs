@@ -228,7 +228,7 @@ impl ClientBuilder {
         tcp.set_write_timeout(timeout)?;
         // The SNI name and the name checked against the certificate are
         // the URL's host.
-        match connector.connect(host, Pipe::new(std::sync::Arc::new(tcp))) {
+        match connector.connect(host, Pipe::new(std::sync::Arc::new(tcp), deadline)) {
             Ok(stream) => Ok(Transport::Tls(std::sync::Arc::new(TlsTransport::new(
                 stream,
             )))),

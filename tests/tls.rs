@@ -365,3 +365,65 @@ fn tungstenite_client_with_native_tls_against_our_wss_server() {
         }
     }
 }
+
+/// A TLS ClientHello sent a byte at a time cannot stretch the handshake:
+/// the whole TLS and HTTP handshake must be done within the handshake
+/// timeout (500 ms here), not each read (a socket timeout starts over
+/// with every byte). 50 connections, one byte each every 100 ms.
+#[test]
+fn a_client_hello_trickled_a_byte_at_a_time_is_dropped_within_the_handshake_timeout() {
+    const ATTACKERS: usize = 50;
+    let tls = tls_echo_server();
+    let addr = tls.server.local_addr();
+    // A TLS record header for a 512-byte handshake message, then its body:
+    // 3 s of bytes at this pace.
+    let mut hello = vec![
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ];
+    hello.resize(30, 0x42);
+    let mut attackers: Vec<(TcpStream, Option<Duration>)> = (0..ATTACKERS)
+        .map(|_| {
+            let stream = TcpStream::connect(addr).unwrap();
+            stream.set_nodelay(true).unwrap();
+            stream.set_nonblocking(true).unwrap();
+            (stream, None)
+        })
+        .collect();
+    let start = Instant::now();
+    let mut chunk = [0u8; 256];
+    for byte in &hello {
+        for (stream, dropped) in &mut attackers {
+            if dropped.is_some() {
+                continue;
+            }
+            // A failed write means the server closed: the read sees it.
+            let _ = stream.write(std::slice::from_ref(byte));
+            match stream.read(&mut chunk) {
+                Ok(0) => *dropped = Some(start.elapsed()),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => *dropped = Some(start.elapsed()),
+            }
+        }
+        if attackers.iter().all(|(_, dropped)| dropped.is_some()) {
+            break;
+        }
+        // Attacker pacing, not synchronisation.
+        thread::sleep(Duration::from_millis(100));
+    }
+    let latest = attackers
+        .iter()
+        .enumerate()
+        .map(|(i, (_, dropped))| dropped.unwrap_or_else(|| panic!("attacker {i} never dropped")))
+        .max()
+        .unwrap();
+    assert!(
+        latest < Duration::from_millis(500) + Duration::from_secs(1),
+        "the last trickling handshake was dropped after {latest:?}"
+    );
+    // The server still serves.
+    let mut ws = tls.client("/").connect().unwrap();
+    ws.send_text("still here").unwrap();
+    assert_eq!(ws.read_message().unwrap(), Message::from("still here"));
+    println!("50 trickled ClientHellos, the last dropped after {latest:?}");
+}

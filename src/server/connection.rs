@@ -158,7 +158,7 @@ fn open_stream(
         use crate::transport::{Pipe, TlsTransport};
         // The server's certificates may be more than a socket buffer.
         bounded.set_on(|t| tcp.set_write_timeout(t)).ok()?;
-        return match acceptor.accept(Pipe::new(tcp)) {
+        return match acceptor.accept(Pipe::new(tcp, bounded.deadline)) {
             Ok(stream) => Some(Transport::Tls(Arc::new(TlsTransport::new(stream)))),
             Err(e) => {
                 log::info!("TLS handshake with {peer} failed: {e}");

@@ -24,6 +24,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use native_tls::TlsStream;
 
@@ -39,6 +40,11 @@ pub(crate) struct Pipe {
     tcp: Arc<TcpStream>,
     /// Before the connection is shared: read and write the socket itself.
     direct: bool,
+    /// While direct (the handshakes), when every read and write must be
+    /// done: the socket's timeout is set to the time left before each, so
+    /// that a peer sending a byte at a time cannot stretch the handshake
+    /// (a socket timeout alone starts over with every byte).
+    deadline: Option<Instant>,
     /// Ciphertext received and not yet consumed by TLS.
     incoming: Vec<u8>,
     consumed: usize,
@@ -47,20 +53,41 @@ pub(crate) struct Pipe {
 }
 
 impl Pipe {
-    pub(crate) fn new(tcp: Arc<TcpStream>) -> Pipe {
+    /// A pipe on `tcp` whose handshakes must be done by `deadline`.
+    pub(crate) fn new(tcp: Arc<TcpStream>, deadline: Option<Instant>) -> Pipe {
         Pipe {
             tcp,
             direct: true,
+            deadline,
             incoming: Vec::new(),
             consumed: 0,
             outgoing: Vec::new(),
         }
+    }
+
+    /// Before a direct read or write: the time left until the deadline,
+    /// set as the socket's timeout by `set`; `WouldBlock` (what a socket
+    /// timeout gives, and what TLS takes for "not done in time") once it
+    /// has passed.
+    fn arm(
+        &self,
+        set: impl FnOnce(&TcpStream, Option<Duration>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let Some(deadline) = self.deadline else {
+            return Ok(());
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        set(&self.tcp, Some(left))
     }
 }
 
 impl Read for Pipe {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.direct {
+            self.arm(TcpStream::set_read_timeout)?;
             return (&*self.tcp).read(buf);
         }
         let available = &self.incoming[self.consumed..];
@@ -82,6 +109,7 @@ impl Read for Pipe {
 impl Write for Pipe {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.direct {
+            self.arm(TcpStream::set_write_timeout)?;
             return (&*self.tcp).write(buf);
         }
         self.outgoing.extend_from_slice(buf);

@@ -18,6 +18,7 @@ use crate::protocol::message::CloseCode;
 use crate::protocol::session::State;
 use crate::server::detached::{self, ServerHome};
 use crate::server::route::{Route, Upgrade, best_match, best_match_index};
+use crate::server::workers::Job;
 use crate::server::{ConnectionEnd, ConnectionId, ConnectionInfo, EndReason, Shared};
 use crate::transport::Transport;
 use crate::transport::head::read_head;
@@ -98,8 +99,18 @@ struct Accepted {
 /// handler only: the handshake's locals (the request head, the TLS
 /// handshake, the response) are gone by then. An idle connection then
 /// touches two pages of stack rather than three (see BENCHMARKS.md).
-pub(crate) fn serve(shared: &Arc<Shared>, n: u64, tcp: TcpStream, peer: SocketAddr) {
-    if let Some((opened, accepted)) = handshake(shared, n, tcp, peer) {
+pub(crate) fn serve(shared: &Arc<Shared>, job: Job) {
+    let Job {
+        n,
+        stream,
+        peer,
+        mut admission,
+    } = job;
+    if let Some((opened, accepted)) = handshake(shared, stream, peer) {
+        // Open now: it no longer counts as a connection in its handshake
+        // (it counts against the connection limit until `admission` is
+        // dropped, when this returns).
+        admission.handshake_over();
         run_websocket(shared, ConnectionId(n), opened, accepted);
     }
 }
@@ -109,14 +120,11 @@ pub(crate) fn serve(shared: &Arc<Shared>, n: u64, tcp: TcpStream, peer: SocketAd
 #[inline(never)]
 fn handshake(
     shared: &Arc<Shared>,
-    n: u64,
-    tcp: TcpStream,
+    tcp: Arc<TcpStream>,
     peer: SocketAddr,
 ) -> Option<(Opened, Box<Accepted>)> {
     // Small messages go out at once, not after Nagle's delay.
     let _ = tcp.set_nodelay(true);
-    let tcp = Arc::new(tcp);
-    let _handshake = shared.registry.handshake_started(n, &tcp);
     let timeout = shared.settings.config.handshake_timeout;
     let deadline = timeout.map(|t| Instant::now() + t);
     // Set once: reads of the handshake end by the deadline. A write is
@@ -215,17 +223,7 @@ fn answer_request(
                 return None;
             }
         };
-    if !shared.registry.reserve(shared.settings.max_connections) {
-        respond(
-            stream,
-            bounded,
-            Some(&request),
-            &Response::text(503, "too many connections"),
-        );
-        return None;
-    }
     if send_switching(stream, bounded, &key, protocol.as_deref(), &upgrade.headers).is_err() {
-        shared.registry.unreserve();
         return None;
     }
     Some(Accepted {
@@ -367,7 +365,6 @@ fn run_websocket(shared: &Arc<Shared>, id: ConnectionId, opened: Opened, accepte
     let (mut ws, home) = match server_websocket(shared, id, opened, &mut accepted) {
         Ok(made) => made,
         Err(e) => {
-            shared.registry.unreserve();
             log::warn!("connection {id}: {e}");
             return;
         }

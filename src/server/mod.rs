@@ -2,6 +2,7 @@
 //! to WebSocket handlers and plain HTTP pages on the same port, an upgrade
 //! policy per route, lifecycle hooks, connection ids and a graceful stop.
 
+mod admission;
 mod connection;
 mod detached;
 mod handler;
@@ -22,10 +23,12 @@ use crate::websocket::Sender;
 
 pub use crate::protocol::handshake::{Request, Response};
 pub use crate::websocket::ConnectionId;
+pub use admission::DEFAULT_MAX_HANDSHAKES;
 pub use handler::{EventHandler, Events, Handler, events};
 pub use registry::{Attached, ConnectionInfo};
 pub use route::{AfterClose, BeforeUpgrade, HttpHandler, Route, Upgrade};
 
+use admission::{Limits, Throttled};
 use registry::Registry;
 use route::{HttpRoute, WsRoute};
 
@@ -78,7 +81,7 @@ pub struct Server {
 pub(crate) struct Settings {
     pub config: Config,
     pub stack_size: usize,
-    pub max_connections: Option<usize>,
+    pub limits: Limits,
     pub keep_alive: Option<KeepAlive>,
     pub stop_timeout: Duration,
     pub detached_queue: usize,
@@ -86,6 +89,16 @@ pub(crate) struct Settings {
     pub idle_threads: (usize, Duration),
     #[cfg(feature = "native-tls")]
     pub tls: Option<Arc<native_tls::TlsAcceptor>>,
+}
+
+impl Settings {
+    /// Whether connections speak TLS.
+    fn is_tls(&self) -> bool {
+        #[cfg(feature = "native-tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "native-tls"))]
+        return false;
+    }
 }
 
 impl std::fmt::Debug for Server {
@@ -116,7 +129,11 @@ impl Server {
             settings: Settings {
                 config: Config::default(),
                 stack_size: DEFAULT_THREAD_STACK_SIZE,
-                max_connections: None,
+                limits: Limits {
+                    connections: None,
+                    handshakes: DEFAULT_MAX_HANDSHAKES,
+                    per_peer: None,
+                },
                 keep_alive: None,
                 stop_timeout: DEFAULT_STOP_TIMEOUT,
                 detached_queue: DEFAULT_DETACHED_QUEUE,
@@ -167,11 +184,46 @@ impl Server {
         self
     }
 
-    /// At most this many open WebSocket connections; further upgrades get
-    /// `503 Service Unavailable`.
+    /// At most this many connections at a time (default: no limit). A
+    /// connection counts from the moment it is accepted, in its handshake,
+    /// as a page request or as a WebSocket, until it ends: so this also
+    /// bounds the server's threads. One more is refused at once by the
+    /// accepting thread, which answers `503 Service Unavailable` (over TLS,
+    /// which cannot be spoken before its handshake, it is closed) and
+    /// starts no thread for it.
     pub fn max_connections(mut self, limit: usize) -> Self {
-        self.settings.max_connections = Some(limit);
+        self.settings.limits.connections = Some(limit);
         self
+    }
+
+    /// At most this many connections still in their opening handshake
+    /// (TLS and HTTP) at a time (default 1024, and never more than
+    /// [`max_connections`](Self::max_connections)); one more is refused at
+    /// once, as above. Lower than `max_connections`, it keeps room for
+    /// open connections while a peer opens sockets and trickles their
+    /// requests (each handshake still ends within the handshake timeout).
+    pub fn max_handshakes(mut self, limit: usize) -> Self {
+        self.settings.limits.handshakes = limit;
+        self
+    }
+
+    /// At most this many connections from one IP address at a time
+    /// (default: no limit); one more is refused at once, as above.
+    pub fn max_connections_per_peer(mut self, limit: usize) -> Self {
+        self.settings.limits.per_peer = Some(limit);
+        self
+    }
+
+    /// The length of the queue of connections the kernel has accepted and
+    /// the server not yet taken (the `listen` backlog; std's default is
+    /// 128). Connections beyond it wait in the kernel, or are refused.
+    ///
+    /// # Errors
+    /// The error of `listen` on the socket.
+    pub fn listen_backlog(self, backlog: u32) -> io::Result<Self> {
+        let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+        socket2::SockRef::from(&self.listener).listen(backlog)?;
+        Ok(self)
     }
 
     /// Keep-alive for every route that does not set its own (see
@@ -370,15 +422,35 @@ fn serve_listener(listener: &TcpListener, shared: &Arc<Shared>) {
             Err(e) => {
                 // Out of file descriptors or memory: back off a little
                 // instead of spinning, and keep serving.
-                log::warn!("accept failed: {e}");
+                ACCEPT_FAILED.note(|left_out| {
+                    log::warn!("accept failed: {e} ({left_out} more in the last second)");
+                });
                 thread::sleep(Duration::from_millis(10));
                 continue;
             }
         };
         let n = shared.registry.next_id();
-        workers.serve(shared, workers::Job { n, stream, peer });
+        let stream = Arc::new(stream);
+        match shared
+            .registry
+            .admit(n, peer.ip(), &stream, &shared.settings.limits)
+        {
+            Ok(admission) => workers.serve(
+                shared,
+                workers::Job {
+                    n,
+                    stream,
+                    peer,
+                    admission,
+                },
+            ),
+            Err(refusal) => admission::refuse(&stream, shared.settings.is_tls(), refusal),
+        }
     }
 }
+
+/// Failed `accept`s are logged once a second at most.
+static ACCEPT_FAILED: Throttled = Throttled::new();
 
 /// A running server: tells its address, lists and reaches its connections,
 /// and stops it. Clones share the server; dropping the last one stops it.

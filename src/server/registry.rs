@@ -3,7 +3,7 @@
 //! live connection threads so that `stop` can wait for them.
 
 use std::collections::HashMap;
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -12,6 +12,7 @@ use crossbeam_channel::Receiver;
 
 use crate::error::{Error, Result};
 use crate::protocol::message::{CloseCode, Message};
+use crate::server::admission::{Admission, Limits, Refusal};
 use crate::sync::{Signal, lock};
 use crate::websocket::{ConnectionId, Sender};
 
@@ -63,8 +64,10 @@ struct Book {
     open: HashMap<ConnectionId, Entry>,
     /// Sockets still in their opening handshake, so `stop` can drop them.
     handshaking: HashMap<u64, Arc<TcpStream>>,
-    /// Upgrades accepted and not yet registered, counted against the limit.
-    reserved: usize,
+    /// Sockets admitted and not yet ended, whatever they are doing.
+    admitted: usize,
+    /// Of those, from each IP address (kept only while a limit is set).
+    per_peer: HashMap<IpAddr, usize>,
     /// Connection threads still running.
     threads: usize,
 }
@@ -118,40 +121,67 @@ impl Registry {
         true
     }
 
-    /// A connection starts its opening handshake: its socket is kept where
-    /// `stop` can drop it, until the guard is dropped, whatever happens.
-    pub fn handshake_started(&self, n: u64, stream: &Arc<TcpStream>) -> HandshakeGuard<'_> {
-        self.lock().handshaking.insert(n, Arc::clone(stream));
-        HandshakeGuard { registry: self, n }
+    /// Admit a connection just accepted, or say why not: it counts against
+    /// `limits` from now until its [`Admission`] is dropped, and its socket
+    /// is kept where `stop` can drop it while it is in its handshake.
+    pub fn admit(
+        self: &Arc<Self>,
+        n: u64,
+        peer: IpAddr,
+        stream: &Arc<TcpStream>,
+        limits: &Limits,
+    ) -> std::result::Result<Admission, Refusal> {
+        let mut book = self.lock();
+        if limits.connections.is_some_and(|max| book.admitted >= max) {
+            return Err(Refusal::Full);
+        }
+        if book.handshaking.len() >= limits.handshakes {
+            return Err(Refusal::Handshakes);
+        }
+        if let Some(max) = limits.per_peer {
+            let from_peer = book.per_peer.entry(peer).or_default();
+            if *from_peer >= max {
+                return Err(Refusal::Peer);
+            }
+            *from_peer += 1;
+        }
+        book.admitted += 1;
+        book.handshaking.insert(n, Arc::clone(stream));
+        Ok(Admission::new(Arc::clone(self), n, peer))
+    }
+
+    /// Connection `n` is through its handshake.
+    pub(crate) fn handshake_over(&self, n: u64) {
+        self.lock().handshaking.remove(&n);
+    }
+
+    /// An admitted connection ended.
+    pub(crate) fn left(&self, n: u64, peer: IpAddr, handshaking: bool) {
+        let mut book = self.lock();
+        book.admitted -= 1;
+        if handshaking {
+            book.handshaking.remove(&n);
+        }
+        if let Some(from_peer) = book.per_peer.get_mut(&peer) {
+            *from_peer -= 1;
+            if *from_peer == 0 {
+                book.per_peer.remove(&peer);
+            }
+        }
     }
 
     /// Drop every connection still in its opening handshake.
     pub fn abort_handshakes(&self) {
         let streams: Vec<Arc<TcpStream>> =
-            self.lock().handshaking.drain().map(|(_, s)| s).collect();
+            self.lock().handshaking.values().map(Arc::clone).collect();
         for stream in streams {
             let _ = stream.shutdown(Shutdown::Both);
         }
     }
 
-    /// Hold a place for an upgrade under `limit` open connections.
-    pub fn reserve(&self, limit: Option<usize>) -> bool {
-        let mut book = self.lock();
-        if limit.is_some_and(|limit| book.open.len() + book.reserved >= limit) {
-            return false;
-        }
-        book.reserved += 1;
-        true
-    }
-
-    pub fn unreserve(&self) {
-        self.lock().reserved -= 1;
-    }
-
-    /// Turn a reservation into an open connection.
+    /// List an open connection.
     pub fn open(&self, info: ConnectionInfo, sender: Sender) {
         let mut book = self.lock();
-        book.reserved -= 1;
         book.open.insert(
             info.id,
             Entry {
@@ -209,9 +239,9 @@ impl Registry {
     /// Drop every connection at once, open or still in its handshake.
     pub fn abort_all(&self) {
         let (senders, streams): (Vec<Sender>, Vec<Arc<TcpStream>>) = {
-            let mut book = self.lock();
+            let book = self.lock();
             let senders = book.open.values().map(|e| e.sender.clone()).collect();
-            let streams = book.handshaking.drain().map(|(_, s)| s).collect();
+            let streams = book.handshaking.values().map(Arc::clone).collect();
             (senders, streams)
         };
         for sender in senders {
@@ -231,18 +261,6 @@ pub(crate) struct ThreadGuard {
 impl Drop for ThreadGuard {
     fn drop(&mut self) {
         self.registry.thread_ended();
-    }
-}
-
-/// Keeps a connection's socket reachable by `stop` while it handshakes.
-pub(crate) struct HandshakeGuard<'a> {
-    registry: &'a Registry,
-    n: u64,
-}
-
-impl Drop for HandshakeGuard<'_> {
-    fn drop(&mut self) {
-        self.registry.lock().handshaking.remove(&self.n);
     }
 }
 

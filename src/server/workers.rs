@@ -24,6 +24,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::server::admission::{Admission, Throttled};
 use crate::server::{Shared, connection};
 
 /// std's name of every connection thread.
@@ -32,8 +33,10 @@ const THREAD_NAME: &str = "syncws-conn";
 /// A connection accepted, to be served.
 pub(crate) struct Job {
     pub n: u64,
-    pub stream: TcpStream,
+    pub stream: Arc<TcpStream>,
     pub peer: SocketAddr,
+    /// What it counts against the server's limits, until it ends.
+    pub admission: Admission,
 }
 
 /// The accepting thread's end: where connections are handed over.
@@ -137,12 +140,20 @@ impl Workers {
                 let _live = live;
                 work(&shared_by_thread, job, &idle);
             });
-        // If the thread could not start, its closure (and the count) is gone.
+        // If the thread could not start, its closure (and the counts) is
+        // gone, and the socket is closed with it.
         if let Err(e) = spawned {
-            log::warn!("could not start a thread for connection {n}: {e}");
+            NO_THREAD.note(|left_out| {
+                log::warn!(
+                    "could not start a thread for connection {n}: {e} ({left_out} more in the last second)"
+                );
+            });
         }
     }
 }
+
+/// Threads that cannot be started are logged once a second at most.
+static NO_THREAD: Throttled = Throttled::new();
 
 impl Drop for Workers {
     fn drop(&mut self) {
@@ -159,7 +170,7 @@ fn work(shared: &Arc<Shared>, mut job: Job, idle_list: &IdleList) {
     let me = Arc::new(Waiter::default());
     loop {
         name_thread("syncws-", Some(job.n));
-        connection::serve(shared, job.n, job.stream, job.peer);
+        connection::serve(shared, job);
         if shared.stopping.load(Ordering::Acquire) {
             return;
         }
@@ -280,9 +291,23 @@ mod tests {
 
     fn job(n: u64) -> Job {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let stream = Arc::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
         let peer = stream.local_addr().unwrap();
-        Job { n, stream, peer }
+        let registry = Arc::new(crate::server::registry::Registry::default());
+        let limits = crate::server::admission::Limits {
+            connections: None,
+            handshakes: usize::MAX,
+            per_peer: None,
+        };
+        let admission = registry
+            .admit(n, peer.ip(), &stream, &limits)
+            .unwrap_or_else(|_| unreachable!("no limit"));
+        Job {
+            n,
+            stream,
+            peer,
+            admission,
+        }
     }
 
     /// Starts a thread waiting on `idle`; reports what it got, once it

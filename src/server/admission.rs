@@ -1,0 +1,169 @@
+//! Who gets in: every accepted socket counts against the server's limits
+//! from the moment it is accepted, handshakes included, and one that does
+//! not fit is refused at once on the accepting thread, costing no thread.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Shutdown, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::protocol::handshake::Response;
+use crate::server::registry::Registry;
+use crate::sync::lock;
+
+/// Default limit on connections still in their opening handshake (TLS
+/// and HTTP): 1024. A peer that opens sockets and trickles their requests
+/// holds at most this many threads, each for at most the handshake
+/// timeout, and connections already open are not refused for it.
+pub const DEFAULT_MAX_HANDSHAKES: usize = 1024;
+
+/// The limits on the connections a server holds at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// Every connection, from its acceptance to its end.
+    pub connections: Option<usize>,
+    /// Connections still in their handshake.
+    pub handshakes: usize,
+    /// Connections from one IP address.
+    pub per_peer: Option<usize>,
+}
+
+/// Why a connection was refused at the door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// `max_connections` are open.
+    Full,
+    /// `max_handshakes` are in their handshake.
+    Handshakes,
+    /// `max_connections_per_peer` are open from its address.
+    Peer,
+}
+
+impl Refusal {
+    fn reason(self) -> &'static str {
+        match self {
+            Refusal::Full => "too many connections",
+            Refusal::Handshakes => "too many connections opening at once",
+            Refusal::Peer => "too many connections from your address",
+        }
+    }
+}
+
+/// A connection admitted: it counts against the limits until dropped.
+pub(crate) struct Admission {
+    registry: Arc<Registry>,
+    n: u64,
+    peer: IpAddr,
+    handshaking: bool,
+}
+
+impl Admission {
+    pub(crate) fn new(registry: Arc<Registry>, n: u64, peer: IpAddr) -> Admission {
+        Admission {
+            registry,
+            n,
+            peer,
+            handshaking: true,
+        }
+    }
+
+    /// The handshake is over (the upgrade was accepted): the connection
+    /// counts as open, no longer as opening.
+    pub(crate) fn handshake_over(&mut self) {
+        if std::mem::take(&mut self.handshaking) {
+            self.registry.handshake_over(self.n);
+        }
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.registry.left(self.n, self.peer, self.handshaking);
+    }
+}
+
+/// Refuse a connection at once, on the accepting thread: read what has
+/// arrived already (closing a socket with unread input would make the
+/// kernel reset the connection and destroy the answer), answer `503`
+/// (or, over TLS, which cannot be spoken before its handshake, nothing),
+/// and close. Nothing here waits: the socket is non-blocking.
+pub(crate) fn refuse(stream: &TcpStream, tls: bool, refusal: Refusal) {
+    if stream.set_nonblocking(true).is_err() {
+        return;
+    }
+    let mut sink = [0u8; 4096];
+    let _ = (&*stream).read(&mut sink);
+    if !tls {
+        let answer = Response::text(503, refusal.reason())
+            .with_header("Retry-After", "1")
+            .to_bytes();
+        let _ = (&*stream).write(&answer);
+    }
+    let _ = stream.shutdown(Shutdown::Write);
+    REFUSALS.note(|left_out| {
+        log::warn!(
+            "refused a connection at once: {} ({left_out} more refused in the last second)",
+            refusal.reason()
+        );
+    });
+}
+
+/// Refusals are logged once a second at most.
+static REFUSALS: Throttled = Throttled::new();
+
+/// A log line that may come thousands of times a second (a refusal under
+/// attack, a failing `accept`): written at most once a second, with the
+/// count of those left out since.
+pub(crate) struct Throttled {
+    state: Mutex<Option<(Instant, u64)>>,
+}
+
+impl Throttled {
+    pub(crate) const fn new() -> Throttled {
+        Throttled {
+            state: Mutex::new(None),
+        }
+    }
+
+    /// Call `log` with the count left out since the last line, unless a
+    /// line went out less than a second ago.
+    pub(crate) fn note(&self, log: impl FnOnce(u64)) {
+        self.note_at(Instant::now(), log);
+    }
+
+    /// [`note`](Self::note) at `now`.
+    fn note_at(&self, now: Instant, log: impl FnOnce(u64)) {
+        let mut state = lock(&self.state);
+        match &mut *state {
+            Some((last, left_out)) if now.duration_since(*last) < Duration::from_secs(1) => {
+                *left_out += 1;
+            }
+            _ => {
+                let left_out = state.map_or(0, |(_, n)| n);
+                *state = Some((now, 0));
+                drop(state);
+                log(left_out);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_throttled_line_goes_out_once_a_second_with_what_it_left_out() {
+        let throttled = Throttled::new();
+        let t0 = Instant::now();
+        let mut lines = Vec::new();
+        for i in 0..1000 {
+            let at = t0 + Duration::from_micros(i);
+            throttled.note_at(at, |left_out| lines.push(left_out));
+        }
+        assert_eq!(lines, [0]);
+        // A second later, the next one says how many were left out.
+        throttled.note_at(t0 + Duration::from_secs(1), |left_out| lines.push(left_out));
+        assert_eq!(lines, [0, 999]);
+    }
+}

@@ -1,15 +1,19 @@
 //! The opening handshake from both ends: what a client sees when a server
-//! refuses, and what a server answers to requests that are not upgrades.
+//! refuses, what a server answers to requests that are not upgrades, and
+//! how it answers the edges of HTTP (a repeated `Origin`, a body, bytes
+//! that are not UTF-8 in a header value, an absolute-form target).
 
 mod support;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use syncws::server::Route;
 use syncws::{
-    ClientBuilder, Config, Error, HandshakeError, Message, Server, ServerHandle, Timeout,
+    ClientBuilder, Config, Error, HandshakeError, Message, Server, ServerHandle, Timeout, WebSocket,
 };
 
 fn echo_server() -> ServerHandle {
@@ -235,4 +239,140 @@ fn server_handler_sees_path_query_headers_and_peer() {
     assert_eq!(query.as_deref(), Some("user=ann"));
     assert_eq!(token.as_deref(), Some("s3cret"));
     assert_eq!(peer, Some(ws.local_addr().unwrap()));
+}
+
+// ---------------------------------------------------------------------
+// The edges of HTTP
+// ---------------------------------------------------------------------
+
+/// What the handler of `/chat` saw of the request it was opened with.
+#[derive(Debug, PartialEq, Eq)]
+struct Seen {
+    path: String,
+    query: Option<String>,
+    name: Option<String>,
+}
+
+/// A server whose `/chat` (upgrades from `https://good.example` or from
+/// no page) reports what its handler saw, and whose other paths echo.
+fn edge_server() -> (ServerHandle, mpsc::Receiver<Seen>) {
+    let (tx, rx) = mpsc::channel();
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .websocket(
+            Route::exact("/chat").origins(["https://good.example"]),
+            move |ws: WebSocket| {
+                let request = ws.request().unwrap();
+                let _ = tx.send(Seen {
+                    path: request.path().to_owned(),
+                    query: request.query().map(str::to_owned),
+                    name: request.header("X-Name").map(str::to_owned),
+                });
+            },
+        )
+        .start(|mut ws| {
+            let sender = ws.sender();
+            let _ = ws.run_with(|m| sender.send_message(m));
+        })
+        .unwrap();
+    (server, rx)
+}
+
+/// The headers of an upgrade request but its `Host`.
+const UPGRADE: &str = "Upgrade: websocket\r\nConnection: Upgrade\r\n\
+     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+
+/// An upgrade request for `target` with `headers` (whole lines, a `Host`
+/// among them or not) after its own.
+fn upgrade_to(target: &str, headers: &[u8]) -> Vec<u8> {
+    [
+        format!("GET {target} HTTP/1.1\r\n{UPGRADE}").as_bytes(),
+        headers,
+        b"\r\n",
+    ]
+    .concat()
+}
+
+/// Send `request` as is and read the answer's head only: an accepted
+/// upgrade stays open, so there is no end of its answer to read to. The
+/// status, and the socket, which keeps the connection open while held.
+fn answer_head(server: &ServerHandle, request: &[u8]) -> (u16, TcpStream) {
+    let mut stream = TcpStream::connect(server.local_addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    // A byte at a time, so that nothing after the head is taken; bounded
+    // by the end of the stream and a size no head of ours reaches.
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 16 << 10 {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    (status_of(&String::from_utf8_lossy(&head)), stream)
+}
+
+/// Each request gets its status; an accepted one to `/chat` shows its
+/// handler what `seen` says. A good client is served after each.
+#[track_caller]
+fn assert_answers(cases: &[(&str, Vec<u8>, u16, Option<Seen>)]) {
+    let (server, seen) = edge_server();
+    for (what, request, status, expected) in cases {
+        let (got, _open) = answer_head(&server, request);
+        assert_eq!(got, *status, "{what}");
+        if let Some(expected) = expected {
+            let handed = seen.recv_timeout(Duration::from_secs(10));
+            assert_eq!(handed.as_ref(), Ok(expected), "{what}");
+        }
+        assert_still_serves(&server);
+    }
+    assert!(
+        seen.try_recv().is_err(),
+        "a handler ran that should not have"
+    );
+}
+
+/// What `/chat` shows its handler of a request for `/chat` naming `name`.
+fn chat_seen(name: Option<&str>) -> Option<Seen> {
+    Some(Seen {
+        path: "/chat".into(),
+        query: None,
+        name: name.map(str::to_owned),
+    })
+}
+
+#[test]
+fn bytes_past_ascii_that_are_not_utf8_in_a_header_value_are_read_as_latin1() {
+    // RFC 9110 §5.5 allows obs-text (0x80 to 0xFF) in a field value.
+    let host = b"Host: localhost\r\n";
+    assert_answers(&[
+        (
+            "a Latin-1 value",
+            upgrade_to("/chat", &[host, &b"X-Name: caf\xe9\r\n"[..]].concat()),
+            101,
+            chat_seen(Some("café")),
+        ),
+        (
+            "a UTF-8 value",
+            upgrade_to("/chat", &[host, &b"X-Name: caf\xc3\xa9\r\n"[..]].concat()),
+            101,
+            chat_seen(Some("café")),
+        ),
+        (
+            // Read as "ÿþ", which is no host (RFC 9112 §3.2: 400).
+            "bytes that are not UTF-8 in the Host",
+            upgrade_to("/chat", b"Host: \xff\xfe\r\n"),
+            400,
+            None,
+        ),
+        (
+            "a control character in a value",
+            upgrade_to("/chat", &[host, &b"X-Name: caf\x01\r\n"[..]].concat()),
+            400,
+            None,
+        ),
+    ]);
 }

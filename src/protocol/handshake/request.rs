@@ -75,7 +75,10 @@ impl Request {
     }
 
     /// The value of the first header with this name (compared without
-    /// regard to ASCII case), trimmed of surrounding blanks.
+    /// regard to ASCII case), trimmed of surrounding blanks. A value whose
+    /// bytes were not UTF-8 (RFC 9110 §5.5 allows bytes 0x80 to 0xFF,
+    /// obs-text) is read as ISO-8859-1: `caf\xE9` is `"café"` (see
+    /// [`Headers`]).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name)
     }
@@ -156,8 +159,8 @@ impl Request {
 ///   `max_head_size` bytes, or is still incomplete with more than that many
 ///   bytes buffered.
 /// - [`HandshakeError::TooManyHeaders`]: more than `max_headers` header lines.
-/// - [`HandshakeError::Invalid`]: malformed HTTP, or a header value that is
-///   not UTF-8.
+/// - [`HandshakeError::Invalid`]: malformed HTTP (a header value need not
+///   be UTF-8: one that is not is read as ISO-8859-1, see [`Headers`]).
 ///
 /// Only the first `max_head_size` bytes are ever looked at.
 ///

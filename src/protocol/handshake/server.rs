@@ -32,7 +32,7 @@ use super::response::Response;
 /// |-------------------------------------------|----------------------------------|
 /// | method other than `GET`                   | 405, `Allow: GET`                |
 /// | HTTP version other than 1.1               | 400                              |
-/// | no `Host`, an empty one, or two           | 400                              |
+/// | no `Host`, an empty one, two, or one with a byte no host has (a blank, a control, one past ASCII) | 400 |
 /// | `Upgrade` without the token `websocket`   | 400                              |
 /// | `Connection` without the token `upgrade`  | 400                              |
 /// | no `Sec-WebSocket-Version`, or two        | 400, `Sec-WebSocket-Version: 13` |
@@ -54,11 +54,15 @@ pub fn check_upgrade(request: &Request) -> Result<String, Response> {
     }
 
     // §4.1: "The request MUST contain a |Host| header field"; RFC 9112
-    // §3.2: a server MUST answer 400 to a request with more than one.
+    // §3.2: "A server MUST respond with a 400 (Bad Request) status code to
+    // any HTTP/1.1 request message that lacks a Host header field and to
+    // any request message that contains more than one Host header field
+    // line or a Host header field with an invalid field value."
     match headers.get_all("Host").collect::<Vec<_>>()[..] {
         [] => return Err(Response::text(400, "missing Host")),
         [""] => return Err(Response::text(400, "empty Host")),
-        [_] => {}
+        [host] if host.bytes().all(is_host_byte) => {}
+        [_] => return Err(Response::text(400, "invalid Host")),
         _ => return Err(Response::text(400, "repeated Host")),
     }
 
@@ -111,6 +115,14 @@ pub fn check_upgrade(request: &Request) -> Result<String, Response> {
         )),
         _ => Err(Response::text(400, "repeated Sec-WebSocket-Key")),
     }
+}
+
+/// Can this byte be part of a `Host`, `uri-host [ ":" port ]` (RFC 9110
+/// §7.2)? These are the bytes RFC 3986 §3.2.2 allows in a host (a name,
+/// an IPv4 address or a bracketed IP literal) and the colon before a port:
+/// no blank, no control, nothing past ASCII.
+fn is_host_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:[]".contains(&byte)
 }
 
 /// Server side: the `101 Switching Protocols` answer for a key returned by
@@ -262,6 +274,8 @@ mod tests {
                 Some("sec-websocket-key:   AAAAAAAAAAAAAAAAAAAAAA==  "),
             ),
             upgrade_with("Host", Some("Host: [::1]:9001")),
+            upgrade_with("Host", Some("Host: xn--caf-dma.example:80")),
+            upgrade_with("Host", Some("Host: 192.0.2.1")),
         ] {
             let parsed = request(&request_bytes);
             assert!(
@@ -316,6 +330,9 @@ mod tests {
                 "repeated Host",
                 None,
             ),
+            ("Host", Some("Host: a b"), 400, "invalid Host", None),
+            ("Host", Some("Host: caf\u{e9}"), 400, "invalid Host", None),
+            ("Host", Some("Host: a@b"), 400, "invalid Host", None),
             ("Upgrade", None, 400, "missing Upgrade: websocket", None),
             (
                 "Upgrade",

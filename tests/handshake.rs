@@ -376,3 +376,52 @@ fn bytes_past_ascii_that_are_not_utf8_in_a_header_value_are_read_as_latin1() {
         ),
     ]);
 }
+
+#[test]
+fn a_repeated_origin_is_refused_with_400_whatever_the_route_allows() {
+    // RFC 6454 §7.3: a user agent sends at most one Origin. `/chat` allows
+    // https://good.example only; `/` allows any origin.
+    let origins = |origins: &[&str]| -> Vec<u8> {
+        let lines: String = origins.iter().map(|o| format!("Origin: {o}\r\n")).collect();
+        [&b"Host: localhost\r\n"[..], lines.as_bytes()].concat()
+    };
+    let (good, evil) = ("https://good.example", "https://evil.example");
+    assert_answers(&[
+        (
+            "the allowed origin",
+            upgrade_to("/chat", &origins(&[good])),
+            101,
+            chat_seen(None),
+        ),
+        (
+            "another origin",
+            upgrade_to("/chat", &origins(&[evil])),
+            403,
+            None,
+        ),
+        (
+            "the allowed origin, then another",
+            upgrade_to("/chat", &origins(&[good, evil])),
+            400,
+            None,
+        ),
+        (
+            "another origin, then the allowed one",
+            upgrade_to("/chat", &origins(&[evil, good])),
+            400,
+            None,
+        ),
+        (
+            "the allowed origin twice",
+            upgrade_to("/chat", &origins(&[good, good])),
+            400,
+            None,
+        ),
+        (
+            "two origins where any is allowed",
+            upgrade_to("/", &origins(&[good, evil])),
+            400,
+            None,
+        ),
+    ]);
+}

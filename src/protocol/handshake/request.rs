@@ -116,7 +116,10 @@ impl Request {
     }
 
     /// The `Origin` header, sent by browsers (RFC 6455 §10.2: servers may
-    /// use it to refuse connections from pages they do not trust).
+    /// use it to refuse connections from pages they do not trust). The
+    /// first, if there are several: a browser sends at most one (RFC 6454
+    /// §7.3), and [`check_upgrade`](super::check_upgrade) refuses an
+    /// upgrade with more.
     pub fn origin(&self) -> Option<&str> {
         self.header("Origin")
     }

@@ -35,6 +35,7 @@ use super::response::Response;
 /// | no `Host`, an empty one, two, or one with a byte no host has (a blank, a control, one past ASCII) | 400 |
 /// | `Upgrade` without the token `websocket`   | 400                              |
 /// | `Connection` without the token `upgrade`  | 400                              |
+/// | two `Origin` headers or more, whatever the route allows | 400                |
 /// | no `Sec-WebSocket-Version`, or two        | 400, `Sec-WebSocket-Version: 13` |
 /// | `Sec-WebSocket-Version` other than `13`   | 426, `Sec-WebSocket-Version: 13` |
 /// | `Sec-WebSocket-Key` missing, repeated, or not 16 bytes in base64 | 400       |
@@ -76,6 +77,13 @@ pub fn check_upgrade(request: &Request) -> Result<String, Response> {
     // others ("keep-alive, Upgrade").
     if !headers.has_token("Connection", "upgrade") {
         return Err(Response::text(400, "missing Connection: Upgrade"));
+    }
+
+    // RFC 6454 §7.3: "The user agent MUST NOT include more than one Origin
+    // header field in any HTTP request." Two are no browser's, and an
+    // allow-list that looked at one of them would let the other through.
+    if headers.get_all("Origin").nth(1).is_some() {
+        return Err(Response::text(400, "repeated Origin"));
     }
 
     // §4.2.2: if the version "does not match a version understood by the
@@ -276,6 +284,13 @@ mod tests {
             upgrade_with("Host", Some("Host: [::1]:9001")),
             upgrade_with("Host", Some("Host: xn--caf-dma.example:80")),
             upgrade_with("Host", Some("Host: 192.0.2.1")),
+            // One Origin, whatever it says, is the route's to judge.
+            upgrade_with("Origin", Some("Origin: https://a.example")),
+            upgrade_with("Origin", Some("Origin: null")),
+            upgrade_with(
+                "Origin",
+                Some("Origin: https://a.example https://b.example"),
+            ),
         ] {
             let parsed = request(&request_bytes);
             assert!(
@@ -333,6 +348,27 @@ mod tests {
             ("Host", Some("Host: a b"), 400, "invalid Host", None),
             ("Host", Some("Host: caf\u{e9}"), 400, "invalid Host", None),
             ("Host", Some("Host: a@b"), 400, "invalid Host", None),
+            (
+                "Origin",
+                Some("Origin: https://a.example\r\nOrigin: https://b.example"),
+                400,
+                "repeated Origin",
+                None,
+            ),
+            (
+                "Origin",
+                Some("Origin: https://a.example\r\norigin: https://a.example"),
+                400,
+                "repeated Origin",
+                None,
+            ),
+            (
+                "Origin",
+                Some("Origin:\r\nOrigin:"),
+                400,
+                "repeated Origin",
+                None,
+            ),
             ("Upgrade", None, 400, "missing Upgrade: websocket", None),
             (
                 "Upgrade",

@@ -425,3 +425,46 @@ fn a_repeated_origin_is_refused_with_400_whatever_the_route_allows() {
         ),
     ]);
 }
+
+#[test]
+fn an_upgrade_with_a_body_is_refused_with_400() {
+    // After the 101 the bytes after the head are frames: a body would be
+    // read as frames. RFC 9110 §9.3.1: a GET's content has no defined
+    // semantics.
+    let with_body = |headers: &str, body: &[u8]| -> Vec<u8> {
+        let head = upgrade_to("/chat", format!("Host: localhost\r\n{headers}").as_bytes());
+        [&head[..], body].concat()
+    };
+    assert_answers(&[
+        (
+            "Content-Length: 0",
+            with_body("Content-Length: 0\r\n", b""),
+            101,
+            chat_seen(None),
+        ),
+        (
+            "a body of 5 bytes",
+            with_body("Content-Length: 5\r\n", b"hello"),
+            400,
+            None,
+        ),
+        (
+            "a chunked body",
+            with_body("Transfer-Encoding: chunked\r\n", b"5\r\nhello\r\n0\r\n\r\n"),
+            400,
+            None,
+        ),
+        (
+            "a malformed Content-Length",
+            with_body("Content-Length: five\r\n", b""),
+            400,
+            None,
+        ),
+        (
+            "Content-Length: 0 twice",
+            with_body("Content-Length: 0\r\nContent-Length: 0\r\n", b""),
+            400,
+            None,
+        ),
+    ]);
+}

@@ -35,6 +35,7 @@ use super::response::Response;
 /// | no `Host`, an empty one, two, or one with a byte no host has (a blank, a control, one past ASCII) | 400 |
 /// | `Upgrade` without the token `websocket`   | 400                              |
 /// | `Connection` without the token `upgrade`  | 400                              |
+/// | any `Transfer-Encoding`; a `Content-Length` other than `0`, malformed or repeated (a body) | 400 |
 /// | two `Origin` headers or more, whatever the route allows | 400                |
 /// | no `Sec-WebSocket-Version`, or two        | 400, `Sec-WebSocket-Version: 13` |
 /// | `Sec-WebSocket-Version` other than `13`   | 426, `Sec-WebSocket-Version: 13` |
@@ -77,6 +78,35 @@ pub fn check_upgrade(request: &Request) -> Result<String, Response> {
     // others ("keep-alive, Upgrade").
     if !headers.has_token("Connection", "upgrade") {
         return Err(Response::text(400, "missing Connection: Upgrade"));
+    }
+
+    // No body: RFC 9110 §9.3.1, "content received in a GET request has no
+    // generally defined semantics, cannot alter the meaning or target of
+    // the request, and might lead some implementations to reject the
+    // request and close the connection because of its potential as a
+    // request smuggling attack". Here the bytes after the head are the
+    // first frames (§4.2.2): a body would be read as frames.
+    if headers.get_all("Transfer-Encoding").next().is_some() {
+        return Err(Response::text(
+            400,
+            "a WebSocket upgrade has no body (Transfer-Encoding)",
+        ));
+    }
+    // RFC 9112 §6.3: with an invalid Content-Length "the server MUST
+    // respond with a 400 (Bad Request) status code and then close the
+    // connection"; a list of equal values is one it may refuse (RFC 9110
+    // §8.6), and it does.
+    match headers.get_all("Content-Length").collect::<Vec<_>>()[..] {
+        [] => {}
+        [length] if is_decimal(length) && length.bytes().all(|digit| digit == b'0') => {}
+        [length] if is_decimal(length) => {
+            return Err(Response::text(
+                400,
+                "a WebSocket upgrade has no body (Content-Length other than 0)",
+            ));
+        }
+        [_] => return Err(Response::text(400, "malformed Content-Length")),
+        _ => return Err(Response::text(400, "repeated Content-Length")),
     }
 
     // RFC 6454 §7.3: "The user agent MUST NOT include more than one Origin
@@ -123,6 +153,11 @@ pub fn check_upgrade(request: &Request) -> Result<String, Response> {
         )),
         _ => Err(Response::text(400, "repeated Sec-WebSocket-Key")),
     }
+}
+
+/// Is this a Content-Length value, `1*DIGIT` (RFC 9110 §8.6)?
+fn is_decimal(value: &str) -> bool {
+    !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit())
 }
 
 /// Can this byte be part of a `Host`, `uri-host [ ":" port ]` (RFC 9110
@@ -284,6 +319,9 @@ mod tests {
             upgrade_with("Host", Some("Host: [::1]:9001")),
             upgrade_with("Host", Some("Host: xn--caf-dma.example:80")),
             upgrade_with("Host", Some("Host: 192.0.2.1")),
+            // No body, said so.
+            upgrade_with("Content-Length", Some("Content-Length: 0")),
+            upgrade_with("Content-Length", Some("Content-Length:  00 ")),
             // One Origin, whatever it says, is the route's to judge.
             upgrade_with("Origin", Some("Origin: https://a.example")),
             upgrade_with("Origin", Some("Origin: null")),
@@ -348,6 +386,76 @@ mod tests {
             ("Host", Some("Host: a b"), 400, "invalid Host", None),
             ("Host", Some("Host: caf\u{e9}"), 400, "invalid Host", None),
             ("Host", Some("Host: a@b"), 400, "invalid Host", None),
+            (
+                "Transfer-Encoding",
+                Some("Transfer-Encoding: chunked"),
+                400,
+                "a WebSocket upgrade has no body (Transfer-Encoding)",
+                None,
+            ),
+            (
+                "Transfer-Encoding",
+                Some("Transfer-Encoding: identity\r\nContent-Length: 0"),
+                400,
+                "a WebSocket upgrade has no body (Transfer-Encoding)",
+                None,
+            ),
+            (
+                "Transfer-Encoding",
+                Some("Transfer-Encoding:"),
+                400,
+                "a WebSocket upgrade has no body (Transfer-Encoding)",
+                None,
+            ),
+            (
+                "Content-Length",
+                Some("Content-Length: 5"),
+                400,
+                "a WebSocket upgrade has no body (Content-Length other than 0)",
+                None,
+            ),
+            (
+                "Content-Length",
+                Some("Content-Length: 18446744073709551616"),
+                400,
+                "a WebSocket upgrade has no body (Content-Length other than 0)",
+                None,
+            ),
+            (
+                "Content-Length",
+                Some("Content-Length: -0"),
+                400,
+                "malformed Content-Length",
+                None,
+            ),
+            (
+                "Content-Length",
+                Some("Content-Length: 0x0"),
+                400,
+                "malformed Content-Length",
+                None,
+            ),
+            (
+                "Content-Length",
+                Some("Content-Length:"),
+                400,
+                "malformed Content-Length",
+                None,
+            ),
+            (
+                "Content-Length",
+                Some("Content-Length: 0, 0"),
+                400,
+                "malformed Content-Length",
+                None,
+            ),
+            (
+                "Content-Length",
+                Some("Content-Length: 0\r\ncontent-length: 0"),
+                400,
+                "repeated Content-Length",
+                None,
+            ),
             (
                 "Origin",
                 Some("Origin: https://a.example\r\nOrigin: https://b.example"),

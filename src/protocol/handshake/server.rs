@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use super::VERSION;
 use super::headers::{Headers, write_header};
 use super::key::{ACCEPT_KEY_LEN, encode_accept_key};
-use super::request::Request;
+use super::request::{Request, TargetForm};
 use super::response::Response;
 
 /// Server side: checks that `request` is a WebSocket upgrade that RFC 6455
@@ -28,18 +28,20 @@ use super::response::Response;
 /// The refusal to send, with a plain-text body saying why
 /// ([`Response::text`]):
 ///
-/// | request                                   | refusal                          |
-/// |-------------------------------------------|----------------------------------|
-/// | method other than `GET`                   | 405, `Allow: GET`                |
-/// | HTTP version other than 1.1               | 400                              |
-/// | no `Host`, an empty one, two, or one with a byte no host has (a blank, a control, one past ASCII) | 400 |
-/// | `Upgrade` without the token `websocket`   | 400                              |
-/// | `Connection` without the token `upgrade`  | 400                              |
-/// | any `Transfer-Encoding`; a `Content-Length` other than `0`, malformed or repeated (a body) | 400 |
-/// | two `Origin` headers or more, whatever the route allows | 400                |
-/// | no `Sec-WebSocket-Version`, or two        | 400, `Sec-WebSocket-Version: 13` |
-/// | `Sec-WebSocket-Version` other than `13`   | 426, `Sec-WebSocket-Version: 13` |
-/// | `Sec-WebSocket-Key` missing, repeated, or not 16 bytes in base64 | 400       |
+/// | request                                                          | refusal                          |
+/// |------------------------------------------------------------------|----------------------------------|
+/// | method other than `GET`                                          | 405, `Allow: GET`                |
+/// | HTTP version other than 1.1                                      | 400                              |
+/// | a target neither a path (`/chat`) nor an absolute `http`, `https`, `ws` or `wss` URI: `*`, `example.com:443`, `ftp://example.com/chat` | 400 |
+/// | a path, and no `Host`, an empty one, two, or one with a byte no host has (a blank, a control, one past ASCII, `@`) | 400 |
+/// | an absolute URI whose authority is empty or has a byte no host has (userinfo's `@` too); its `Host` headers are not looked at | 400 |
+/// | `Upgrade` without the token `websocket`                          | 400                              |
+/// | `Connection` without the token `upgrade`                         | 400                              |
+/// | a body: any `Transfer-Encoding`; a `Content-Length` other than `0`, malformed or repeated | 400      |
+/// | two `Origin` headers or more, whatever origins a route allows    | 400                              |
+/// | no `Sec-WebSocket-Version`, or two                               | 400, `Sec-WebSocket-Version: 13` |
+/// | `Sec-WebSocket-Version` other than `13`                          | 426, `Sec-WebSocket-Version: 13` |
+/// | `Sec-WebSocket-Key` missing, repeated, or not 16 bytes in base64 | 400                              |
 pub fn check_upgrade(request: &Request) -> Result<String, Response> {
     let headers = request.headers();
 
@@ -55,18 +57,7 @@ pub fn check_upgrade(request: &Request) -> Result<String, Response> {
         return Err(Response::text(400, "a WebSocket needs HTTP/1.1"));
     }
 
-    // §4.1: "The request MUST contain a |Host| header field"; RFC 9112
-    // §3.2: "A server MUST respond with a 400 (Bad Request) status code to
-    // any HTTP/1.1 request message that lacks a Host header field and to
-    // any request message that contains more than one Host header field
-    // line or a Host header field with an invalid field value."
-    match headers.get_all("Host").collect::<Vec<_>>()[..] {
-        [] => return Err(Response::text(400, "missing Host")),
-        [""] => return Err(Response::text(400, "empty Host")),
-        [host] if host.bytes().all(is_host_byte) => {}
-        [_] => return Err(Response::text(400, "invalid Host")),
-        _ => return Err(Response::text(400, "repeated Host")),
-    }
+    check_target_and_host(request)?;
 
     // §4.1: "The request MUST contain an |Upgrade| header field whose value
     // MUST include the "websocket" keyword."
@@ -80,34 +71,7 @@ pub fn check_upgrade(request: &Request) -> Result<String, Response> {
         return Err(Response::text(400, "missing Connection: Upgrade"));
     }
 
-    // No body: RFC 9110 §9.3.1, "content received in a GET request has no
-    // generally defined semantics, cannot alter the meaning or target of
-    // the request, and might lead some implementations to reject the
-    // request and close the connection because of its potential as a
-    // request smuggling attack". Here the bytes after the head are the
-    // first frames (§4.2.2): a body would be read as frames.
-    if headers.get_all("Transfer-Encoding").next().is_some() {
-        return Err(Response::text(
-            400,
-            "a WebSocket upgrade has no body (Transfer-Encoding)",
-        ));
-    }
-    // RFC 9112 §6.3: with an invalid Content-Length "the server MUST
-    // respond with a 400 (Bad Request) status code and then close the
-    // connection"; a list of equal values is one it may refuse (RFC 9110
-    // §8.6), and it does.
-    match headers.get_all("Content-Length").collect::<Vec<_>>()[..] {
-        [] => {}
-        [length] if is_decimal(length) && length.bytes().all(|digit| digit == b'0') => {}
-        [length] if is_decimal(length) => {
-            return Err(Response::text(
-                400,
-                "a WebSocket upgrade has no body (Content-Length other than 0)",
-            ));
-        }
-        [_] => return Err(Response::text(400, "malformed Content-Length")),
-        _ => return Err(Response::text(400, "repeated Content-Length")),
-    }
+    refuse_a_body(headers)?;
 
     // RFC 6454 §7.3: "The user agent MUST NOT include more than one Origin
     // header field in any HTTP request." Two are no browser's, and an
@@ -152,6 +116,88 @@ pub fn check_upgrade(request: &Request) -> Result<String, Response> {
             "Sec-WebSocket-Key is not 16 bytes in base64",
         )),
         _ => Err(Response::text(400, "repeated Sec-WebSocket-Key")),
+    }
+}
+
+/// The target must be a path or an absolute URI, and the host it names
+/// (the Host header of a path) a host.
+fn check_target_and_host(request: &Request) -> Result<(), Response> {
+    // RFC 6455 §4.1: the Request-URI "MUST match the /resource name/
+    // defined in Section 3 (a relative URI) or be an absolute http/https
+    // URI"; RFC 9112 §3.2.2: "A server MUST accept the absolute-form in
+    // requests".
+    let headers = request.headers();
+    match request.target_form() {
+        // RFC 6455 §4.1: "The request MUST contain a |Host| header field";
+        // RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request)
+        // status code to any HTTP/1.1 request message that lacks a Host
+        // header field and to any request message that contains more than
+        // one Host header field line or a Host header field with an invalid
+        // field value."
+        TargetForm::Origin => match headers.get_all("Host").collect::<Vec<_>>()[..] {
+            [] => Err(Response::text(400, "missing Host")),
+            [host] => check_host(host, "Host"),
+            _ => Err(Response::text(400, "repeated Host")),
+        },
+        // RFC 9112 §3.3: "If the request-target is in absolute-form, the
+        // target URI is the same as the request-target", so its authority
+        // is the host. RFC 2616 §5.2, the HTTP that RFC 6455 builds on:
+        // "If Request-URI is an absoluteURI, the host is part of the
+        // Request-URI. Any Host header field value in the request MUST be
+        // ignored." (RFC 9110 §7.2 says the same of a proxy.) So it is not
+        // looked at, missing, repeated or other: RFC 9112 §3.2's 400s for
+        // the Host are not applied then. The authority has no userinfo:
+        // RFC 9110 §4.2.4, a recipient "SHOULD parse for userinfo and treat
+        // its presence as an error" (`@` is no host byte).
+        TargetForm::Absolute { authority, .. } => {
+            check_host(authority, "host in the request target")
+        }
+        TargetForm::Other => Err(Response::text(
+            400,
+            "the request target is neither a path nor an absolute http, https, ws or wss URI",
+        )),
+    }
+}
+
+/// An upgrade must have no body.
+fn refuse_a_body(headers: &Headers) -> Result<(), Response> {
+    // RFC 9110 §9.3.1: "content received in a GET request has no
+    // generally defined semantics, cannot alter the meaning or target of
+    // the request, and might lead some implementations to reject the
+    // request and close the connection because of its potential as a
+    // request smuggling attack". Here the bytes after the head are the
+    // first frames: a body would be read as frames.
+    if headers.get_all("Transfer-Encoding").next().is_some() {
+        return Err(Response::text(
+            400,
+            "a WebSocket upgrade has no body (Transfer-Encoding)",
+        ));
+    }
+    // RFC 9112 §6.3: with an invalid Content-Length "the server MUST
+    // respond with a 400 (Bad Request) status code and then close the
+    // connection"; a list of equal values is one it may refuse (RFC 9110
+    // §8.6), and it does.
+    match headers.get_all("Content-Length").collect::<Vec<_>>()[..] {
+        [] => Ok(()),
+        [length] if is_decimal(length) && length.bytes().all(|digit| digit == b'0') => Ok(()),
+        [length] if is_decimal(length) => Err(Response::text(
+            400,
+            "a WebSocket upgrade has no body (Content-Length other than 0)",
+        )),
+        [_] => Err(Response::text(400, "malformed Content-Length")),
+        _ => Err(Response::text(400, "repeated Content-Length")),
+    }
+}
+
+/// Checks the host a request names (`what` says where, for the refusal):
+/// neither empty nor with a byte no host has.
+fn check_host(host: &str, what: &str) -> Result<(), Response> {
+    if host.is_empty() {
+        Err(Response::text(400, format!("empty {what}")))
+    } else if !host.bytes().all(is_host_byte) {
+        Err(Response::text(400, format!("invalid {what}")))
+    } else {
+        Ok(())
     }
 }
 
@@ -269,6 +315,14 @@ mod tests {
         format!("{}\r\n\r\n", lines.join("\r\n")).into_bytes()
     }
 
+    /// [`upgrade_with`], for `target` in place of `/chat`.
+    fn upgrade_for(target: &str, replace: &str, line: Option<&str>) -> Vec<u8> {
+        let request = String::from_utf8(upgrade_with(replace, line)).unwrap();
+        request
+            .replacen("GET /chat ", &format!("GET {target} "), 1)
+            .into_bytes()
+    }
+
     #[test]
     fn rfc_example_request_is_parsed_and_accepted() {
         let mut parsed = request(RFC_REQUEST);
@@ -319,6 +373,17 @@ mod tests {
             upgrade_with("Host", Some("Host: [::1]:9001")),
             upgrade_with("Host", Some("Host: xn--caf-dma.example:80")),
             upgrade_with("Host", Some("Host: 192.0.2.1")),
+            // absolute-form: the authority is the host, Host headers are
+            // not looked at.
+            upgrade_for(
+                "http://server.example.com/chat",
+                "Host",
+                Some("Host: server.example.com"),
+            ),
+            upgrade_for("HTTP://server.example.com:80/chat?x=1", "Host", None),
+            upgrade_for("wss://h/chat", "Host", Some("Host: a\r\nHost: b")),
+            upgrade_for("ws://[::1]:9001", "Host", Some("Host: a b")),
+            upgrade_for("https://h?x", "Host", Some("Host:")),
             // No body, said so.
             upgrade_with("Content-Length", Some("Content-Length: 0")),
             upgrade_with("Content-Length", Some("Content-Length:  00 ")),
@@ -349,6 +414,10 @@ mod tests {
         Option<(&'static str, &'static str)>,
     );
 
+    /// What a target of another form gets.
+    const NOT_A_TARGET: &str =
+        "the request target is neither a path nor an absolute http, https, ws or wss URI";
+
     #[test]
     fn invalid_upgrades_are_refused_with_the_right_status() {
         // (header to replace, replacement, status, body, header the refusal carries)
@@ -372,6 +441,50 @@ mod tests {
                 Some("GET /chat HTTP/1.0"),
                 400,
                 "a WebSocket needs HTTP/1.1",
+                None,
+            ),
+            (
+                "GET",
+                Some("OPTIONS * HTTP/1.1"),
+                405,
+                "a WebSocket is opened with GET",
+                Some(("Allow", "GET")),
+            ),
+            ("GET", Some("GET * HTTP/1.1"), 400, NOT_A_TARGET, None),
+            (
+                "GET",
+                Some("GET server.example.com:443 HTTP/1.1"),
+                400,
+                NOT_A_TARGET,
+                None,
+            ),
+            (
+                "GET",
+                Some("GET ftp://server.example.com/chat HTTP/1.1"),
+                400,
+                NOT_A_TARGET,
+                None,
+            ),
+            ("GET", Some("GET chat HTTP/1.1"), 400, NOT_A_TARGET, None),
+            (
+                "GET",
+                Some("GET http:///chat HTTP/1.1"),
+                400,
+                "empty host in the request target",
+                None,
+            ),
+            (
+                "GET",
+                Some("GET http://user@server.example.com/chat HTTP/1.1"),
+                400,
+                "invalid host in the request target",
+                None,
+            ),
+            (
+                "GET",
+                Some("GET ws://h#x/chat HTTP/1.1"),
+                400,
+                "invalid host in the request target",
                 None,
             ),
             ("Host", None, 400, "missing Host", None),

@@ -102,6 +102,21 @@ fn an_http_prefix_route_answers_every_path_under_it() {
 }
 
 #[test]
+fn an_absolute_form_target_reaches_the_route_of_its_path() {
+    // RFC 9112 §3.2.2: "A server MUST accept the absolute-form in
+    // requests."
+    let server = routing_server();
+    let answer = get(server.local_addr(), "http://localhost/api/users?verbose=1");
+    assert_eq!(answer.status, 200, "{}", answer.head_text);
+    assert_eq!(answer.header("X-Path"), Some("/api/users"));
+    let (mut raw, _) = RawClient::connect(server.local_addr(), "ws://localhost/rooms/9", "");
+    assert_eq!(
+        raw.read_frame().unwrap(),
+        Some((OpCode::Text, b"room at /rooms/9".to_vec()))
+    );
+}
+
+#[test]
 fn an_unknown_path_gets_404() {
     let server = routing_server();
     for path in ["/nope", "/api", "/echo/more", "/rooms"] {

@@ -12,6 +12,13 @@ use super::error::HandshakeError;
 /// Names are looked up without regard to ASCII case; a name may appear
 /// more than once.
 ///
+/// A parsed value is text even when the bytes received were not UTF-8:
+/// RFC 9110 §5.5 allows any byte from 0x80 to 0xFF in a value (obs-text),
+/// to be treated "as opaque data". A value that is UTF-8 is kept as it is;
+/// one that is not is read as ISO-8859-1, each byte the character of the
+/// same number (`caf\xE9` is `"café"`), so no byte is lost: the bytes of
+/// such a value are `value.chars().map(|c| c as u8)`.
+///
 /// ```
 /// use syncws::protocol::handshake::Headers;
 ///
@@ -63,7 +70,8 @@ impl Headers {
     }
 
     /// The value of the first header with this name (compared without
-    /// regard to ASCII case).
+    /// regard to ASCII case). A received value that was not UTF-8 is read
+    /// as ISO-8859-1 (see [`Headers`]).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.get_all(name).next()
     }
@@ -125,36 +133,16 @@ impl Headers {
 
     /// The headers httparse found, values trimmed, copied into one string
     /// after the `prefix` parts (a request line's method and target, read
-    /// back with [`prefix`](Self::prefix)).
+    /// back with [`prefix`](Self::prefix)). A value that is not UTF-8 is
+    /// read as ISO-8859-1 (see [`Headers`]).
     ///
     /// # Errors
-    /// [`HandshakeError::Invalid`] for a value that is not UTF-8 (names are
-    /// tokens, always ASCII); [`HandshakeError::HeadTooLarge`] if the text
-    /// would reach 4 GiB.
+    /// [`HandshakeError::HeadTooLarge`] if the text would reach 4 GiB.
     pub(super) fn parsed(
         prefix: &[&str],
         parsed: &[httparse::Header<'_>],
     ) -> Result<Headers, HandshakeError> {
-        // httparse trims values itself, so this is the length exactly (the
-        // `trim_blanks` below is for what it might leave) and `finish`
-        // boxes the text without copying it.
-        let len = prefix.iter().map(|part| part.len()).sum::<usize>()
-            + parsed
-                .iter()
-                .map(|h| h.name.len() + h.value.len())
-                .sum::<usize>();
-        let mut headers = Builder::with_capacity(len, parsed.len());
-        for part in prefix {
-            headers.text.push_str(part);
-        }
-        offset(headers.text.len())?;
-        for header in parsed {
-            let value = std::str::from_utf8(header.value).map_err(|_| {
-                HandshakeError::Invalid(format!("value of header {} is not UTF-8", header.name))
-            })?;
-            headers.push(header.name, trim_blanks(value))?;
-        }
-        Ok(headers.finish())
+        Ok(Builder::parsed(prefix, parsed)?.finish())
     }
 
     /// The text the owner keeps in front of the headers.
@@ -206,16 +194,70 @@ impl Builder {
         }
     }
 
+    /// [`Headers::parsed`], before its text is boxed.
+    fn parsed(prefix: &[&str], parsed: &[httparse::Header<'_>]) -> Result<Builder, HandshakeError> {
+        // httparse trims values itself, so for UTF-8 values this is the
+        // length exactly (the trimming below is for what it might leave)
+        // and `finish` boxes the text without copying it: one allocation
+        // for the whole head. Only a value that is not UTF-8 needs more.
+        let len = prefix.iter().map(|part| part.len()).sum::<usize>()
+            + parsed
+                .iter()
+                .map(|h| h.name.len() + h.value.len())
+                .sum::<usize>();
+        let mut headers = Builder::with_capacity(len, parsed.len());
+        for part in prefix {
+            headers.text.push_str(part);
+        }
+        offset(headers.text.len())?;
+        for header in parsed {
+            headers.push_name(header.name)?;
+            headers.push_received_value(trim_blank_bytes(header.value));
+        }
+        Ok(headers)
+    }
+
     /// # Errors
     /// [`HandshakeError::HeadTooLarge`] if the text would outgrow the
     /// offsets.
     fn push(&mut self, name: &str, value: &str) -> Result<(), HandshakeError> {
+        self.push_name(name)?;
+        self.text.push_str(value);
+        Ok(())
+    }
+
+    /// Starts a header: its name, and its value is what the text gets
+    /// next.
+    ///
+    /// # Errors
+    /// [`HandshakeError::HeadTooLarge`] if the text would outgrow the
+    /// offsets.
+    fn push_name(&mut self, name: &str) -> Result<(), HandshakeError> {
         let start = offset(self.text.len())?;
         let name_end = offset(start as usize + name.len())?;
         self.text.push_str(name);
-        self.text.push_str(value);
         self.fields.push((start, name_end));
         Ok(())
+    }
+
+    /// Ends the header begun last with a value as received: as it is if
+    /// it is UTF-8, else read as ISO-8859-1. RFC 9110 §5.5: "a recipient
+    /// SHOULD treat other allowed octets in field content (i.e., obs-text)
+    /// as opaque data"; refusing them would refuse what the RFC allows,
+    /// and replacing them would lose them.
+    fn push_received_value(&mut self, value: &[u8]) {
+        match std::str::from_utf8(value) {
+            Ok(utf8) => self.text.push_str(utf8),
+            Err(_) => {
+                // Each byte from 0x80 up takes two as UTF-8: room for just
+                // that much more than the text was sized for, rather than
+                // growth by doubling that `finish` would shrink again.
+                let wider = value.iter().filter(|byte| !byte.is_ascii()).count();
+                let spare = self.text.capacity() - self.text.len();
+                self.text.reserve_exact(spare + wider);
+                self.text.extend(value.iter().copied().map(char::from));
+            }
+        }
     }
 
     fn finish(self) -> Headers {
@@ -282,6 +324,18 @@ impl fmt::Debug for Headers {
 /// Trims spaces and tabs, the optional whitespace around HTTP values.
 pub(super) fn trim_blanks(value: &str) -> &str {
     value.trim_matches([' ', '\t'])
+}
+
+/// [`trim_blanks`] on a value not yet known to be text (spaces and tabs
+/// are ASCII, so no UTF-8 character is cut).
+fn trim_blank_bytes(value: &[u8]) -> &[u8] {
+    let blank = |byte: &u8| matches!(byte, b' ' | b'\t');
+    let start = value.iter().position(|byte| !blank(byte));
+    let end = value.iter().rposition(|byte| !blank(byte));
+    match (start, end) {
+        (Some(start), Some(end)) => &value[start..=end],
+        _ => &[],
+    }
 }
 
 /// Is this byte allowed in an HTTP header name (a `tchar`, RFC 9110 §5.6.2)?
@@ -424,15 +478,47 @@ mod tests {
     }
 
     #[test]
-    fn parsed_values_must_be_utf8() {
-        let mut slots = [httparse::EMPTY_HEADER; 4];
-        httparse::parse_headers(b"X-Latin1: caf\xe9\r\n\r\n", &mut slots).unwrap();
-        assert_eq!(
-            Headers::parsed(&[], &slots[..1]),
-            Err(HandshakeError::Invalid(
-                "value of header X-Latin1 is not UTF-8".into()
-            ))
-        );
+    fn values_that_are_not_utf8_are_read_as_latin1() {
+        // (value as received, as the headers give it)
+        let cases: &[(&[u8], &str)] = &[
+            (b"caf\xe9", "café"),
+            // UTF-8 stays as it is.
+            (b"caf\xc3\xa9", "café"),
+            (b"\xff\xfe", "ÿþ"),
+            // Not UTF-8 as a whole: every byte on its own.
+            (b"\xc3\xa9 \xc3\x28", "Ã© Ã("),
+            (b"\x80\x9f\xa0", "\u{80}\u{9f}\u{a0}"),
+            // Blanks around it are trimmed; a no-break space (0xA0) is not
+            // a blank.
+            (b" \t\xa0x\xa0\t ", "\u{a0}x\u{a0}"),
+        ];
+        for &(received, read) in cases {
+            let head = [b"X-Value: ", received, b"\r\nX-Next: ok\r\n\r\n"].concat();
+            let headers = parsed_after(&["GET", "/"], &head);
+            assert_eq!(
+                headers.iter().collect::<Vec<_>>(),
+                [("X-Value", read), ("X-Next", "ok")],
+                "{received:?}"
+            );
+            assert_eq!(headers.prefix(), "GET/");
+            if std::str::from_utf8(received).is_err() {
+                // Each byte can be told back from its character.
+                let bytes: Vec<u8> = read.chars().map(|c| c as u8).collect();
+                assert_eq!(bytes, received.trim_ascii());
+            }
+        }
+    }
+
+    #[test]
+    fn a_parsed_head_is_sized_exactly_so_boxing_it_copies_nothing() {
+        for value in [&b"ascii"[..], b"caf\xc3\xa9", b"caf\xe9 \xff"] {
+            let head = [b"Host: h\r\nX-Value: ", value, b"\r\nX-Other: \xe9\r\n\r\n"].concat();
+            let mut slots = [httparse::EMPTY_HEADER; 4];
+            httparse::parse_headers(&head, &mut slots).unwrap();
+            let built = Builder::parsed(&["GET", "/chat"], &slots[..3]).unwrap();
+            assert_eq!(built.text.capacity(), built.text.len(), "{value:?}");
+            assert_eq!(built.fields.capacity(), built.fields.len());
+        }
     }
 
     #[test]

@@ -57,25 +57,55 @@ impl Request {
         &self.headers.prefix()[..self.method_end as usize]
     }
 
-    /// The request target as sent, e.g. `"/chat?room=1"`.
+    /// The request target as sent, e.g. `"/chat?room=1"`, or
+    /// `"http://example.com/chat?room=1"` in absolute-form.
     pub fn target(&self) -> &str {
         &self.headers.prefix()[self.method_end as usize..]
     }
 
-    /// The target up to its `?`, e.g. `"/chat"`.
+    /// The target's path: up to its `?`, e.g. `"/chat"`. Of a target in
+    /// absolute-form (`http://example.com/chat?room=1`, which RFC 9112
+    /// §3.2.2 says "a server MUST accept"; the schemes `http`, `https`,
+    /// `ws` and `wss`), the path after the authority: `"/chat"`, and `"/"`
+    /// if there is none (`http://example.com?room=1`).
     pub fn path(&self) -> &str {
-        let target = self.target();
-        target.split_once('?').map_or(target, |(path, _)| path)
+        match self.target_form() {
+            // RFC 9112 §3.2.1: "If the target URI's path component is
+            // empty, the client MUST send "/" as the path".
+            TargetForm::Absolute { path_and_query, .. } => match before_query(path_and_query) {
+                "" => "/",
+                path => path,
+            },
+            TargetForm::Origin | TargetForm::Other => before_query(self.target()),
+        }
     }
 
     /// The target after its first `?`, e.g. `Some("room=1")`; `None` if it
-    /// has no `?`.
+    /// has no `?`. Of a target in absolute-form, the query of its URI.
     pub fn query(&self) -> Option<&str> {
-        self.target().split_once('?').map(|(_, query)| query)
+        self.path_and_query()
+            .split_once('?')
+            .map(|(_, query)| query)
+    }
+
+    /// The target's form (RFC 9112 §3.2).
+    pub(super) fn target_form(&self) -> TargetForm<'_> {
+        TargetForm::of(self.target())
+    }
+
+    /// The target without the scheme and authority of an absolute-form one.
+    fn path_and_query(&self) -> &str {
+        match self.target_form() {
+            TargetForm::Absolute { path_and_query, .. } => path_and_query,
+            TargetForm::Origin | TargetForm::Other => self.target(),
+        }
     }
 
     /// The value of the first header with this name (compared without
-    /// regard to ASCII case), trimmed of surrounding blanks.
+    /// regard to ASCII case), trimmed of surrounding blanks. A value whose
+    /// bytes were not UTF-8 (RFC 9110 §5.5 allows bytes 0x80 to 0xFF,
+    /// obs-text) is read as ISO-8859-1: `caf\xE9` is `"café"` (see
+    /// [`Headers`]).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name)
     }
@@ -113,7 +143,10 @@ impl Request {
     }
 
     /// The `Origin` header, sent by browsers (RFC 6455 §10.2: servers may
-    /// use it to refuse connections from pages they do not trust).
+    /// use it to refuse connections from pages they do not trust). The
+    /// first, if there are several: a browser sends at most one (RFC 6454
+    /// §7.3), and [`check_upgrade`](super::check_upgrade) refuses an
+    /// upgrade with more.
     pub fn origin(&self) -> Option<&str> {
         self.header("Origin")
     }
@@ -146,6 +179,65 @@ impl Request {
     }
 }
 
+/// A path and query up to the `?`: the path.
+fn before_query(path_and_query: &str) -> &str {
+    path_and_query
+        .split_once('?')
+        .map_or(path_and_query, |(path, _)| path)
+}
+
+/// The schemes of an absolute-form target a WebSocket is opened with:
+/// RFC 6455 §4.1 allows "an absolute http/https URI", and `ws` and `wss`
+/// are the WebSocket URI's own (§3).
+const ABSOLUTE_SCHEMES: [&str; 4] = ["http", "https", "ws", "wss"];
+
+/// The form of a request target (RFC 9112 §3.2), as far as a WebSocket
+/// server tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TargetForm<'a> {
+    /// origin-form, a path and maybe a query: `/chat?room=1`.
+    Origin,
+    /// absolute-form with one of [`ABSOLUTE_SCHEMES`]
+    /// (`http://example.com:80/chat?room=1`): its authority (here
+    /// `example.com:80`) and what follows it (`/chat?room=1`), either
+    /// possibly empty.
+    Absolute {
+        authority: &'a str,
+        path_and_query: &'a str,
+    },
+    /// Anything else: `*` (asterisk-form, for a server-wide OPTIONS),
+    /// `example.com:443` (authority-form, for CONNECT), another scheme.
+    Other,
+}
+
+impl<'a> TargetForm<'a> {
+    /// The form of `target`.
+    fn of(target: &'a str) -> TargetForm<'a> {
+        if target.starts_with('/') {
+            return TargetForm::Origin;
+        }
+        let Some((scheme, rest)) = target.split_once("://") else {
+            return TargetForm::Other;
+        };
+        if !ABSOLUTE_SCHEMES
+            .iter()
+            .any(|known| known.eq_ignore_ascii_case(scheme))
+        {
+            return TargetForm::Other;
+        }
+        // RFC 3986 §3.2: the authority "is terminated by the next slash
+        // ("/"), question mark ("?"), or number sign ("#") character, or by
+        // the end of the URI". A request target has no fragment (RFC 9112
+        // §3.2), so a `#` is left in the authority, where it is no host's.
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, path_and_query) = rest.split_at(end);
+        TargetForm::Absolute {
+            authority,
+            path_and_query,
+        }
+    }
+}
+
 /// Parses an HTTP request head from the start of `buf`.
 ///
 /// - `Ok(None)`: the head is not complete yet; read more bytes and call again
@@ -156,8 +248,8 @@ impl Request {
 ///   `max_head_size` bytes, or is still incomplete with more than that many
 ///   bytes buffered.
 /// - [`HandshakeError::TooManyHeaders`]: more than `max_headers` header lines.
-/// - [`HandshakeError::Invalid`]: malformed HTTP, or a header value that is
-///   not UTF-8.
+/// - [`HandshakeError::Invalid`]: malformed HTTP (a header value need not
+///   be UTF-8: one that is not is read as ISO-8859-1, see [`Headers`]).
 ///
 /// Only the first `max_head_size` bytes are ever looked at.
 ///
@@ -210,10 +302,47 @@ mod tests {
             ("/chat?", "/chat", Some("")),
             ("/a?b?c", "/a", Some("b?c")),
             ("*", "*", None),
+            // absolute-form: the path and query of the URI.
+            ("http://h/chat?room=1", "/chat", Some("room=1")),
+            ("HTTPS://h:443/a/b", "/a/b", None),
+            ("ws://[::1]:9001/a?b?c", "/a", Some("b?c")),
+            ("wss://h", "/", None),
+            ("http://h?x=1", "/", Some("x=1")),
+            ("http://h/?", "/", Some("")),
+            ("http:///chat", "/chat", None),
+            // Other forms are taken as they are.
+            ("ftp://h/chat", "ftp://h/chat", None),
+            ("h:443", "h:443", None),
+            ("chat?x", "chat", Some("x")),
         ] {
             let parsed = request(format!("GET {target} HTTP/1.1\r\n\r\n").as_bytes());
             assert_eq!(parsed.target(), target);
             assert_eq!((parsed.path(), parsed.query()), (path, query), "{target}");
+        }
+    }
+
+    #[test]
+    fn targets_are_told_apart_by_form() {
+        let absolute = |authority, path_and_query| TargetForm::Absolute {
+            authority,
+            path_and_query,
+        };
+        for (target, form) in [
+            ("/", TargetForm::Origin),
+            ("/chat?http://h/", TargetForm::Origin),
+            ("http://h/chat?x", absolute("h", "/chat?x")),
+            ("Ws://user@h:80?x", absolute("user@h:80", "?x")),
+            ("wss://h", absolute("h", "")),
+            ("https://", absolute("", "")),
+            ("http://h#frag/chat", absolute("h#frag", "/chat")),
+            ("*", TargetForm::Other),
+            ("h:443", TargetForm::Other),
+            ("ftp://h/chat", TargetForm::Other),
+            ("httpx://h/chat", TargetForm::Other),
+            ("http:/chat", TargetForm::Other),
+            ("chat", TargetForm::Other),
+        ] {
+            assert_eq!(TargetForm::of(target), form, "{target}");
         }
     }
 

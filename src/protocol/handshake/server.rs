@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use super::VERSION;
 use super::headers::{Headers, write_header};
 use super::key::{ACCEPT_KEY_LEN, encode_accept_key};
-use super::request::Request;
+use super::request::{Request, TargetForm};
 use super::response::Response;
 
 /// Server side: checks that `request` is a WebSocket upgrade that RFC 6455
@@ -28,16 +28,20 @@ use super::response::Response;
 /// The refusal to send, with a plain-text body saying why
 /// ([`Response::text`]):
 ///
-/// | request                                   | refusal                          |
-/// |-------------------------------------------|----------------------------------|
-/// | method other than `GET`                   | 405, `Allow: GET`                |
-/// | HTTP version other than 1.1               | 400                              |
-/// | no `Host`, an empty one, or two           | 400                              |
-/// | `Upgrade` without the token `websocket`   | 400                              |
-/// | `Connection` without the token `upgrade`  | 400                              |
-/// | no `Sec-WebSocket-Version`, or two        | 400, `Sec-WebSocket-Version: 13` |
-/// | `Sec-WebSocket-Version` other than `13`   | 426, `Sec-WebSocket-Version: 13` |
-/// | `Sec-WebSocket-Key` missing, repeated, or not 16 bytes in base64 | 400       |
+/// | request                                                          | refusal                          |
+/// |------------------------------------------------------------------|----------------------------------|
+/// | method other than `GET`                                          | 405, `Allow: GET`                |
+/// | HTTP version other than 1.1                                      | 400                              |
+/// | a target neither a path (`/chat`) nor an absolute `http`, `https`, `ws` or `wss` URI: `*`, `example.com:443`, `ftp://example.com/chat` | 400 |
+/// | a path, and no `Host`, an empty one, two, or one with a byte no host has (a blank, a control, one past ASCII, `@`) | 400 |
+/// | an absolute URI whose authority is empty or has a byte no host has (userinfo's `@` too); its `Host` headers are not looked at | 400 |
+/// | `Upgrade` without the token `websocket`                          | 400                              |
+/// | `Connection` without the token `upgrade`                         | 400                              |
+/// | a body: any `Transfer-Encoding`; a `Content-Length` other than `0`, malformed or repeated | 400      |
+/// | two `Origin` headers or more, whatever origins a route allows    | 400                              |
+/// | no `Sec-WebSocket-Version`, or two                               | 400, `Sec-WebSocket-Version: 13` |
+/// | `Sec-WebSocket-Version` other than `13`                          | 426, `Sec-WebSocket-Version: 13` |
+/// | `Sec-WebSocket-Key` missing, repeated, or not 16 bytes in base64 | 400                              |
 pub fn check_upgrade(request: &Request) -> Result<String, Response> {
     let headers = request.headers();
 
@@ -53,14 +57,7 @@ pub fn check_upgrade(request: &Request) -> Result<String, Response> {
         return Err(Response::text(400, "a WebSocket needs HTTP/1.1"));
     }
 
-    // §4.1: "The request MUST contain a |Host| header field"; RFC 9112
-    // §3.2: a server MUST answer 400 to a request with more than one.
-    match headers.get_all("Host").collect::<Vec<_>>()[..] {
-        [] => return Err(Response::text(400, "missing Host")),
-        [""] => return Err(Response::text(400, "empty Host")),
-        [_] => {}
-        _ => return Err(Response::text(400, "repeated Host")),
-    }
+    check_target_and_host(request)?;
 
     // §4.1: "The request MUST contain an |Upgrade| header field whose value
     // MUST include the "websocket" keyword."
@@ -72,6 +69,15 @@ pub fn check_upgrade(request: &Request) -> Result<String, Response> {
     // others ("keep-alive, Upgrade").
     if !headers.has_token("Connection", "upgrade") {
         return Err(Response::text(400, "missing Connection: Upgrade"));
+    }
+
+    refuse_a_body(headers)?;
+
+    // RFC 6454 §7.3: "The user agent MUST NOT include more than one Origin
+    // header field in any HTTP request." Two are no browser's, and an
+    // allow-list that looked at one of them would let the other through.
+    if headers.get_all("Origin").nth(1).is_some() {
+        return Err(Response::text(400, "repeated Origin"));
     }
 
     // §4.2.2: if the version "does not match a version understood by the
@@ -111,6 +117,101 @@ pub fn check_upgrade(request: &Request) -> Result<String, Response> {
         )),
         _ => Err(Response::text(400, "repeated Sec-WebSocket-Key")),
     }
+}
+
+/// The target must be a path or an absolute URI, and the host it names
+/// (the Host header of a path) a host.
+fn check_target_and_host(request: &Request) -> Result<(), Response> {
+    // RFC 6455 §4.1: the Request-URI "MUST match the /resource name/
+    // defined in Section 3 (a relative URI) or be an absolute http/https
+    // URI"; RFC 9112 §3.2.2: "A server MUST accept the absolute-form in
+    // requests".
+    let headers = request.headers();
+    match request.target_form() {
+        // RFC 6455 §4.1: "The request MUST contain a |Host| header field";
+        // RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request)
+        // status code to any HTTP/1.1 request message that lacks a Host
+        // header field and to any request message that contains more than
+        // one Host header field line or a Host header field with an invalid
+        // field value."
+        TargetForm::Origin => match headers.get_all("Host").collect::<Vec<_>>()[..] {
+            [] => Err(Response::text(400, "missing Host")),
+            [host] => check_host(host, "Host"),
+            _ => Err(Response::text(400, "repeated Host")),
+        },
+        // RFC 9112 §3.3: "If the request-target is in absolute-form, the
+        // target URI is the same as the request-target", so its authority
+        // is the host. RFC 2616 §5.2, the HTTP that RFC 6455 builds on:
+        // "If Request-URI is an absoluteURI, the host is part of the
+        // Request-URI. Any Host header field value in the request MUST be
+        // ignored." (RFC 9110 §7.2 says the same of a proxy.) So it is not
+        // looked at, missing, repeated or other: RFC 9112 §3.2's 400s for
+        // the Host are not applied then. The authority has no userinfo:
+        // RFC 9110 §4.2.4, a recipient "SHOULD parse for userinfo and treat
+        // its presence as an error" (`@` is no host byte).
+        TargetForm::Absolute { authority, .. } => {
+            check_host(authority, "host in the request target")
+        }
+        TargetForm::Other => Err(Response::text(
+            400,
+            "the request target is neither a path nor an absolute http, https, ws or wss URI",
+        )),
+    }
+}
+
+/// An upgrade must have no body.
+fn refuse_a_body(headers: &Headers) -> Result<(), Response> {
+    // RFC 9110 §9.3.1: "content received in a GET request has no
+    // generally defined semantics, cannot alter the meaning or target of
+    // the request, and might lead some implementations to reject the
+    // request and close the connection because of its potential as a
+    // request smuggling attack". Here the bytes after the head are the
+    // first frames: a body would be read as frames.
+    if headers.get_all("Transfer-Encoding").next().is_some() {
+        return Err(Response::text(
+            400,
+            "a WebSocket upgrade has no body (Transfer-Encoding)",
+        ));
+    }
+    // RFC 9112 §6.3: with an invalid Content-Length "the server MUST
+    // respond with a 400 (Bad Request) status code and then close the
+    // connection"; a list of equal values is one it may refuse (RFC 9110
+    // §8.6), and it does.
+    match headers.get_all("Content-Length").collect::<Vec<_>>()[..] {
+        [] => Ok(()),
+        [length] if is_decimal(length) && length.bytes().all(|digit| digit == b'0') => Ok(()),
+        [length] if is_decimal(length) => Err(Response::text(
+            400,
+            "a WebSocket upgrade has no body (Content-Length other than 0)",
+        )),
+        [_] => Err(Response::text(400, "malformed Content-Length")),
+        _ => Err(Response::text(400, "repeated Content-Length")),
+    }
+}
+
+/// Checks the host a request names (`what` says where, for the refusal):
+/// neither empty nor with a byte no host has.
+fn check_host(host: &str, what: &str) -> Result<(), Response> {
+    if host.is_empty() {
+        Err(Response::text(400, format!("empty {what}")))
+    } else if !host.bytes().all(is_host_byte) {
+        Err(Response::text(400, format!("invalid {what}")))
+    } else {
+        Ok(())
+    }
+}
+
+/// Is this a Content-Length value, `1*DIGIT` (RFC 9110 §8.6)?
+fn is_decimal(value: &str) -> bool {
+    !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit())
+}
+
+/// Can this byte be part of a `Host`, `uri-host [ ":" port ]` (RFC 9110
+/// §7.2)? These are the bytes RFC 3986 §3.2.2 allows in a host (a name,
+/// an IPv4 address or a bracketed IP literal) and the colon before a port:
+/// no blank, no control, nothing past ASCII.
+fn is_host_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:[]".contains(&byte)
 }
 
 /// Server side: the `101 Switching Protocols` answer for a key returned by
@@ -214,6 +315,14 @@ mod tests {
         format!("{}\r\n\r\n", lines.join("\r\n")).into_bytes()
     }
 
+    /// [`upgrade_with`], for `target` in place of `/chat`.
+    fn upgrade_for(target: &str, replace: &str, line: Option<&str>) -> Vec<u8> {
+        let request = String::from_utf8(upgrade_with(replace, line)).unwrap();
+        request
+            .replacen("GET /chat ", &format!("GET {target} "), 1)
+            .into_bytes()
+    }
+
     #[test]
     fn rfc_example_request_is_parsed_and_accepted() {
         let mut parsed = request(RFC_REQUEST);
@@ -262,6 +371,29 @@ mod tests {
                 Some("sec-websocket-key:   AAAAAAAAAAAAAAAAAAAAAA==  "),
             ),
             upgrade_with("Host", Some("Host: [::1]:9001")),
+            upgrade_with("Host", Some("Host: xn--caf-dma.example:80")),
+            upgrade_with("Host", Some("Host: 192.0.2.1")),
+            // absolute-form: the authority is the host, Host headers are
+            // not looked at.
+            upgrade_for(
+                "http://server.example.com/chat",
+                "Host",
+                Some("Host: server.example.com"),
+            ),
+            upgrade_for("HTTP://server.example.com:80/chat?x=1", "Host", None),
+            upgrade_for("wss://h/chat", "Host", Some("Host: a\r\nHost: b")),
+            upgrade_for("ws://[::1]:9001", "Host", Some("Host: a b")),
+            upgrade_for("https://h?x", "Host", Some("Host:")),
+            // No body, said so.
+            upgrade_with("Content-Length", Some("Content-Length: 0")),
+            upgrade_with("Content-Length", Some("Content-Length:  00 ")),
+            // One Origin, whatever it says, is the route's to judge.
+            upgrade_with("Origin", Some("Origin: https://a.example")),
+            upgrade_with("Origin", Some("Origin: null")),
+            upgrade_with(
+                "Origin",
+                Some("Origin: https://a.example https://b.example"),
+            ),
         ] {
             let parsed = request(&request_bytes);
             assert!(
@@ -281,6 +413,10 @@ mod tests {
         &'static str,
         Option<(&'static str, &'static str)>,
     );
+
+    /// What a target of another form gets.
+    const NOT_A_TARGET: &str =
+        "the request target is neither a path nor an absolute http, https, ws or wss URI";
 
     #[test]
     fn invalid_upgrades_are_refused_with_the_right_status() {
@@ -307,6 +443,50 @@ mod tests {
                 "a WebSocket needs HTTP/1.1",
                 None,
             ),
+            (
+                "GET",
+                Some("OPTIONS * HTTP/1.1"),
+                405,
+                "a WebSocket is opened with GET",
+                Some(("Allow", "GET")),
+            ),
+            ("GET", Some("GET * HTTP/1.1"), 400, NOT_A_TARGET, None),
+            (
+                "GET",
+                Some("GET server.example.com:443 HTTP/1.1"),
+                400,
+                NOT_A_TARGET,
+                None,
+            ),
+            (
+                "GET",
+                Some("GET ftp://server.example.com/chat HTTP/1.1"),
+                400,
+                NOT_A_TARGET,
+                None,
+            ),
+            ("GET", Some("GET chat HTTP/1.1"), 400, NOT_A_TARGET, None),
+            (
+                "GET",
+                Some("GET http:///chat HTTP/1.1"),
+                400,
+                "empty host in the request target",
+                None,
+            ),
+            (
+                "GET",
+                Some("GET http://user@server.example.com/chat HTTP/1.1"),
+                400,
+                "invalid host in the request target",
+                None,
+            ),
+            (
+                "GET",
+                Some("GET ws://h#x/chat HTTP/1.1"),
+                400,
+                "invalid host in the request target",
+                None,
+            ),
             ("Host", None, 400, "missing Host", None),
             ("Host", Some("Host:"), 400, "empty Host", None),
             (
@@ -314,6 +494,100 @@ mod tests {
                 Some("Host: a\r\nHost: b"),
                 400,
                 "repeated Host",
+                None,
+            ),
+            ("Host", Some("Host: a b"), 400, "invalid Host", None),
+            ("Host", Some("Host: caf\u{e9}"), 400, "invalid Host", None),
+            ("Host", Some("Host: a@b"), 400, "invalid Host", None),
+            (
+                "Transfer-Encoding",
+                Some("Transfer-Encoding: chunked"),
+                400,
+                "a WebSocket upgrade has no body (Transfer-Encoding)",
+                None,
+            ),
+            (
+                "Transfer-Encoding",
+                Some("Transfer-Encoding: identity\r\nContent-Length: 0"),
+                400,
+                "a WebSocket upgrade has no body (Transfer-Encoding)",
+                None,
+            ),
+            (
+                "Transfer-Encoding",
+                Some("Transfer-Encoding:"),
+                400,
+                "a WebSocket upgrade has no body (Transfer-Encoding)",
+                None,
+            ),
+            (
+                "Content-Length",
+                Some("Content-Length: 5"),
+                400,
+                "a WebSocket upgrade has no body (Content-Length other than 0)",
+                None,
+            ),
+            (
+                "Content-Length",
+                Some("Content-Length: 18446744073709551616"),
+                400,
+                "a WebSocket upgrade has no body (Content-Length other than 0)",
+                None,
+            ),
+            (
+                "Content-Length",
+                Some("Content-Length: -0"),
+                400,
+                "malformed Content-Length",
+                None,
+            ),
+            (
+                "Content-Length",
+                Some("Content-Length: 0x0"),
+                400,
+                "malformed Content-Length",
+                None,
+            ),
+            (
+                "Content-Length",
+                Some("Content-Length:"),
+                400,
+                "malformed Content-Length",
+                None,
+            ),
+            (
+                "Content-Length",
+                Some("Content-Length: 0, 0"),
+                400,
+                "malformed Content-Length",
+                None,
+            ),
+            (
+                "Content-Length",
+                Some("Content-Length: 0\r\ncontent-length: 0"),
+                400,
+                "repeated Content-Length",
+                None,
+            ),
+            (
+                "Origin",
+                Some("Origin: https://a.example\r\nOrigin: https://b.example"),
+                400,
+                "repeated Origin",
+                None,
+            ),
+            (
+                "Origin",
+                Some("Origin: https://a.example\r\norigin: https://a.example"),
+                400,
+                "repeated Origin",
+                None,
+            ),
+            (
+                "Origin",
+                Some("Origin:\r\nOrigin:"),
+                400,
+                "repeated Origin",
                 None,
             ),
             ("Upgrade", None, 400, "missing Upgrade: websocket", None),

@@ -202,6 +202,7 @@ impl ClientBuilder {
             write_timeout_set: true,
             protocol,
             request: None,
+            budget: None,
         };
         Ok(WebSocket::open(opened, Role::Client, config, None)?)
     }

@@ -349,6 +349,7 @@ mod tests {
             write_timeout_set: false,
             protocol: None,
             request: None,
+            budget: None,
         };
         // The peer never answers the close: dropping the connection waits
         // for it no longer than this.

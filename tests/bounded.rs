@@ -292,3 +292,70 @@ fn a_failed_send_ends_the_connection_in_time_while_the_peer_keeps_sending() {
         sent >> 10
     );
 }
+
+/// With a server-wide budget for messages being received, the connection
+/// whose unfinished message would pass it is failed with 1009, and only
+/// that one: the others keep theirs, finish them, and what a finished
+/// message held goes back to the budget.
+#[test]
+fn a_message_budget_fails_the_connection_that_would_pass_it_and_only_that_one() {
+    const PART: usize = 1 << 20;
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .config(Config::default().max_message_size(64 << 20))
+        .message_budget(10 << 20)
+        .websocket("/echo", |mut ws: WebSocket| {
+            let sender = ws.sender();
+            let _ = ws.run_with(|message| sender.send_message(message));
+        })
+        .serve()
+        .unwrap();
+    let addr = server.local_addr();
+    let good = Chatter::start(&url(addr, "/echo"));
+    // Three fragments of an unfinished message of 1 MiB each, then a ping
+    // whose pong says the server has taken them in (control frames may
+    // come between fragments).
+    let start_message = |raw: &mut RawWs| -> Result<(), u16> {
+        let part = vec![0x61u8; PART];
+        for i in 0..3 {
+            let opcode = if i == 0 {
+                OpCode::Binary
+            } else {
+                OpCode::Continuation
+            };
+            let _ = raw.send_frame(false, opcode, &part);
+        }
+        let _ = raw.send_frame(true, OpCode::Ping, b"taken?");
+        match raw.read_frame() {
+            Ok(frame) if frame.opcode == 0xa => Ok(()),
+            Ok(frame) if frame.opcode == 0x8 => {
+                Err(u16::from_be_bytes([frame.payload[0], frame.payload[1]]))
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    let mut first = RawWs::connect(addr, "/echo");
+    let mut second = RawWs::connect(addr, "/echo");
+    let mut third = RawWs::connect(addr, "/echo");
+    assert_eq!(start_message(&mut first), Ok(()));
+    assert_eq!(start_message(&mut second), Ok(()));
+    // 3 MiB each, and buffers that double: the third would pass 10 MiB.
+    assert_eq!(start_message(&mut third), Err(1009));
+    good.wait_progress(3, "with the budget used up");
+    // The first finishes its message and gets it back whole.
+    first
+        .send_frame(true, OpCode::Continuation, b"end")
+        .unwrap();
+    let echo = first.read_frame().unwrap();
+    assert_eq!(echo.payload.len(), 3 * PART + 3);
+    // What it held went back: a new one can start a message as large.
+    let mut fourth = RawWs::connect(addr, "/echo");
+    assert_eq!(start_message(&mut fourth), Ok(()));
+    // The second still holds its own, and finishes it.
+    second
+        .send_frame(true, OpCode::Continuation, b"end")
+        .unwrap();
+    assert_eq!(second.read_frame().unwrap().payload.len(), 3 * PART + 3);
+    good.wait_progress(3, "after");
+    good.finish();
+}

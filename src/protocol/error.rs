@@ -177,6 +177,12 @@ pub enum CapacityError {
         /// The bytes asked for.
         size: u64,
     },
+    /// The server's budget for messages being received is used up by
+    /// them all: the connection whose message would pass it fails (1009).
+    OverBudget {
+        /// The bytes asked for.
+        size: u64,
+    },
 }
 
 impl fmt::Display for CapacityError {
@@ -191,6 +197,10 @@ impl fmt::Display for CapacityError {
             CapacityError::OutOfMemory { size } => {
                 write!(f, "no memory for {size} more bytes of a message")
             }
+            CapacityError::OverBudget { size } => write!(
+                f,
+                "{size} more bytes of a message would pass the server's budget for messages being received"
+            ),
         }
     }
 }

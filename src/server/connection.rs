@@ -147,6 +147,7 @@ fn handshake(
         write_timeout_set: bounded.set,
         protocol: accepted.protocol.take(),
         request: accepted.request.take(),
+        budget: shared.settings.message_budget.clone(),
     };
     Some((opened, Box::new(accepted)))
 }

@@ -17,6 +17,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::protocol::budget::MessageBudget;
 use crate::protocol::config::{Config, KeepAlive};
 use crate::protocol::message::{CloseCode, CloseFrame};
 use crate::websocket::Sender;
@@ -82,6 +83,8 @@ pub(crate) struct Settings {
     pub config: Config,
     pub stack_size: usize,
     pub limits: Limits,
+    /// What all connections together may hold of messages being received.
+    pub message_budget: Option<Arc<MessageBudget>>,
     pub keep_alive: Option<KeepAlive>,
     pub stop_timeout: Duration,
     pub detached_queue: usize,
@@ -134,6 +137,7 @@ impl Server {
                     handshakes: DEFAULT_MAX_HANDSHAKES,
                     per_peer: None,
                 },
+                message_budget: None,
                 keep_alive: None,
                 stop_timeout: DEFAULT_STOP_TIMEOUT,
                 detached_queue: DEFAULT_DETACHED_QUEUE,
@@ -204,6 +208,19 @@ impl Server {
     /// requests (each handshake still ends within the handshake timeout).
     pub fn max_handshakes(mut self, limit: usize) -> Self {
         self.settings.limits.handshakes = limit;
+        self
+    }
+
+    /// At most `bytes` of memory held by all connections together for the
+    /// messages they are still receiving (default: no budget; each message
+    /// is still bounded by `Config::max_message_size`). The connection
+    /// whose message would pass it is failed with 1009 and its memory
+    /// freed, while the others are served. Against many peers each
+    /// sending most of a large message and never its end, whose worst case
+    /// is otherwise `max_connections` × `max_message_size`. Message buffers
+    /// grow with the bytes that arrive, so what counts is memory in use.
+    pub fn message_budget(mut self, bytes: usize) -> Self {
+        self.settings.message_budget = Some(Arc::new(MessageBudget::new(bytes)));
         self
     }
 

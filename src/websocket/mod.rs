@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result, Timeout};
 use crate::protocol::Role;
+use crate::protocol::budget::MessageBudget;
 use crate::protocol::config::{Config, KeepAlive};
 use crate::protocol::handshake::Request;
 use crate::protocol::message::{CloseCode, CloseFrame, Message, MessageRef};
@@ -53,6 +54,9 @@ pub(crate) struct Opened {
     pub protocol: Option<String>,
     /// The handshake request (server side).
     pub request: Option<Request>,
+    /// The server's budget for messages being received, shared by its
+    /// connections, if it has one.
+    pub budget: Option<Arc<MessageBudget>>,
 }
 
 /// A WebSocket connection, after the opening handshake.
@@ -136,6 +140,7 @@ impl WebSocket {
             write_timeout_set,
             protocol,
             request,
+            budget,
         } = opened;
         let writer_transport = transport.share();
         if write_timeout_set {
@@ -143,6 +148,9 @@ impl WebSocket {
             writer_transport.set_write_timeout(None)?;
         }
         let mut receiver = Receiver::new(role, config);
+        if let Some(budget) = budget {
+            receiver.share_budget(budget);
+        }
         if !leftover.is_empty() {
             receiver.receive_data(&leftover);
         }

@@ -27,6 +27,7 @@ fn server_with_handshake_timeout(timeout: Duration) -> (WebSocket, TcpStream, Tc
         write_timeout_set: false,
         protocol: None,
         request: None,
+        budget: None,
     };
     let ws = WebSocket::open(opened, Role::Server, &Config::default(), None).unwrap();
     (ws, client, observer)

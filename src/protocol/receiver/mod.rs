@@ -14,8 +14,10 @@
 //! message is copied once, by the kernel, and unmasked in place.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use crate::protocol::Role;
+use crate::protocol::budget::MessageBudget;
 use crate::protocol::close::parse_close_payload;
 use crate::protocol::config::Config;
 use crate::protocol::error::{CapacityError, Error, ProtocolViolation};
@@ -127,6 +129,10 @@ pub struct Receiver {
     finished: bool,
     /// The payload of the control frame being received.
     control: Vec<u8>,
+    /// The server-wide budget of partial messages, if there is one, and
+    /// what the message being assembled has taken of it.
+    budget: Option<Arc<MessageBudget>>,
+    budgeted: usize,
 }
 
 impl Receiver {
@@ -148,6 +154,22 @@ impl Receiver {
             control: Vec::new(),
             reading_direct: false,
             finished: false,
+            budget: None,
+            budgeted: 0,
+        }
+    }
+
+    /// Count what partial messages hold against `budget`, shared with
+    /// other connections: a message that would pass it fails this
+    /// connection with 1009.
+    pub(crate) fn share_budget(&mut self, budget: Arc<MessageBudget>) {
+        self.budget = Some(budget);
+    }
+
+    /// What the message being received took of the budget goes back.
+    fn give_back_budget(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.give_back(std::mem::take(&mut self.budgeted));
         }
     }
 
@@ -515,7 +537,12 @@ impl Receiver {
             if size > self.max_message_size as u64 {
                 return Err(message_too_long(size, self.max_message_size));
             }
-            make_room(&mut message.data, header.payload_len)?;
+            make_room(
+                &mut message.data,
+                header.payload_len,
+                self.budget.as_deref(),
+                &mut self.budgeted,
+            )?;
         }
         self.frame = Some(Frame {
             opcode: header.opcode,
@@ -538,13 +565,17 @@ impl Receiver {
             return Ok(());
         }
         let bytes = &self.buf[self.start..self.start + n];
-        let target = match &mut self.message {
-            Some(message) if !frame.opcode.is_control() => &mut message.data,
-            _ => &mut self.control,
+        let (target, budget) = match &mut self.message {
+            Some(message) if !frame.opcode.is_control() => {
+                (&mut message.data, self.budget.as_deref())
+            }
+            _ => (&mut self.control, None),
         };
         let from = target.len();
         // At most a read buffer's worth (64 KiB): bytes that have arrived.
+        let capacity = target.capacity();
         target.try_reserve(n).map_err(|_| out_of_memory(n))?;
+        charge(budget, &mut self.budgeted, target.capacity() - capacity)?;
         target.extend_from_slice(bytes);
         self.start += n;
         self.payload_arrived(from, n)
@@ -576,7 +607,12 @@ impl Receiver {
             (Some(_), false) => {
                 let remaining = frame.remaining;
                 let message = self.message.as_mut().expect("matched just above");
-                make_room(&mut message.data, remaining)
+                make_room(
+                    &mut message.data,
+                    remaining,
+                    self.budget.as_deref(),
+                    &mut self.budgeted,
+                )
             }
             _ => Ok(()),
         }
@@ -599,6 +635,8 @@ impl Receiver {
                 let Some(message) = self.message.take() else {
                     return Ok(None);
                 };
+                // Delivered: no longer a message being received.
+                self.give_back_budget();
                 if message.text {
                     let invalid = || Error::Protocol(ProtocolViolation::InvalidUtf8);
                     message.utf8.finish().map_err(|_| invalid())?;
@@ -622,15 +660,44 @@ impl Receiver {
 /// with 14 bytes: the room never exceeds what arrived, or 64 KiB), and an
 /// allocation that fails fails this connection with 1009 instead of
 /// aborting the process.
-fn make_room(data: &mut Vec<u8>, remaining: u64) -> Result<(), Error> {
+///
+/// What the room costs is charged to `budget` (the server's, shared by its
+/// connections), if there is one, and counted in `budgeted`.
+fn make_room(
+    data: &mut Vec<u8>,
+    remaining: u64,
+    budget: Option<&MessageBudget>,
+    budgeted: &mut usize,
+) -> Result<(), Error> {
     if remaining == 0 || data.capacity() > data.len() {
         return Ok(());
     }
     let step = data
         .len()
         .max(MIN_MESSAGE_GROWTH.min(usize::try_from(remaining).unwrap_or(usize::MAX)));
+    let capacity = data.capacity();
     data.try_reserve_exact(step)
-        .map_err(|_| out_of_memory(step))
+        .map_err(|_| out_of_memory(step))?;
+    charge(budget, budgeted, data.capacity() - capacity)
+}
+
+/// Charge `grown` bytes of a message buffer to `budget`: the connection
+/// that would pass it fails with 1009 (the bytes are freed with it), the
+/// others go on.
+fn charge(budget: Option<&MessageBudget>, budgeted: &mut usize, grown: usize) -> Result<(), Error> {
+    let Some(budget) = budget else {
+        return Ok(());
+    };
+    if grown == 0 {
+        return Ok(());
+    }
+    if !budget.take(grown) {
+        return Err(Error::Capacity(CapacityError::OverBudget {
+            size: grown as u64,
+        }));
+    }
+    *budgeted += grown;
+    Ok(())
 }
 
 fn out_of_memory(bytes: usize) -> Error {
@@ -639,6 +706,12 @@ fn out_of_memory(bytes: usize) -> Error {
 
 fn message_too_long(size: u64, max_size: usize) -> Error {
     Error::Capacity(CapacityError::MessageTooLong { size, max_size })
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.give_back_budget();
+    }
 }
 
 #[cfg(test)]

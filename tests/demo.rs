@@ -54,6 +54,17 @@ fn read_until(ws: &mut WebSocket, wanted: &str) -> Vec<String> {
     panic!("{wanted:?} did not arrive; got {skipped:?}");
 }
 
+/// Wait (polling, at most [`TIMEOUT`]) until `done` holds; panic naming
+/// `what` otherwise.
+#[track_caller]
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} did not happen");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// A plain HTTP GET: status line, headers, body.
 fn http_get(demo: &demo_server::Demo, path: &str) -> (String, String, String) {
     let mut stream = TcpStream::connect(demo.local_addr()).unwrap();
@@ -218,14 +229,211 @@ fn chatroom_reaches_every_member_and_the_moderator_speaks_to_all() {
     bob.send_text("bob>> goodbye").unwrap();
     read_until(&mut alice, "bob>> goodbye");
     bob.close(CloseCode::Normal, "goodbye").unwrap();
-    let deadline = Instant::now() + TIMEOUT;
-    while demo.chatroom_members() != 1 {
-        assert!(Instant::now() < deadline, "bob did not leave the room");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until("bob leaving the room", || demo.chatroom_members() == 1);
     assert_eq!(demo.moderator("bob left"), 1);
     read_until(&mut alice, "moderator>> bob left");
     alice.close(CloseCode::Normal, "").unwrap();
+}
+
+/// Pages subscribed to the status reports at once.
+const CROWD: usize = 200;
+/// Time between two round trips of the good echo client.
+const ECHO_PACE: Duration = Duration::from_millis(5);
+
+/// The `time` of a report.
+fn report_time(report: &str) -> u64 {
+    json_field(report, "time").unwrap()
+}
+
+/// The next report of `page` built at `since` or later, skipping at most
+/// four older ones.
+fn report_since(page: &mut WebSocket, since: u64) -> String {
+    for _ in 0..5 {
+        let report = read_text(page);
+        if report_time(&report) >= since {
+            return report;
+        }
+    }
+    panic!("no report since {since}");
+}
+
+/// That every page got the very same report: one built, broadcast to all.
+#[track_caller]
+fn assert_one_report(reports: &[String]) -> &str {
+    let first = &reports[0];
+    let others: Vec<&String> = reports.iter().filter(|r| *r != first).collect();
+    assert!(
+        others.is_empty(),
+        "{} of {} pages got another report than\n{first}\nsuch as\n{}",
+        others.len(),
+        reports.len(),
+        others[0]
+    );
+    first
+}
+
+/// A good client of `/ws-echo`: round trips, one every [`ECHO_PACE`],
+/// until `stop` says so (or hangs up), for at most [`TIMEOUT`] and 10,000
+/// trips. Returns how many it made and the slowest.
+fn echo_until(demo: &demo_server::Demo, stop: mpsc::Receiver<()>) -> (usize, Duration) {
+    let mut echo = connect(demo, "/ws-echo");
+    let deadline = Instant::now() + TIMEOUT;
+    let mut slowest = Duration::ZERO;
+    let mut trips = 0;
+    while trips < 10_000
+        && Instant::now() < deadline
+        && stop.recv_timeout(ECHO_PACE) == Err(mpsc::RecvTimeoutError::Timeout)
+    {
+        let text = format!("trip {trips}");
+        let sent = Instant::now();
+        echo.send_text(&text).unwrap();
+        assert_eq!(read_text(&mut echo), text);
+        slowest = slowest.max(sent.elapsed());
+        trips += 1;
+    }
+    echo.close(CloseCode::Normal, "").unwrap();
+    (trips, slowest)
+}
+
+/// With [`CROWD`] pages subscribed, the status service builds one report
+/// per period and broadcasts it: within two periods of the last page
+/// joining, every page gets the reports of a round, the same text for all
+/// (one `time`), and each round counts one message out per page; a good
+/// echo client goes on round-tripping meanwhile; and pages that close
+/// leave the broadcast.
+#[test]
+fn status_broadcasts_one_report_per_period_to_every_subscriber() {
+    use demo_server::STATUS_PERIOD;
+    let demo = start_demo();
+    std::thread::scope(|scope| {
+        let demo = &demo;
+        // Dropped on a panic too, which stops the echo client at once.
+        let (stop_echo, echo_stopped) = mpsc::channel();
+        let echo = scope.spawn(move || echo_until(demo, echo_stopped));
+        // Each page gets a report of its own at once, then joins the
+        // broadcast half a period later.
+        let mut pages: Vec<WebSocket> = (0..CROWD)
+            .map(|_| {
+                let mut page = connect(demo, "/ws-status");
+                let first = read_text(&mut page);
+                assert!(first.contains("\"/ws-status\":"), "{first}");
+                page
+            })
+            .collect();
+        let all_joined = Instant::now() + STATUS_PERIOD / 2;
+
+        // A page that joined early has had a round or two more than one
+        // that joined late: take the latest round any page got.
+        let next: Vec<String> = pages.iter_mut().map(read_text).collect();
+        let round = next.iter().map(|r| report_time(r)).max().unwrap();
+        let first_round: Vec<String> = pages
+            .iter_mut()
+            .zip(next)
+            .map(|(page, report)| {
+                if report_time(&report) == round {
+                    report
+                } else {
+                    report_since(page, round)
+                }
+            })
+            .collect();
+        let waited = all_joined.elapsed();
+        assert!(
+            waited < 2 * STATUS_PERIOD,
+            "the first round reached every page {waited:?} after the last joined"
+        );
+        let first_round = assert_one_report(&first_round);
+        assert!(
+            first_round.contains(&format!("\"/ws-status\":{CROWD}")),
+            "{first_round}"
+        );
+        assert!(first_round.contains("\"/ws-echo\":1"), "{first_round}");
+        assert_eq!(demo.status_subscribers(), CROWD);
+
+        let second_round: Vec<String> = pages
+            .iter_mut()
+            .map(|page| report_since(page, round + 1))
+            .collect();
+        let second_round = assert_one_report(&second_round);
+        // Out since the first round: that round, once per page, and the
+        // echoes.
+        let out =
+            |key| json_field(second_round, key).unwrap() - json_field(first_round, key).unwrap();
+        assert!(
+            out("messages_out") >= CROWD as u64,
+            "{first_round}\n{second_round}"
+        );
+        assert!(
+            out("bytes_out") >= (CROWD * first_round.len()) as u64,
+            "{first_round}\n{second_round}"
+        );
+
+        stop_echo.send(()).unwrap();
+        let (trips, slowest) = echo.join().unwrap();
+        assert!(trips >= 20, "the echo client made {trips} round trips");
+        assert!(
+            slowest < STATUS_PERIOD,
+            "the echo client's slowest round trip took {slowest:?}"
+        );
+        for page in &mut pages {
+            page.close(CloseCode::Normal, "").unwrap();
+        }
+    });
+    wait_until("the pages leaving the broadcast", || {
+        demo.status_subscribers() == 0
+    });
+}
+
+/// The names of this process's threads that are `name`.
+#[cfg(target_os = "linux")]
+fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("read /proc/self/task")
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == name)
+        .count()
+}
+
+/// The status publisher is a thread of the demo, named `status-PORT`;
+/// stopping the demo, or dropping it, ends it at once, not a period later,
+/// while a page is subscribed.
+#[cfg(target_os = "linux")]
+#[test]
+fn stopping_the_demo_ends_the_status_publisher_at_once() {
+    for dropped in [false, true] {
+        let demo = start_demo();
+        let name = demo_server::publisher_thread_name(demo.local_addr().port());
+        wait_until("the publisher starting", || threads_named(&name) == 1);
+        let mut page = connect(&demo, "/ws-status");
+        read_text(&mut page);
+        // A broadcast: the page has joined.
+        read_text(&mut page);
+        std::thread::scope(|scope| {
+            // The page answers the close that stopping sends it.
+            let closed = scope.spawn(move || {
+                loop {
+                    match page.read_message() {
+                        Ok(_) => {}
+                        Err(syncws::Error::Closed(frame)) => break frame.code,
+                        Err(e) => panic!("expected a close, got {e}"),
+                    }
+                }
+            });
+            let stopping = Instant::now();
+            if dropped {
+                drop(demo);
+            } else {
+                demo.stop();
+            }
+            wait_until("the publisher ending", || threads_named(&name) == 0);
+            let took = stopping.elapsed();
+            assert!(
+                took < demo_server::STATUS_PERIOD / 2,
+                "dropped: {dropped}: the publisher ended {took:?} after stopping began"
+            );
+            assert_eq!(closed.join().unwrap(), CloseCode::GoingAway);
+        });
+    }
 }
 
 /// Rounds of "send, then close at once" per route and per client.

@@ -32,6 +32,7 @@ use crate::protocol::frame::OpCode;
 use crate::protocol::message::{CloseCode, MessageRef};
 use crate::protocol::outbox::SharedFrame;
 use crate::sync::lock;
+use crate::throttle::Throttled;
 use crate::websocket::{QueueLimit, Queued, Sender};
 
 /// Default length of each member's queue, in broadcast messages.
@@ -42,6 +43,10 @@ pub const DEFAULT_MEMBER_QUEUE_BYTES: usize = 16 << 20;
 const EVICT_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Stack of a member's writing thread: it only moves bytes.
 const MEMBER_STACK: usize = 64 << 10;
+
+/// Evictions and threads that cannot start are logged once a second at most.
+static EVICTED: Throttled = Throttled::new();
+static NO_THREAD: Throttled = Throttled::new();
 
 struct Member {
     sender: Sender,
@@ -180,7 +185,12 @@ impl Hub {
             evicted: Arc::clone(&evicted),
         };
         if let Err(e) = spawn_writer(writer) {
-            log::warn!("hub: cannot start a writer for a member: {e}; closing it with 1013");
+            NO_THREAD.note(|left_out| {
+                log::warn!(
+                    "hub: cannot start a writer for a member: {e}; closing it with 1013 \
+                     ({left_out} more in the last second)"
+                );
+            });
             sender.close_without_waiting(CloseCode::TryAgainLater, "server busy: try again later");
             return Err(Error::Io(e));
         }
@@ -251,7 +261,11 @@ fn spawn_writer(writer: MemberWriter) -> std::io::Result<()> {
 /// out, then the connection is dropped, which also frees the member's
 /// writer.
 fn evict(sender: Sender) {
-    log::info!("hub: a member reads too slowly; closing it with 1008");
+    EVICTED.note(|left_out| {
+        log::info!(
+            "hub: a member reads too slowly; closing it with 1008 ({left_out} more in the last second)"
+        );
+    });
     let spawned = thread::Builder::new()
         .name("syncws-hub-evict".into())
         .stack_size(MEMBER_STACK)
@@ -263,7 +277,11 @@ fn evict(sender: Sender) {
             )
         });
     if let Err(e) = spawned {
-        log::warn!("hub: cannot start a thread to close a slow member: {e}");
+        NO_THREAD.note(|left_out| {
+            log::warn!(
+                "hub: cannot start a thread to close a slow member: {e} ({left_out} more in the last second)"
+            );
+        });
     }
 }
 

@@ -48,6 +48,7 @@ mod hub;
 pub mod protocol;
 pub mod server;
 mod sync;
+mod throttle;
 mod transport;
 mod url;
 mod websocket;

@@ -20,9 +20,16 @@ use crate::server::detached::{self, ServerHome};
 use crate::server::route::{Route, Upgrade, best_match, best_match_index};
 use crate::server::workers::Job;
 use crate::server::{ConnectionEnd, ConnectionId, ConnectionInfo, EndReason, Shared};
+use crate::throttle::Throttled;
 use crate::transport::Transport;
 use crate::transport::head::read_head;
 use crate::websocket::{Home, Opened, WebSocket};
+
+/// Failed TLS handshakes and refused requests are logged once a second at
+/// most: a peer can cause thousands a second.
+#[cfg(feature = "native-tls")]
+static TLS_FAILED: Throttled = Throttled::new();
+static REFUSED: Throttled = Throttled::new();
 
 /// A write of at most this many bytes to a new connection cannot block:
 /// the kernel's send buffer takes it whole (Linux starts it at 16 KiB).
@@ -170,7 +177,11 @@ fn open_stream(
         return match acceptor.accept(Pipe::new(tcp, bounded.deadline)) {
             Ok(stream) => Some(Transport::Tls(Arc::new(TlsTransport::new(stream)))),
             Err(e) => {
-                log::info!("TLS handshake with {peer} failed: {e}");
+                TLS_FAILED.note(|left_out| {
+                    log::info!(
+                        "TLS handshake with {peer} failed: {e} ({left_out} more in the last second)"
+                    );
+                });
                 None
             }
         };
@@ -512,14 +523,16 @@ fn respond(
     response: &Response,
 ) {
     if response.status >= 400 {
-        log::info!(
-            "refused {} {} from {}: {} {}",
-            request.map_or("-", |r| r.method()),
-            request.map_or("-", |r| r.target()),
-            show(stream.peer_addr().ok()),
-            response.status,
-            String::from_utf8_lossy(&response.body)
-        );
+        REFUSED.note(|left_out| {
+            log::info!(
+                "refused {} {} from {}: {} {} ({left_out} more refusals in the last second)",
+                request.map_or("-", |r| r.method()),
+                request.map_or("-", |r| r.target()),
+                show(stream.peer_addr().ok()),
+                response.status,
+                String::from_utf8_lossy(&response.body)
+            );
+        });
     }
     let mut bytes = response.to_bytes();
     if request.is_some_and(|r| r.method() == "HEAD") {

@@ -29,7 +29,8 @@ pub use handler::{EventHandler, Events, Handler, events};
 pub use registry::{Attached, ConnectionInfo};
 pub use route::{AfterClose, BeforeUpgrade, HttpHandler, Route, Upgrade};
 
-use admission::{Limits, Throttled};
+use crate::throttle::Throttled;
+use admission::Limits;
 use registry::Registry;
 use route::{HttpRoute, WsRoute};
 

@@ -24,8 +24,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::server::admission::{Admission, Throttled};
+use crate::server::admission::Admission;
 use crate::server::{Shared, connection};
+use crate::throttle::Throttled;
 
 /// std's name of every connection thread.
 const THREAD_NAME: &str = "syncws-conn";

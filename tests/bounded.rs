@@ -47,6 +47,9 @@ impl ChildServer {
             .arg(&exe)
             .args(["--exact", test, "--nocapture", "--test-threads=1"])
             .env(CHILD, kind)
+            // glibc gives threads arenas of 64 MiB of address space, up to
+            // 8 per core: two keep the address space a measure of buffers.
+            .env("MALLOC_ARENA_MAX", "2")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -62,6 +65,32 @@ impl ChildServer {
             child,
             addr,
             _output: output,
+        }
+    }
+
+    /// The child's threads, descriptors and memory now.
+    fn usage(&self) -> Usage {
+        Usage::of(self.child.id())
+    }
+
+    /// Wait until the child is back to `before`'s threads and descriptors,
+    /// and to within `slack` bytes of its resident memory; panic with what
+    /// it holds otherwise.
+    fn wait_back_to(&self, before: Usage, slack: u64) -> Usage {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let now = self.usage();
+            if now.threads <= before.threads
+                && now.fds <= before.fds
+                && now.rss <= before.rss + slack
+            {
+                return now;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the child holds {now:?} after the attack, {before:?} before"
+            );
+            thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -97,6 +126,38 @@ impl Drop for ChildServer {
     }
 }
 
+/// What a process holds, from `/proc`.
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    threads: u64,
+    fds: u64,
+    /// Resident memory, bytes.
+    rss: u64,
+    /// Address space, bytes.
+    address_space: u64,
+}
+
+impl Usage {
+    fn of(pid: u32) -> Usage {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let field = |name: &str| -> u64 {
+            let line = status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .unwrap_or_else(|| panic!("{name} in /proc/{pid}/status"));
+            line.split_whitespace().next().unwrap().parse().unwrap()
+        };
+        Usage {
+            threads: field("Threads:"),
+            fds: std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .unwrap()
+                .count() as u64,
+            rss: field("VmRSS:") << 10,
+            address_space: field("VmSize:") << 10,
+        }
+    }
+}
+
 /// Pass the child's output on, picking out the line that gives its address.
 fn relay(stdout: ChildStdout, addr: &mpsc::Sender<SocketAddr>) {
     for line in BufReader::new(stdout).lines() {
@@ -117,9 +178,12 @@ fn serve_if_child(config: Config) -> bool {
     if std::env::var_os(CHILD).is_none() {
         return false;
     }
+    // No thread waits for a next connection, so that the threads come
+    // back to their count before the attack.
     let server = Server::bind("127.0.0.1:0")
         .unwrap()
         .config(config)
+        .idle_threads(0, Duration::ZERO)
         .websocket("/echo", |mut ws: WebSocket| {
             let sender = ws.sender();
             let _ = ws.run_with(|message| sender.send_message(message));
@@ -155,6 +219,7 @@ fn frames_announced_and_never_sent_cost_no_memory() {
     );
     let good = Chatter::start(&url(child.addr, "/echo"));
     good.wait_progress(3, "before the attack");
+    let before = child.usage();
     let header = raw_header(0x82, 16 << 20);
     let attackers: Vec<RawWs> = (0..ATTACKERS)
         .map(|_| RawWs::connect_then(child.addr, "/echo", &header))
@@ -162,8 +227,21 @@ fn frames_announced_and_never_sent_cost_no_memory() {
     // The headers arrived (a connection answered its 101 after them).
     good.wait_progress(10, "with 400 frames announced");
     assert!(child.alive(), "the server process died");
+    let during = child.usage();
+    // Each connection's thread reserves its stack (256 KiB) and its
+    // buffers hold what arrived, about nothing: far from 400 × 16 MiB.
+    let grew = during.address_space.saturating_sub(before.address_space);
+    assert!(
+        grew < ATTACKERS as u64 * (1 << 20),
+        "the address space grew by {} MiB for {ATTACKERS} announced frames",
+        grew >> 20
+    );
     drop(attackers);
     good.wait_progress(3, "after the attack");
+    let after = child.wait_back_to(before, 16 << 20);
+    println!(
+        "{ATTACKERS} frames of 16 MiB announced: before {before:?}, during {during:?}, after {after:?}"
+    );
     good.finish();
     child.stop();
 }
@@ -188,6 +266,7 @@ fn a_message_that_cannot_be_allocated_fails_only_its_connection() {
     );
     let good = Chatter::start(&url(child.addr, "/echo"));
     good.wait_progress(3, "before the attack");
+    let before = child.usage();
     let sent = Arc::new(AtomicU64::new(0));
     let counted = Arc::clone(&sent);
     let addr = child.addr;
@@ -224,6 +303,11 @@ fn a_message_that_cannot_be_allocated_fails_only_its_connection() {
     );
     assert!(child.alive(), "the server process died");
     good.wait_progress(5, "after the attack");
+    // The failed message's memory went back (what is left is the
+    // allocator's to keep).
+    drop(raw);
+    let after = child.wait_back_to(before, 64 << 20);
+    println!("before the attack {before:?}, after it {after:?}");
     good.finish();
     child.stop();
 }
@@ -241,6 +325,10 @@ fn a_failed_send_ends_the_connection_in_time_while_the_peer_keeps_sending() {
         .unwrap()
         .config(Config::default().close_timeout(close_timeout))
         .keep_alive(keep_alive)
+        .websocket("/echo", |mut ws: WebSocket| {
+            let sender = ws.sender();
+            let _ = ws.run_with(|message| sender.send_message(message));
+        })
         .websocket("/firehose", move |ws: WebSocket| {
             let chunk = vec![0x42u8; 64 << 10];
             for _ in 0..100_000 {
@@ -252,6 +340,8 @@ fn a_failed_send_ends_the_connection_in_time_while_the_peer_keeps_sending() {
         })
         .serve()
         .unwrap();
+    let good = Chatter::start(&url(server.local_addr(), "/echo"));
+    good.wait_progress(3, "before the attack");
     let mut raw = RawWs::connect(server.local_addr(), "/firehose");
     // The peer sends pings without end and reads nothing.
     raw.stream
@@ -270,11 +360,12 @@ fn a_failed_send_ends_the_connection_in_time_while_the_peer_keeps_sending() {
         }
         (started.elapsed(), sent)
     });
+    good.wait_progress(3, "during the attack");
     let (failed_at, error) = failed_rx
         .recv_timeout(TIMEOUT)
         .expect("the server's send fails");
     eventually("the connection is forgotten", TIMEOUT, || {
-        server.connections().is_empty()
+        server.connections().len() == 1
     });
     let forgotten_after = failed_at.elapsed();
     assert!(
@@ -286,8 +377,11 @@ fn a_failed_send_ends_the_connection_in_time_while_the_peer_keeps_sending() {
         sending_for < Duration::from_secs(20),
         "the peer could keep sending for {sending_for:?}"
     );
+    good.wait_progress(3, "after the attack");
+    let rounds = good.finish();
     println!(
-        "the send failed with {error}; the connection was forgotten {forgotten_after:?} later; \
+        "the good client made {rounds} round trips; \
+         the send failed with {error}; the connection was forgotten {forgotten_after:?} later; \
          the peer sent {} KiB of pings in {sending_for:?} before its writes failed",
         sent >> 10
     );

@@ -231,7 +231,9 @@ fn a_member_that_pauses_gets_every_message_in_order_once_it_reads_again() {
 /// A member that never reads costs at most its byte limit: with room for
 /// a million messages but 4 MiB, a member that reads nothing is evicted
 /// after a few 1 MiB broadcasts (what its socket buffers take, then
-/// 4 MiB), not after 64; the broadcasts are shared, never copied per member.
+/// 4 MiB), not after 64; the broadcasts are shared, never copied per
+/// member. A member that reads gets all 64 in order meanwhile, and the
+/// evicted one's connection is gone afterwards.
 #[test]
 fn a_member_that_never_reads_is_evicted_by_its_byte_limit() {
     const BROADCASTS: usize = 64;
@@ -239,16 +241,40 @@ fn a_member_that_never_reads_is_evicted_by_its_byte_limit() {
     let (server, joined) = hub_server(&hub);
     let (mut slow, _) = RawClient::connect(server.local_addr(), "/hub", "");
     await_joins(&joined, 1);
-    let message = Message::Binary(vec![0x5a; 1 << 20]);
+    let mut good = connect(&server);
+    await_joins(&joined, 1);
+    // The reading member says when it has each broadcast: the next but
+    // one waits for that, so it is never more than 2 MiB behind.
+    let (got_tx, got) = mpsc::channel();
+    let reader = thread::spawn(move || {
+        (0..BROADCASTS)
+            .map(|i| {
+                let message = good.read_message().unwrap();
+                assert_eq!(
+                    message.as_bytes()[..4],
+                    (i as u32).to_be_bytes(),
+                    "broadcast {i}"
+                );
+                let _ = got_tx.send(i);
+                message.len()
+            })
+            .sum::<usize>()
+    });
     let mut counts = Vec::new();
-    for _ in 0..BROADCASTS {
-        counts.push(hub.broadcast(&message));
-        if counts.last() == Some(&0) {
-            break;
+    for i in 0..BROADCASTS {
+        if i >= 2 {
+            assert_eq!(
+                got.recv_timeout(TIMEOUT),
+                Ok(i - 2),
+                "the reading member is behind"
+            );
         }
+        let mut message = vec![0x5a; 1 << 20];
+        message[..4].copy_from_slice(&(i as u32).to_be_bytes());
+        counts.push(hub.broadcast(&Message::Binary(message)));
     }
-    let taken = counts.iter().filter(|&&n| n == 1).count();
-    assert_eq!(counts.last(), Some(&0), "never evicted: {counts:?}");
+    let taken = counts.iter().filter(|&&n| n == 2).count();
+    assert_eq!(counts.last(), Some(&1), "never evicted: {counts:?}");
     // 4 MiB queued, plus what the two socket buffers of loopback hold
     // (a few MiB at most).
     assert!(
@@ -256,9 +282,22 @@ fn a_member_that_never_reads_is_evicted_by_its_byte_limit() {
         "{taken} broadcasts of 1 MiB taken before eviction"
     );
     assert!(taken >= 4, "evicted after only {taken} MiB");
+    // Its reads time out after TIMEOUT each: the join cannot hang.
+    let received = reader.join().unwrap();
+    assert_eq!(
+        received,
+        BROADCASTS << 20,
+        "the reading member lost broadcasts"
+    );
     match slow.read_until_close() {
         End::Close(code, _) => assert_eq!(code, 1008),
         End::Dropped => {}
     }
-    println!("a member that never reads took {taken} broadcasts of 1 MiB, then was evicted");
+    eventually("the evicted connection ends", || {
+        server.connections().len() == 1
+    });
+    println!(
+        "a member that never reads took {taken} broadcasts of 1 MiB, then was evicted; \
+         the reading member got all {BROADCASTS}"
+    );
 }

@@ -7,7 +7,8 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -375,6 +376,18 @@ fn a_client_hello_trickled_a_byte_at_a_time_is_dropped_within_the_handshake_time
     const ATTACKERS: usize = 50;
     let tls = tls_echo_server();
     let addr = tls.server.local_addr();
+    // A good client, open before, exchanges messages all through.
+    let mut good = tls.client("/").connect().unwrap();
+    let rounds = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&rounds);
+    let (stop_good, stopped) = mpsc::channel::<()>();
+    let good = thread::spawn(move || {
+        while stopped.try_recv().is_err() && counted.load(Ordering::Relaxed) < 1_000_000 {
+            good.send_text("good").unwrap();
+            assert_eq!(good.read_message().unwrap(), Message::from("good"));
+            counted.fetch_add(1, Ordering::Relaxed);
+        }
+    });
     // A TLS record header for a 512-byte handshake message, then its body:
     // 3 s of bytes at this pace.
     let mut hello = vec![
@@ -390,6 +403,7 @@ fn a_client_hello_trickled_a_byte_at_a_time_is_dropped_within_the_handshake_time
         })
         .collect();
     let start = Instant::now();
+    let rounds_before = rounds.load(Ordering::Relaxed);
     let mut chunk = [0u8; 256];
     for byte in &hello {
         for (stream, dropped) in &mut attackers {
@@ -421,9 +435,23 @@ fn a_client_hello_trickled_a_byte_at_a_time_is_dropped_within_the_handshake_time
         latest < Duration::from_millis(500) + Duration::from_secs(1),
         "the last trickling handshake was dropped after {latest:?}"
     );
-    // The server still serves.
+    let rounds_during = rounds.load(Ordering::Relaxed) - rounds_before;
+    assert!(
+        rounds_during > 0,
+        "the good client made no round trip during the attack"
+    );
+    // The server holds no socket of theirs, only the good client's.
+    common::eventually("the attackers' sockets closed", common::TIMEOUT, || {
+        common::server_sockets(addr.port()) == 1
+    });
+    stop_good.send(()).unwrap();
+    good.join().unwrap();
+    // The server still serves new clients.
     let mut ws = tls.client("/").connect().unwrap();
     ws.send_text("still here").unwrap();
     assert_eq!(ws.read_message().unwrap(), Message::from("still here"));
-    println!("50 trickled ClientHellos, the last dropped after {latest:?}");
+    println!(
+        "50 trickled ClientHellos, the last dropped after {latest:?}; \
+         the good client made {rounds_during} round trips meanwhile"
+    );
 }

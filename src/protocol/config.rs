@@ -22,7 +22,12 @@ pub const DEFAULT_MAX_WRITE_BUFFER: usize = 4 << 20;
 ///
 /// Every limit is checked before the bytes it guards are buffered: a frame
 /// header announcing a payload above `max_frame_size` fails the connection
-/// with close code 1009 at once.
+/// with close code 1009 at once. Below the limits, memory is taken as bytes
+/// arrive, never as a header announces them (a frame announcing 16 MiB
+/// costs nothing until its payload comes), and memory the system refuses
+/// fails the connection with 1009 instead of aborting the process. A
+/// server adds limits of its own on connections, handshakes and the total
+/// memory of messages being received: see [`Server`](crate::Server#limits).
 ///
 /// ```
 /// use std::time::Duration;
@@ -83,15 +88,20 @@ impl Config {
         self
     }
 
-    /// The time the whole opening handshake may take (default 10 s; `None`
-    /// waits forever).
+    /// The time the whole opening handshake may take, TLS and HTTP
+    /// together (default 10 s; `None` waits forever). It is one deadline,
+    /// not a timeout per read: a peer that trickles its request a byte at
+    /// a time cannot stretch it.
     pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.handshake_timeout = timeout;
         self
     }
 
     /// How long to wait for the peer to finish the close handshake and
-    /// close the TCP connection (default 5 s).
+    /// close the TCP connection (default 5 s). It also bounds the end of a
+    /// connection whose send failed, whatever the peer keeps sending; what
+    /// is read and thrown away meanwhile is bounded by
+    /// [`LINGER_MAX_BYTES`](crate::protocol::LINGER_MAX_BYTES) too.
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.close_timeout = timeout;
         self

@@ -71,6 +71,37 @@ pub const DEFAULT_IDLE_KEEP: Duration = Duration::from_secs(10);
 /// println!("listening on {}", server.local_addr());
 /// # Ok::<(), std::io::Error>(())
 /// ```
+///
+/// # Limits
+///
+/// Everything a peer can make the server spend is bounded. The defaults
+/// suit a server on the open network; the first three are the ones to set.
+///
+/// | what | bounded by | default | beyond it |
+/// |---|---|---|---|
+/// | connections (every accepted socket, handshakes included) and so threads | [`max_connections`](Self::max_connections) | no limit | refused at once: 503, or closed over TLS; no thread started |
+/// | connections in their opening handshake | [`max_handshakes`](Self::max_handshakes) | [`DEFAULT_MAX_HANDSHAKES`] (1024) | as above |
+/// | connections from one IP address | [`max_connections_per_peer`](Self::max_connections_per_peer) | no limit | as above |
+/// | memory of all messages being received | [`message_budget`](Self::message_budget) | no budget | that connection fails with 1009 |
+/// | sockets waiting to be accepted | [`listen_backlog`](Self::listen_backlog) | 128 (std) | the kernel's choice |
+/// | the TLS handshake and the HTTP head, together | [`Config::handshake_timeout`] | 10 s | the socket is closed |
+/// | the HTTP head | [`Config::max_head_size`], [`Config::max_headers`] | 16 KiB, 64 lines | 431 |
+/// | one frame, one message | [`Config::max_frame_size`], [`Config::max_message_size`] | 16 MiB, 64 MiB | 1009 |
+/// | the close handshake, and a connection whose send failed | [`Config::close_timeout`] | 5 s | the socket is closed |
+/// | what is read and thrown away after a close | [`LINGER_MAX_BYTES`](crate::protocol::LINGER_MAX_BYTES) | 64 MiB | the socket is closed |
+/// | pongs and close replies queued behind a blocked write | [`Config::max_write_buffer`] | 4 MiB | the reader waits too |
+/// | a quiet or dead peer | [`keep_alive`](Self::keep_alive) | off | dropped; the read returns `Timeout::PongOverdue` |
+/// | messages a detached connection keeps | [`detached_queue`](Self::detached_queue) | 256 | it stops reading |
+/// | threads kept for the next connection | [`idle_threads`](Self::idle_threads) | 64, for 10 s | they end |
+/// | a [`Hub`](crate::Hub) member's unwritten broadcasts | [`Hub::with_member_limits`](crate::Hub::with_member_limits) | 1024 messages, 16 MiB | evicted with 1008 |
+///
+/// Memory for a frame or message is taken as its bytes arrive, never as a
+/// header announces them, and memory the system refuses fails that
+/// connection with 1009 instead of aborting the process. Log lines a peer
+/// could repeat thousands of times a second (refusals, failed TLS
+/// handshakes, evictions) are written at most once a second each, with a
+/// count of those left out. `RELIABILITY.md` measures each bound under
+/// attack.
 pub struct Server {
     listener: TcpListener,
     settings: Settings,

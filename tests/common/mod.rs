@@ -169,3 +169,22 @@ pub fn a_client_reads_while_another_thread_sends(mut client: WebSocket) {
     pusher.join().unwrap();
     client.close(syncws::CloseCode::Normal, "").unwrap();
 }
+
+/// How many TCP connections on 127.0.0.1 are open on the server side of
+/// `port` (established, or closed by the peer and not yet by the server):
+/// the sockets a server listening on `port` holds, whatever else the
+/// process runs meanwhile (`/proc/net/tcp`; the listener is not counted).
+pub fn server_sockets(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    let local = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl, local address, remote address, state (01 established,
+            // 08 close-wait).
+            fields.get(1) == Some(&local.as_str()) && matches!(fields.get(3), Some(&"01" | &"08"))
+        })
+        .count()
+}

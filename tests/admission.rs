@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use hostile_raw::{Chatter, TIMEOUT};
 use lifecycle_proc::{Snapshot, assert_back_to};
 use socket2::{Domain, Socket, Type};
-use syncws::{Config, Server, WebSocket};
+use syncws::{Config, Server};
 
 const MAX_CONNECTIONS: usize = 50;
 const MAX_HANDSHAKES: usize = 20;
@@ -103,10 +103,7 @@ fn sockets_that_say_nothing_are_counted_from_their_acceptance_and_refused_at_onc
         .unwrap()
         // Threads that serve a connection end with it.
         .idle_threads(0, Duration::ZERO)
-        .websocket("/echo", |mut ws: WebSocket| {
-            let sender = ws.sender();
-            let _ = ws.run_with(|message| sender.send_message(message));
-        })
+        .websocket("/echo", hostile_raw::echo)
         .serve()
         .unwrap();
     let addr = server.local_addr();

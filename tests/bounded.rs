@@ -184,10 +184,7 @@ fn serve_if_child(config: Config) -> bool {
         .unwrap()
         .config(config)
         .idle_threads(0, Duration::ZERO)
-        .websocket("/echo", |mut ws: WebSocket| {
-            let sender = ws.sender();
-            let _ = ws.run_with(|message| sender.send_message(message));
-        })
+        .websocket("/echo", hostile_raw::echo)
         .serve()
         .unwrap();
     println!("listening {}", server.local_addr());
@@ -325,10 +322,7 @@ fn a_failed_send_ends_the_connection_in_time_while_the_peer_keeps_sending() {
         .unwrap()
         .config(Config::default().close_timeout(close_timeout))
         .keep_alive(keep_alive)
-        .websocket("/echo", |mut ws: WebSocket| {
-            let sender = ws.sender();
-            let _ = ws.run_with(|message| sender.send_message(message));
-        })
+        .websocket("/echo", hostile_raw::echo)
         .websocket("/firehose", move |ws: WebSocket| {
             let chunk = vec![0x42u8; 64 << 10];
             for _ in 0..100_000 {
@@ -398,10 +392,7 @@ fn a_message_budget_fails_the_connection_that_would_pass_it_and_only_that_one() 
         .unwrap()
         .config(Config::default().max_message_size(64 << 20))
         .message_budget(10 << 20)
-        .websocket("/echo", |mut ws: WebSocket| {
-            let sender = ws.sender();
-            let _ = ws.run_with(|message| sender.send_message(message));
-        })
+        .websocket("/echo", hostile_raw::echo)
         .serve()
         .unwrap();
     let addr = server.local_addr();

@@ -188,3 +188,9 @@ pub fn server_sockets(port: u16) -> usize {
         })
         .count()
 }
+
+/// A handler that sends every message back until the connection ends.
+pub fn echo(mut ws: WebSocket) {
+    let sender = ws.sender();
+    let _ = ws.run_with(|message| sender.send_message(message));
+}

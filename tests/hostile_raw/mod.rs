@@ -28,7 +28,7 @@ use syncws::{CloseCode, Error, Message, WebSocket};
 #[path = "../common/mod.rs"]
 mod common;
 #[allow(unused_imports)]
-pub use common::{TIMEOUT, eventually, read_to_end, within};
+pub use common::{TIMEOUT, echo, eventually, read_to_end, within};
 
 /// The masking key of every frame the attacker sends (any key will do:
 /// masking is not a secret between a test and itself).

@@ -646,6 +646,7 @@ impl Trickle<'_> {
         let mut events = Events::with_capacity(1024);
         let mut all: Vec<Trickler> = Vec::with_capacity(self.sockets);
         let mut notes = Vec::new();
+        let kernel_before = procfs::tcp_ext(&KERNEL_COUNTERS);
         let start = Instant::now();
         for i in 0..self.sockets {
             match MioStream::connect(addr) {
@@ -716,6 +717,13 @@ impl Trickle<'_> {
             count(still_open as u64),
             self.duration.as_secs_f64()
         ));
+        let kernel: Vec<String> = procfs::tcp_ext(&KERNEL_COUNTERS)
+            .iter()
+            .zip(kernel_before)
+            .zip(KERNEL_COUNTERS)
+            .map(|((after, before), name)| format!("{name} +{}", count(after - before)))
+            .collect();
+        happened.push(format!("kernel (whole machine): {}", kernel.join(", ")));
         happened.extend(notes);
         // Dropping the sockets closes them.
         drop(all);
@@ -798,8 +806,8 @@ impl Trickle<'_> {
 
     /// How the sockets ended: by answer, at once or later.
     fn outcomes(&self, all: &[Trickler]) -> Vec<String> {
-        // (how, at once) → (count, shortest, longest life)
-        let mut by: BTreeMap<(String, bool), (u64, f64, f64)> = BTreeMap::new();
+        // (how, lifetime bucket) → (count, shortest, longest life)
+        let mut by: BTreeMap<(String, u8), (u64, f64, f64)> = BTreeMap::new();
         for t in all {
             let Some((at, how)) = t.ended else { continue };
             let life = (at - t.opened).as_secs_f64();
@@ -808,16 +816,16 @@ impl Trickle<'_> {
                 (None, None) => "closed without an answer".into(),
                 (None, Some(kind)) => format!("ended without an answer ({kind:?})"),
             };
-            let entry =
-                by.entry((what, life < AT_ONCE.as_secs_f64()))
-                    .or_insert((0, f64::MAX, 0.0));
+            let entry = by
+                .entry((what, lifetime_bucket(life)))
+                .or_insert((0, f64::MAX, 0.0));
             entry.0 += 1;
             entry.1 = entry.1.min(life);
             entry.2 = entry.2.max(life);
         }
         by.iter()
-            .map(|((what, at_once), (n, shortest, longest))| {
-                if *at_once {
+            .map(|((what, bucket), (n, shortest, longest))| {
+                if *bucket == 0 {
                     format!(
                         "{} {what} at once ({shortest:.2}–{longest:.2} s)",
                         count(*n)
@@ -830,6 +838,21 @@ impl Trickle<'_> {
                 }
             })
             .collect()
+    }
+}
+
+/// The kernel's counters of a listen queue that overflowed.
+const KERNEL_COUNTERS: [&str; 3] = ["ListenOverflows", "ListenDrops", "SyncookiesSent"];
+
+/// The lifetimes a socket's end is told in: 0 at once, 1 within 5 s, 2
+/// later.
+fn lifetime_bucket(life: f64) -> u8 {
+    if life < AT_ONCE.as_secs_f64() {
+        0
+    } else if life < 5.0 {
+        1
+    } else {
+        2
     }
 }
 
@@ -1014,6 +1037,8 @@ fn never_reads(target: &Target, scale: Scale) -> Res<Found> {
     let mut stalls: Vec<(f64, f64, u64)> = Vec::new();
     let mut error = None;
     let mut writes = 0u64;
+    // (seconds, bytes sent by then) at each write that made progress.
+    let mut progress: Vec<(f64, u64)> = Vec::new();
     while start.elapsed() < duration && writes < 10_000_000 {
         writes += 1;
         let before = sent;
@@ -1028,6 +1053,7 @@ fn never_reads(target: &Target, scale: Scale) -> Res<Found> {
                 ));
             }
             last_progress = now;
+            progress.push(((now - start).as_secs_f64(), sent));
         }
         if let Err(e) = result {
             error = Some(((now - start).as_secs_f64(), e));
@@ -1071,18 +1097,26 @@ fn never_reads(target: &Target, scale: Scale) -> Res<Found> {
             e.text
         ));
     }
-    let drained = stalls.last().map(|(_, _, at)| sent.saturating_sub(*at));
+    // What the server read after its send failed.
+    let drained = failed.map(|f| {
+        let by_then = progress
+            .iter()
+            .take_while(|(at, _)| *at <= f.at)
+            .last()
+            .map_or(0, |p| p.1);
+        sent - by_then
+    });
     happened.push(format!(
         "the client sent {} in all{}",
         mib(sent),
         drained.map_or(String::new(), |d| format!(
-            ", {} of it after its last stall (drained by the server)",
+            ", {} of it after the server's send failed (drained)",
             mib(d)
         ))
     ));
     match error {
         Some((at, e)) => happened.push(format!("the client's write failed at {at:.1} s: {e}")),
-        None => happened.push(format!("the client could still write after {total:.0} s")),
+        None => happened.push(format!("the client's socket saw no reset by {total:.0} s")),
     }
     Ok(Found {
         load: format!(
@@ -1437,7 +1471,7 @@ fn markdown(header: &Header, rows: &[Row]) -> String {
         header.command
     );
     out.push_str(
-        "| attack | load | before: threads / RSS / fds | during (peak): threads / RSS / VmSize / fds | \
+        "| attack | load | before: threads / RSS / VmSize / fds | during (peak): threads / RSS / VmSize / fds | \
          server CPU during | after: threads / RSS / fds | good client during: success, p99 | \
          what happened |\n|---|---|---|---|---|---|---|---|\n",
     );
@@ -1450,12 +1484,13 @@ fn markdown(header: &Header, rows: &[Row]) -> String {
 
 fn markdown_row(row: &Row) -> String {
     format!(
-        "| {} | {} | {} / {} / {} | {} / {} / {} / {} | {:.2} s in {:.0} s (peak {:.0}% of a core) | \
+        "| {} | {} | {} / {} / {} / {} | {} / {} / {} / {} | {:.2} s in {:.0} s (peak {:.0}% of a core) | \
          {} / {} / {} | {}, {} | {} |",
         row.id,
         row.load,
         count(row.before.threads),
         mib(row.before.rss),
+        mib(row.before.vm),
         count(row.before.fds),
         count(row.peak.threads),
         mib(row.peak.rss),

@@ -140,6 +140,25 @@ pub fn open_fds(pid: u32) -> Result<u64, String> {
     Ok(dir.count() as u64)
 }
 
+/// The kernel's TCP counters named `keys` (`TcpExt` of /proc/net/netstat:
+/// `ListenOverflows`, `SyncookiesSent`...), in the order asked; 0 for one
+/// not found.
+pub fn tcp_ext(keys: &[&str]) -> Vec<u64> {
+    let netstat = fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let mut lines = netstat.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return vec![0; keys.len()];
+    };
+    let pairs: Vec<(&str, u64)> = names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .map(|(n, v)| (n, v.parse().unwrap_or(0)))
+        .collect();
+    keys.iter()
+        .map(|k| pairs.iter().find(|(n, _)| n == k).map_or(0, |p| p.1))
+        .collect()
+}
+
 /// The number of threads of process `pid`.
 pub fn threads(pid: u32) -> Result<u64, String> {
     let status = fs::read_to_string(format!("/proc/{pid}/status"))

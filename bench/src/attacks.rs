@@ -527,7 +527,11 @@ impl GoodClient {
 
 fn good_round(addr: SocketAddr, tls: Option<&native_tls::TlsConnector>, seq: u64) -> Res<Duration> {
     let started = Instant::now();
-    let mut conn = Conn::open_within(addr, Proto::Ws, "/echo", tls, 256, GOOD_TIMEOUT)?;
+    let tcp = wire::tcp_within(addr, GOOD_TIMEOUT)?;
+    for set in [TcpStream::set_read_timeout, TcpStream::set_write_timeout] {
+        set(&tcp, Some(GOOD_TIMEOUT)).map_err(|e| format!("timeout: {e}"))?;
+    }
+    let mut conn = Conn::upgrade(tcp, addr, Proto::Ws, "/echo", tls, 256)?;
     let mut message = [0u8; 32];
     wire::payload(&mut message, 0, seq);
     conn.echo(&message)?;
@@ -882,15 +886,23 @@ fn request_head() -> Vec<u8> {
     .into_bytes()
 }
 
-fn slowloris(target: &Target, scale: Scale) -> Res<Found> {
+/// A [`Trickle`] of `full` sockets (at full size) sending `bytes` one
+/// every `every` for `secs`; `what` tells them after their count.
+fn flood(
+    target: &Target,
+    scale: Scale,
+    full: usize,
+    bytes: &[u8],
+    every: Duration,
+    secs: f64,
+    what: &str,
+) -> Res<Found> {
     let mut notes = Vec::new();
-    let sockets = scale.sockets(7_000, &mut notes);
-    let every = Duration::from_secs(3);
-    let duration = scale.secs(25.0);
-    let head = request_head();
+    let sockets = scale.sockets(full, &mut notes);
+    let duration = scale.secs(secs);
     let mut happened = Trickle {
         sockets,
-        bytes: &head,
+        bytes,
         every,
         duration,
     }
@@ -898,61 +910,37 @@ fn slowloris(target: &Target, scale: Scale) -> Res<Found> {
     happened.extend(notes);
     Ok(Found {
         load: format!(
-            "{} sockets, a valid request head one byte every {} s, {:.0} s",
+            "{} sockets{what}, {:.0} s",
             count(sockets as u64),
-            every.as_secs(),
             duration.as_secs_f64()
         ),
         happened,
     })
+}
+
+fn slowloris(target: &Target, scale: Scale) -> Res<Found> {
+    let every = Duration::from_secs(3);
+    let what = format!(
+        ", a valid request head one byte every {} s",
+        every.as_secs()
+    );
+    flood(target, scale, 7_000, &request_head(), every, 25.0, &what)
 }
 
 fn silent(target: &Target, scale: Scale) -> Res<Found> {
-    let mut notes = Vec::new();
-    let sockets = scale.sockets(7_000, &mut notes);
-    let duration = scale.secs(25.0);
-    let mut happened = Trickle {
-        sockets,
-        bytes: &[],
-        every: Duration::ZERO,
-        duration,
-    }
-    .run(target.addr())?;
-    happened.extend(notes);
-    Ok(Found {
-        load: format!(
-            "{} sockets that send nothing, {:.0} s",
-            count(sockets as u64),
-            duration.as_secs_f64()
-        ),
-        happened,
-    })
+    let what = " that send nothing";
+    flood(target, scale, 7_000, &[], Duration::ZERO, 25.0, what)
 }
 
 fn tls_trickle(target: &Target, scale: Scale) -> Res<Found> {
-    let mut notes = Vec::new();
-    let sockets = scale.sockets(3_000, &mut notes);
     let every = Duration::from_secs(5);
-    let duration = scale.secs(30.0);
     let hello = client_hello()?;
-    let mut happened = Trickle {
-        sockets,
-        bytes: &hello,
-        every,
-        duration,
-    }
-    .run(target.addr())?;
-    happened.extend(notes);
-    Ok(Found {
-        load: format!(
-            "{} sockets, a TLS ClientHello ({} bytes) one byte every {} s, against wss, {:.0} s",
-            count(sockets as u64),
-            hello.len(),
-            every.as_secs(),
-            duration.as_secs_f64()
-        ),
-        happened,
-    })
+    let what = format!(
+        ", a TLS ClientHello ({} bytes) one byte every {} s, against wss",
+        hello.len(),
+        every.as_secs()
+    );
+    flood(target, scale, 3_000, &hello, every, 30.0, &what)
 }
 
 /// The bytes of a TLS ClientHello, as native-tls's client sends it.

@@ -526,25 +526,9 @@ impl Conn {
         Conn::upgrade(tcp, addr, proto, path, tls, capacity)
     }
 
-    /// The same, the connect and every read and write bounded by `timeout`.
-    pub fn open_within(
-        addr: SocketAddr,
-        proto: Proto,
-        path: &str,
-        tls: Option<&native_tls::TlsConnector>,
-        capacity: usize,
-        timeout: Duration,
-    ) -> Res<Conn> {
-        let tcp = tcp_within(addr, timeout)?;
-        tcp.set_read_timeout(Some(timeout))
-            .map_err(io_err("timeout"))?;
-        tcp.set_write_timeout(Some(timeout))
-            .map_err(io_err("timeout"))?;
-        Conn::upgrade(tcp, addr, proto, path, tls, capacity)
-    }
-
-    /// TLS if `tls`, then the WebSocket handshake if `proto` is WebSocket.
-    fn upgrade(
+    /// On a TCP connection to `addr`: TLS if `tls`, then the WebSocket
+    /// handshake if `proto` is WebSocket.
+    pub fn upgrade(
         tcp: TcpStream,
         addr: SocketAddr,
         proto: Proto,

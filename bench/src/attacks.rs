@@ -14,8 +14,8 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -25,7 +25,7 @@ use mio::{Events, Interest, Poll, Token};
 use syncws::protocol::frame::{FrameHeader, OpCode, write_frame};
 
 use crate::procfs;
-use crate::serve::{ATTACKED_BUDGET, CHAT_ORIGIN};
+use crate::serve::{ATTACKED_BUDGET, ATTACKED_PER_PEER, CHAT_ORIGIN};
 use crate::servers::{Kind, Server, Tls, serve_argv};
 use crate::wire::{self, Conn, Proto, Res};
 
@@ -109,6 +109,13 @@ const ATTACKS: &[Attack] = &[
         tls: false,
         address_space: None,
         run: slowloris,
+    },
+    Attack {
+        id: "slowloris-per-peer",
+        kind: "attacked-per-peer",
+        tls: false,
+        address_space: None,
+        run: slowloris_per_peer,
     },
     Attack {
         id: "silent",
@@ -611,6 +618,8 @@ impl Good {
 /// `sockets` connections, each sending `bytes` one byte every `every`
 /// (nothing if empty) for `duration`, from one thread with mio.
 struct Trickle<'a> {
+    /// The address they connect from (any, if `None`).
+    source: Option<Ipv4Addr>,
     sockets: usize,
     bytes: &'a [u8],
     every: Duration,
@@ -653,7 +662,11 @@ impl Trickle<'_> {
         let kernel_before = procfs::tcp_ext(&KERNEL_COUNTERS);
         let start = Instant::now();
         for i in 0..self.sockets {
-            match MioStream::connect(addr) {
+            let connected = match self.source {
+                Some(source) => connect_from(source, addr),
+                None => MioStream::connect(addr),
+            };
+            match connected {
                 Ok(mut stream) => {
                     poll.registry()
                         .register(
@@ -845,6 +858,51 @@ impl Trickle<'_> {
     }
 }
 
+/// Start a nonblocking connect to `addr` from the IPv4 address `source`
+/// (mio connects only from any address).
+fn connect_from(source: Ipv4Addr, addr: SocketAddr) -> io::Result<MioStream> {
+    let SocketAddr::V4(to) = addr else {
+        return Err(ErrorKind::Unsupported.into());
+    };
+    let sockaddr = |ip: Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: a plain system call with no pointer.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_INET,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a socket just opened and owned by nothing else; the
+    // stream closes it, on the error paths below too.
+    let stream = unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let local = sockaddr(source, 0);
+    // SAFETY: `local` is a valid sockaddr_in of `len` bytes for the call.
+    if unsafe { libc::bind(fd, (&raw const local).cast(), len) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let remote = sockaddr(*to.ip(), to.port());
+    // SAFETY: as above, for `remote`.
+    if unsafe { libc::connect(fd, (&raw const remote).cast(), len) } != 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINPROGRESS) {
+            return Err(e);
+        }
+    }
+    Ok(MioStream::from_std(stream))
+}
+
 /// The kernel's counters of a listen queue that overflowed.
 const KERNEL_COUNTERS: [&str; 3] = ["ListenOverflows", "ListenDrops", "SyncookiesSent"];
 
@@ -886,9 +944,15 @@ fn request_head() -> Vec<u8> {
     .into_bytes()
 }
 
-/// A [`Trickle`] of `full` sockets (at full size) sending `bytes` one
-/// every `every` for `secs`; `what` tells them after their count.
+/// A [`Trickle`] of `full` sockets (at full size) from `source` (any
+/// address if `None`), sending `bytes` one every `every` for `secs`;
+/// `what` tells them after their count.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a flood's shape, named at each call"
+)]
 fn flood(
+    source: Option<Ipv4Addr>,
     target: &Target,
     scale: Scale,
     full: usize,
@@ -901,6 +965,7 @@ fn flood(
     let sockets = scale.sockets(full, &mut notes);
     let duration = scale.secs(secs);
     let mut happened = Trickle {
+        source,
         sockets,
         bytes,
         every,
@@ -924,12 +989,43 @@ fn slowloris(target: &Target, scale: Scale) -> Res<Found> {
         ", a valid request head one byte every {} s",
         every.as_secs()
     );
-    flood(target, scale, 7_000, &request_head(), every, 25.0, &what)
+    flood(
+        None,
+        target,
+        scale,
+        7_000,
+        &request_head(),
+        every,
+        25.0,
+        &what,
+    )
+}
+
+/// Slowloris from 127.0.0.2 against `max_connections_per_peer`, while the
+/// good client connects from 127.0.0.1.
+fn slowloris_per_peer(target: &Target, scale: Scale) -> Res<Found> {
+    let every = Duration::from_secs(3);
+    let what = format!(
+        " from 127.0.0.2, a valid request head one byte every {} s, max_connections_per_peer {}",
+        every.as_secs(),
+        ATTACKED_PER_PEER
+    );
+    let source = Some(Ipv4Addr::new(127, 0, 0, 2));
+    flood(
+        source,
+        target,
+        scale,
+        7_000,
+        &request_head(),
+        every,
+        25.0,
+        &what,
+    )
 }
 
 fn silent(target: &Target, scale: Scale) -> Res<Found> {
     let what = " that send nothing";
-    flood(target, scale, 7_000, &[], Duration::ZERO, 25.0, what)
+    flood(None, target, scale, 7_000, &[], Duration::ZERO, 25.0, what)
 }
 
 fn tls_trickle(target: &Target, scale: Scale) -> Res<Found> {
@@ -940,7 +1036,7 @@ fn tls_trickle(target: &Target, scale: Scale) -> Res<Found> {
         hello.len(),
         every.as_secs()
     );
-    flood(target, scale, 3_000, &hello, every, 30.0, &what)
+    flood(None, target, scale, 3_000, &hello, every, 30.0, &what)
 }
 
 /// The bytes of a TLS ClientHello, as native-tls's client sends it.
@@ -1334,10 +1430,15 @@ fn partial_messages(target: &Target, scale: Scale) -> Res<Found> {
                 tcp.set_write_timeout(Some(Duration::from_secs(1)))
                     .map_err(|e| e.to_string())?;
                 let mut reading = tcp.try_clone().map_err(|e| e.to_string())?;
+                // What the writer has sent so far, read when the close
+                // frame comes.
+                let progress = Arc::new(AtomicU64::new(0));
+                let written = Arc::clone(&progress);
                 let reader = thread::spawn(move || {
                     let opened = Instant::now();
                     let (_, code, _) = read_frames(&mut reading, u64::MAX, deadline + hold);
-                    (code, opened.elapsed().as_secs_f64())
+                    let at = opened.elapsed().as_secs_f64();
+                    (code, at, written.load(Ordering::Relaxed))
                 });
                 let mut sent = 0u64;
                 let mut error = None;
@@ -1352,6 +1453,7 @@ fn partial_messages(target: &Target, scale: Scale) -> Res<Found> {
                             Ok(_) => at += (sent - before) as usize,
                             Err(e) => error = Some(e.to_string()),
                         }
+                        progress.store(sent, Ordering::Relaxed);
                     }
                 }
                 Ok(Attacker {
@@ -1379,12 +1481,14 @@ fn partial_messages(target: &Target, scale: Scale) -> Res<Found> {
     let mut codes: BTreeMap<String, (u64, f64, f64)> = BTreeMap::new();
     let mut whole = 0;
     let mut sent = 0;
+    // What each connection that got a close frame had sent by then.
+    let mut sent_when_closed = Vec::new();
     for a in done {
         sent += a.sent;
         if a.sent >= (fragments as u64) << 20 {
             whole += 1;
         }
-        let (code, at) = a.reader.join().unwrap_or((None, 0.0));
+        let (code, at, sent_then) = a.reader.join().unwrap_or((None, 0.0, 0));
         let what = match code {
             Some(code) => format!("got {code}"),
             None => "got no close frame".into(),
@@ -1394,6 +1498,7 @@ fn partial_messages(target: &Target, scale: Scale) -> Res<Found> {
         if code.is_some() {
             entry.1 = entry.1.min(at);
             entry.2 = entry.2.max(at);
+            sent_when_closed.push(sent_then);
         }
         if let Some(e) = a.error {
             notes.push(format!("a write failed: {e}"));
@@ -1412,6 +1517,15 @@ fn partial_messages(target: &Target, scale: Scale) -> Res<Found> {
             happened.push(format!("{} {what}", count(n)));
         }
     }
+    sent_when_closed.sort_unstable();
+    if let (Some(least), Some(most)) = (sent_when_closed.first(), sent_when_closed.last()) {
+        happened.push(format!(
+            "a close frame came after {}–{} sent (median {})",
+            mib(*least),
+            mib(*most),
+            mib(sent_when_closed[sent_when_closed.len() / 2])
+        ));
+    }
     notes.sort();
     notes.dedup();
     happened.extend(notes);
@@ -1428,7 +1542,7 @@ fn partial_messages(target: &Target, scale: Scale) -> Res<Found> {
 /// One connection of `partial-messages`.
 struct Attacker {
     tcp: TcpStream,
-    reader: JoinHandle<(Option<u16>, f64)>,
+    reader: JoinHandle<(Option<u16>, f64, u64)>,
     sent: u64,
     error: Option<String>,
 }

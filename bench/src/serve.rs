@@ -22,6 +22,7 @@
 //!   echo handler whose `run_with` failed, and when the number of chatroom
 //!   members changes (see [`event`]).
 //! - `attacked-budget`: the same with `message_budget(256 MiB)`.
+//! - `attacked-per-peer`: the same with `max_connections_per_peer(100)`.
 
 use std::io::{self, Read, Write};
 use std::net::TcpListener;
@@ -66,8 +67,9 @@ pub fn main(args: &[String]) -> Res<()> {
     let addr = match kind.as_str() {
         "syncws" => serve_syncws(&bind, identity, false)?,
         "syncws-hub" => serve_syncws(&bind, identity, true)?,
-        "attacked" => serve_attacked(&bind, identity, None)?,
-        "attacked-budget" => serve_attacked(&bind, identity, Some(ATTACKED_BUDGET))?,
+        "attacked" => serve_attacked(&bind, identity, Extra::None)?,
+        "attacked-budget" => serve_attacked(&bind, identity, Extra::Budget)?,
+        "attacked-per-peer" => serve_attacked(&bind, identity, Extra::PerPeer)?,
         "tungstenite" => spawn_per_connection(&bind, identity, tungstenite_echo)?,
         "raw" => spawn_per_connection(&bind, identity, raw_echo)?,
         other => return Err(format!("serve: unknown server {other}")),
@@ -125,8 +127,17 @@ fn serve_syncws(bind: &str, identity: Option<Identity>, hub: bool) -> Res<String
 pub const CHAT_ORIGIN: &str = "https://chat.example";
 /// The message budget of `attacked-budget`.
 pub const ATTACKED_BUDGET: usize = 256 << 20;
+/// The connections one address may hold on `attacked-per-peer`.
+pub const ATTACKED_PER_PEER: usize = 100;
 
-fn serve_attacked(bind: &str, identity: Option<Identity>, budget: Option<usize>) -> Res<String> {
+/// What an `attacked` server sets besides the README's settings.
+enum Extra {
+    None,
+    Budget,
+    PerPeer,
+}
+
+fn serve_attacked(bind: &str, identity: Option<Identity>, extra: Extra) -> Res<String> {
     use std::time::Duration;
     use syncws::server::{ConnectionEnd, EndReason, Route};
     use syncws::{Hub, KeepAlive, Server};
@@ -138,9 +149,11 @@ fn serve_attacked(bind: &str, identity: Option<Identity>, budget: Option<usize>)
             Duration::from_secs(10),
         ))
         .max_connections(1000);
-    if let Some(bytes) = budget {
-        server = server.message_budget(bytes);
-    }
+    server = match extra {
+        Extra::None => server,
+        Extra::Budget => server.message_budget(ATTACKED_BUDGET),
+        Extra::PerPeer => server.max_connections_per_peer(ATTACKED_PER_PEER),
+    };
     if let Some(identity) = identity {
         server = server.tls(identity).map_err(|e| format!("tls: {e}"))?;
     }

@@ -984,43 +984,33 @@ fn flood(
 }
 
 fn slowloris(target: &Target, scale: Scale) -> Res<Found> {
-    let every = Duration::from_secs(3);
-    let what = format!(
-        ", a valid request head one byte every {} s",
-        every.as_secs()
-    );
-    flood(
-        None,
-        target,
-        scale,
-        7_000,
-        &request_head(),
-        every,
-        25.0,
-        &what,
-    )
+    slowloris_from(None, "", target, scale)
 }
 
 /// Slowloris from 127.0.0.2 against `max_connections_per_peer`, while the
 /// good client connects from 127.0.0.1.
 fn slowloris_per_peer(target: &Target, scale: Scale) -> Res<Found> {
-    let every = Duration::from_secs(3);
-    let what = format!(
-        " from 127.0.0.2, a valid request head one byte every {} s, max_connections_per_peer {}",
-        every.as_secs(),
-        ATTACKED_PER_PEER
-    );
     let source = Some(Ipv4Addr::new(127, 0, 0, 2));
-    flood(
-        source,
-        target,
-        scale,
-        7_000,
-        &request_head(),
-        every,
-        25.0,
-        &what,
-    )
+    let limit = format!(", max_connections_per_peer {ATTACKED_PER_PEER}");
+    slowloris_from(source, &limit, target, scale)
+}
+
+/// 7,000 sockets from `source` sending a valid request head one byte
+/// every 3 s for 25 s; `limit` names the server's limit, if any.
+fn slowloris_from(
+    source: Option<Ipv4Addr>,
+    limit: &str,
+    target: &Target,
+    scale: Scale,
+) -> Res<Found> {
+    let every = Duration::from_secs(3);
+    let from = source.map_or(String::new(), |s| format!(" from {s}"));
+    let what = format!(
+        "{from}, a valid request head one byte every {} s{limit}",
+        every.as_secs()
+    );
+    let head = request_head();
+    flood(source, target, scale, 7_000, &head, every, 25.0, &what)
 }
 
 fn silent(target: &Target, scale: Scale) -> Res<Found> {

@@ -5,10 +5,13 @@
 //! ```text
 //! cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--only LIST]
 //!     [--rounds N] [--secs S] [--idle-conns N] [--note TEXT] [--no-write]
-//! syncws-bench serve syncws|syncws-hub|tungstenite|raw --bind ADDR [--tls CERT KEY]
+//! syncws-bench serve syncws|syncws-hub|tungstenite|raw|attacked|attacked-budget --bind ADDR
+//!     [--tls CERT KEY]
 //! syncws-bench thread-names [N]
+//! syncws-bench attacks [--only LIST] [--quick]
 //! ```
 
+mod attacks;
 mod procfs;
 mod report;
 mod serve;
@@ -162,7 +165,7 @@ struct Options {
 fn usage() -> ! {
     eprintln!(
         "usage: syncws-bench [--quick] [--only {}] [--rounds N] [--secs S] [--idle-conns N] \
-         [--note TEXT] [--no-write]\n       syncws-bench serve KIND --bind ADDR [--tls CERT KEY]\n       syncws-bench thread-names [N]",
+         [--note TEXT] [--no-write]\n       syncws-bench serve KIND --bind ADDR [--tls CERT KEY]\n       syncws-bench thread-names [N]\n       syncws-bench attacks [--only LIST] [--quick]",
         SPECS.iter().map(|s| s.id).collect::<Vec<_>>().join(",")
     );
     std::process::exit(2);
@@ -225,8 +228,11 @@ type Subcommand = fn(&[String]) -> wire::Res<()>;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // Subcommands other than the suite itself.
-    let subcommands: [(&str, Subcommand); 2] =
-        [("serve", serve::main), ("thread-names", thread_names::main)];
+    let subcommands: [(&str, Subcommand); 3] = [
+        ("serve", serve::main),
+        ("thread-names", thread_names::main),
+        ("attacks", attacks::main),
+    ];
     if let Some((name, command)) = subcommands
         .iter()
         .find(|(name, _)| args.first().map(String::as_str) == Some(*name))

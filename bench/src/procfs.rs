@@ -1,5 +1,5 @@
-//! What the suite reads from /proc: a server's CPU time and resident
-//! memory, the file-descriptor limit, the machine.
+//! What the suite reads from /proc: a server's CPU time, memory, threads
+//! and descriptors, the file-descriptor limit, the machine.
 
 use std::fs;
 use std::process::Command;
@@ -126,6 +126,37 @@ fn status_kib(pid: u32, key: &str) -> Result<u64, String> {
 /// Resident memory of process `pid`, in bytes (VmRSS).
 pub fn rss(pid: u32) -> Result<u64, String> {
     status_kib(pid, "VmRSS")
+}
+
+/// Address space of process `pid`, in bytes (VmSize).
+pub fn vm_size(pid: u32) -> Result<u64, String> {
+    status_kib(pid, "VmSize")
+}
+
+/// The number of open file descriptors of process `pid`.
+pub fn open_fds(pid: u32) -> Result<u64, String> {
+    let dir =
+        fs::read_dir(format!("/proc/{pid}/fd")).map_err(|e| format!("/proc/{pid}/fd: {e}"))?;
+    Ok(dir.count() as u64)
+}
+
+/// The kernel's TCP counters named `keys` (`TcpExt` of /proc/net/netstat:
+/// `ListenOverflows`, `SyncookiesSent`...), in the order asked; 0 for one
+/// not found.
+pub fn tcp_ext(keys: &[&str]) -> Vec<u64> {
+    let netstat = fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let mut lines = netstat.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return vec![0; keys.len()];
+    };
+    let pairs: Vec<(&str, u64)> = names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .map(|(n, v)| (n, v.parse().unwrap_or(0)))
+        .collect();
+    keys.iter()
+        .map(|k| pairs.iter().find(|(n, _)| n == k).map_or(0, |p| p.1))
+        .collect()
 }
 
 /// The number of threads of process `pid`.

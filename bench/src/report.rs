@@ -173,6 +173,18 @@ pub const TARGETS: &[Target] = &[
 ];
 
 /// A number with about three significant digits.
+/// `digits` with thousands separators.
+pub fn thousands(digits: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 pub fn num(v: f64) -> String {
     if !v.is_finite() {
         return "—".into();
@@ -180,16 +192,8 @@ pub fn num(v: f64) -> String {
     let a = v.abs();
     if a >= 10_000.0 {
         let s = format!("{:.0}", v);
-        // Thousands separators.
         let (sign, digits) = s.strip_prefix('-').map_or(("", s.as_str()), |d| ("-", d));
-        let mut out = String::new();
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
-                out.push(',');
-            }
-            out.push(c);
-        }
-        format!("{sign}{out}")
+        format!("{sign}{}", thousands(digits))
     } else if a >= 100.0 {
         format!("{:.0}", v)
     } else if a >= 10.0 {

@@ -13,6 +13,16 @@
 //!   and frame limits raised to 64 MiB.
 //! - `raw`: length-prefixed records echoed back over plain TCP, thread per
 //!   connection: the least work an echo can be, the physical limit.
+//! - `attacked`: the server the attacks run against (`syncws-bench
+//!   attacks`), a small production server as the README writes one:
+//!   `max_connections(1000)`, keep-alive 30 s / 10 s, an echo route
+//!   `/echo`, a `Hub` chatroom `/chat` with an origin allow-list
+//!   ([`CHAT_ORIGIN`]), a page `/`. It prints an `event` line for every
+//!   connection that does not end with the close handshake, for every
+//!   echo handler whose `run_with` failed, and when the number of chatroom
+//!   members changes (see [`event`]).
+//! - `attacked-budget`: the same with `message_budget(256 MiB)`.
+//! - `attacked-per-peer`: the same with `max_connections_per_peer(100)`.
 
 use std::io::{self, Read, Write};
 use std::net::TcpListener;
@@ -57,6 +67,9 @@ pub fn main(args: &[String]) -> Res<()> {
     let addr = match kind.as_str() {
         "syncws" => serve_syncws(&bind, identity, false)?,
         "syncws-hub" => serve_syncws(&bind, identity, true)?,
+        "attacked" => serve_attacked(&bind, identity, Extra::None)?,
+        "attacked-budget" => serve_attacked(&bind, identity, Extra::Budget)?,
+        "attacked-per-peer" => serve_attacked(&bind, identity, Extra::PerPeer)?,
         "tungstenite" => spawn_per_connection(&bind, identity, tungstenite_echo)?,
         "raw" => spawn_per_connection(&bind, identity, raw_echo)?,
         other => return Err(format!("serve: unknown server {other}")),
@@ -108,6 +121,116 @@ fn serve_syncws(bind: &str, identity: Option<Identity>, hub: bool) -> Res<String
     // The handle lives as long as the process.
     std::mem::forget(handle);
     Ok(addr)
+}
+
+/// The only origin the `attacked` server's `/chat` accepts.
+pub const CHAT_ORIGIN: &str = "https://chat.example";
+/// The message budget of `attacked-budget`.
+pub const ATTACKED_BUDGET: usize = 256 << 20;
+/// The connections one address may hold on `attacked-per-peer`.
+pub const ATTACKED_PER_PEER: usize = 100;
+
+/// What an `attacked` server sets besides the README's settings.
+enum Extra {
+    None,
+    Budget,
+    PerPeer,
+}
+
+fn serve_attacked(bind: &str, identity: Option<Identity>, extra: Extra) -> Res<String> {
+    use std::time::Duration;
+    use syncws::server::{ConnectionEnd, EndReason, Route};
+    use syncws::{Hub, KeepAlive, Server};
+    let room = Hub::new();
+    let mut server = Server::bind(bind)
+        .map_err(|e| format!("bind: {e}"))?
+        .keep_alive(KeepAlive::new(
+            Duration::from_secs(30),
+            Duration::from_secs(10),
+        ))
+        .max_connections(1000);
+    server = match extra {
+        Extra::None => server,
+        Extra::Budget => server.message_budget(ATTACKED_BUDGET),
+        Extra::PerPeer => server.max_connections_per_peer(ATTACKED_PER_PEER),
+    };
+    if let Some(identity) = identity {
+        server = server.tls(identity).map_err(|e| format!("tls: {e}"))?;
+    }
+    let ended = |end: &ConnectionEnd| {
+        if !matches!(end.reason, EndReason::Closed(_)) {
+            event(
+                end.info.id.0,
+                &end.info.path,
+                &format!(
+                    "ended after {:.3} s: {}",
+                    end.duration.as_secs_f64(),
+                    end.reason
+                ),
+            );
+        }
+    };
+    // Tell the tool when the chatroom's membership changes (a slow member
+    // evicted), polled every 10 ms for at most a day.
+    let members = room.clone();
+    thread::spawn(move || {
+        let mut last = 0;
+        for _ in 0..24 * 3600 * 100 {
+            let now = members.len();
+            if now != last {
+                event(0, "/chat", &format!("members {now}"));
+                last = now;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    });
+    let handle = server
+        .page(
+            "/",
+            "text/html",
+            "<script>new WebSocket('ws://' + location.host + '/chat')</script>",
+        )
+        .websocket(Route::exact("/echo").after_close(ended), |mut ws| {
+            let sender = ws.sender();
+            if let Err(e) = ws.run_with(|message| sender.send_message(message)) {
+                event(
+                    ws.id().map_or(0, |id| id.0),
+                    "/echo",
+                    &format!("run_with failed: {e}"),
+                );
+            }
+        })
+        .websocket(
+            Route::exact("/chat")
+                .origins([CHAT_ORIGIN])
+                .after_close(ended),
+            move |mut ws| {
+                let Ok(_member) = room.join(ws.sender()) else {
+                    return;
+                };
+                let _ = ws.run_with(|message| {
+                    room.broadcast(message);
+                    Ok(())
+                });
+            },
+        )
+        .serve()
+        .map_err(|e| format!("serve: {e}"))?;
+    let addr = handle.local_addr().to_string();
+    std::mem::forget(handle);
+    Ok(addr)
+}
+
+/// Tell the attack tool what happened to connection `id`: a line
+/// `event UNIX_MS ID PATH TEXT` on standard output.
+fn event(id: u64, path: &str, text: &str) {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut out = io::stdout().lock();
+    // Nobody to tell if the tool has gone.
+    let _ = writeln!(out, "event {ms} {id} {path} {text}");
+    let _ = out.flush();
 }
 
 /// Accept on a thread of its own; each connection gets a thread from

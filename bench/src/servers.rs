@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
 use crate::procfs::{self, Cpu};
@@ -95,6 +95,13 @@ impl Drop for Tls {
     }
 }
 
+/// The command line of `syncws-bench serve KIND`.
+pub fn serve_argv(kind: &str) -> Vec<String> {
+    let exe =
+        std::env::current_exe().map_or_else(|_| "syncws-bench".into(), |e| e.display().to_string());
+    vec![exe, "serve".into(), kind.into()]
+}
+
 /// Where Node's broadcast server lives.
 pub fn node_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node")
@@ -135,20 +142,30 @@ pub struct Server {
     child: Child,
     stdin: Option<ChildStdin>,
     tls: Option<native_tls::TlsConnector>,
+    lines: Mutex<mpsc::Receiver<String>>,
 }
 
 impl Server {
     /// Start `kind`, over TLS with `tls`, pinned to CPU `pin` if given
     /// (with `taskset -c`, so every thread it starts is pinned too).
     pub fn start(kind: Kind, tls: Option<&Tls>, pin: Option<usize>) -> Res<Server> {
-        let exe = std::env::current_exe().map_err(|e| format!("current exe: {e}"))?;
         let mut argv: Vec<String> = match kind {
             Kind::NodeWs => vec![
                 "node".into(),
                 node_dir().join("broadcast.js").display().to_string(),
             ],
-            _ => vec![exe.display().to_string(), "serve".into(), kind.arg().into()],
+            _ => serve_argv(kind.arg()),
         };
+        if let Some(cpu) = pin {
+            argv.splice(0..0, ["taskset".to_string(), "-c".into(), cpu.to_string()]);
+        }
+        Server::spawn(kind, argv, tls)
+    }
+
+    /// Run `argv` (a server that takes `--bind` and `--tls`, and prints
+    /// `listening ADDR`) as a server of `kind`. Every line it prints later
+    /// is kept for [`Server::lines`].
+    pub fn spawn(kind: Kind, mut argv: Vec<String>, tls: Option<&Tls>) -> Res<Server> {
         argv.extend(["--bind".into(), "127.0.0.1:0".into()]);
         if let Some(tls) = tls {
             argv.extend([
@@ -156,9 +173,6 @@ impl Server {
                 tls.cert.display().to_string(),
                 tls.key.display().to_string(),
             ]);
-        }
-        if let Some(cpu) = pin {
-            argv.splice(0..0, ["taskset".to_string(), "-c".into(), cpu.to_string()]);
         }
         let mut child = Command::new(&argv[0])
             .args(&argv[1..])
@@ -170,9 +184,12 @@ impl Server {
         let stdout = child.stdout.take().expect("piped");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
         });
         let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
         let addr = line
@@ -188,6 +205,7 @@ impl Server {
             child,
             stdin,
             tls: tls.map(|t| t.connector.clone()),
+            lines: Mutex::new(rx),
         };
         match addr {
             Some(addr) => {
@@ -200,6 +218,19 @@ impl Server {
                 line.trim()
             )),
         }
+    }
+
+    /// The lines the server printed after `listening`, since the last call.
+    pub fn lines(&self) -> Vec<String> {
+        match self.lines.lock() {
+            Ok(lines) => lines.try_iter().collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Whether the process still runs.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     pub fn cpu(&self) -> Res<Cpu> {

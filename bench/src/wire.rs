@@ -261,12 +261,7 @@ impl In {
                     if let Some(len) = self.buffered().first_chunk::<4>() {
                         let len = u32::from_be_bytes(*len);
                         self.start += 4;
-                        return Ok(FrameHeader::new(
-                            true,
-                            OpCode::Binary,
-                            u64::from(len),
-                            None,
-                        ));
+                        return Ok(FrameHeader::new(true, OpCode::Binary, u64::from(len), None));
                     }
                     self.fill_or_eof(r)?;
                 }
@@ -452,10 +447,15 @@ fn check_server_frame(header: &FrameHeader) -> Res<()> {
 /// The client's opening handshake (RFC 6455 §4.1), checking the server's
 /// `Sec-WebSocket-Accept`. Returns the bytes read past the response head.
 pub fn handshake(s: &mut impl Stream, host: &str, path: &str) -> Res<Vec<u8>> {
+    handshake_with(s, host, path, "")
+}
+
+/// The same with `extra` header lines (each ending in CRLF) in the request.
+pub fn handshake_with(s: &mut impl Stream, host: &str, path: &str, extra: &str) -> Res<Vec<u8>> {
     let key = generate_key();
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
     );
     s.write_all(request.as_bytes())
         .map_err(io_err("handshake write"))?;
@@ -492,8 +492,12 @@ pub fn handshake(s: &mut impl Stream, host: &str, path: &str) -> Res<Vec<u8>> {
 
 /// Open a TCP connection to `addr`, with Nagle off as every server here has.
 pub fn tcp(addr: SocketAddr) -> Res<TcpStream> {
-    let stream =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(io_err("connect"))?;
+    tcp_within(addr, Duration::from_secs(10))
+}
+
+/// The same, giving up after `timeout`.
+pub fn tcp_within(addr: SocketAddr, timeout: Duration) -> Res<TcpStream> {
+    let stream = TcpStream::connect_timeout(&addr, timeout).map_err(io_err("connect"))?;
     stream.set_nodelay(true).map_err(io_err("nodelay"))?;
     Ok(stream)
 }
@@ -519,6 +523,19 @@ impl Conn {
         let tcp = tcp(addr)?;
         tcp.set_read_timeout(Some(Duration::from_secs(60)))
             .map_err(io_err("timeout"))?;
+        Conn::upgrade(tcp, addr, proto, path, tls, capacity)
+    }
+
+    /// On a TCP connection to `addr`: TLS if `tls`, then the WebSocket
+    /// handshake if `proto` is WebSocket.
+    pub fn upgrade(
+        tcp: TcpStream,
+        addr: SocketAddr,
+        proto: Proto,
+        path: &str,
+        tls: Option<&native_tls::TlsConnector>,
+        capacity: usize,
+    ) -> Res<Conn> {
         let mut stream: Box<dyn Stream> = match tls {
             Some(connector) => Box::new(
                 connector

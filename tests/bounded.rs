@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use hostile_raw::{Chatter, RawWs, TIMEOUT, client_frame, eventually, raw_header, within};
 use syncws::protocol::frame::OpCode;
+use syncws::server::{EndReason, Route};
 use syncws::{Config, KeepAlive, Server, WebSocket};
 
 /// The environment variable that makes this binary a child server.
@@ -318,12 +319,16 @@ fn a_failed_send_ends_the_connection_in_time_while_the_peer_keeps_sending() {
     let keep_alive = KeepAlive::new(Duration::from_millis(200), Duration::from_millis(300));
     let close_timeout = Duration::from_millis(500);
     let (failed_tx, failed_rx) = mpsc::channel();
+    let (ended_tx, ended_rx) = mpsc::channel();
+    let firehose = Route::exact("/firehose").after_close(move |end| {
+        let _ = ended_tx.send(end.reason.clone());
+    });
     let server = Server::bind("127.0.0.1:0")
         .unwrap()
         .config(Config::default().close_timeout(close_timeout))
         .keep_alive(keep_alive)
         .websocket("/echo", hostile_raw::echo)
-        .websocket("/firehose", move |ws: WebSocket| {
+        .websocket(firehose, move |ws: WebSocket| {
             let chunk = vec![0x42u8; 64 << 10];
             for _ in 0..100_000 {
                 if let Err(e) = ws.send_binary(&chunk) {
@@ -362,6 +367,15 @@ fn a_failed_send_ends_the_connection_in_time_while_the_peer_keeps_sending() {
         server.connections().len() == 1
     });
     let forgotten_after = failed_at.elapsed();
+    // The after-close hook is told the connection failed, not that the
+    // handler ended it.
+    match ended_rx
+        .recv_timeout(TIMEOUT)
+        .expect("the after-close hook runs")
+    {
+        EndReason::Failed(why) => assert!(why.contains("timed out"), "{why}"),
+        other => panic!("the after-close hook was told {other:?}"),
+    }
     assert!(
         forgotten_after < close_timeout + Duration::from_secs(2),
         "the connection lasted {forgotten_after:?} after its send failed ({error})"

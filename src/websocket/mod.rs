@@ -28,7 +28,7 @@ use crate::protocol::config::{Config, KeepAlive};
 use crate::protocol::handshake::Request;
 use crate::protocol::message::{CloseCode, CloseFrame, Message, MessageRef};
 use crate::protocol::receiver::Receiver;
-use crate::protocol::session::LINGER_MAX_BYTES;
+use crate::protocol::session::{LINGER_MAX_BYTES, State};
 use crate::protocol::timers::Timers;
 use crate::transport::Transport;
 
@@ -506,8 +506,12 @@ impl Drop for WebSocket {
         } else {
             CloseCode::Normal
         };
+        // Only an open connection is the handler's to end: one that failed
+        // (a send that timed out) or is closing ends as its state says.
         if let Some(home) = &self.inner.home {
-            home.dropped_while_open();
+            if self.writer().state() == State::Open {
+                home.dropped_while_open();
+            }
         }
         if self.inner.role == Role::Server {
             // Writing the close frame must not block forever on a peer that

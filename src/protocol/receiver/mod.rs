@@ -196,6 +196,15 @@ impl Receiver {
     /// nothing more will be parsed.
     pub fn finish(&mut self) {
         self.finished = true;
+        // A message half received can never be whole now: its memory, and
+        // its share of a server's budget, go back at once, not when the
+        // connection is dropped after the close handshake's linger (while
+        // a failed message kept its share, every other connection that
+        // grew failed in turn).
+        self.frame = None;
+        self.message = None;
+        self.control = Vec::new();
+        self.give_back_budget();
     }
 
     /// True if bytes have been received that are not yet parsed: more may

@@ -160,3 +160,59 @@ fn rfc6455_10_4_message_of_exactly_max_message_size_is_accepted() {
         );
     }
 }
+
+/// A server-wide budget for messages being received (beyond §10.4's
+/// per-message limit): the receiver whose message would pass it fails
+/// with 1009, and once it is finished its share goes back at once, not
+/// when it is dropped; the other's message, within the budget, is
+/// delivered and gives its share back too.
+#[test]
+fn a_message_over_the_shared_budget_fails_and_gives_its_share_back_when_finished() {
+    let budget = Arc::new(MessageBudget::new(300 << 10));
+    let fragment = pattern(100 << 10);
+    let fragments = |n: usize| -> Vec<u8> {
+        let mut input = frame_to(Role::Server, false, OpCode::Binary, &fragment);
+        for _ in 1..n {
+            input.extend(frame_to(
+                Role::Server,
+                false,
+                OpCode::Continuation,
+                &fragment,
+            ));
+        }
+        input
+    };
+    let mut holder = receiver(Role::Server);
+    holder.share_budget(Arc::clone(&budget));
+    assert_eq!(feed(&mut holder, &fragments(1)), []);
+    let held = budget.used();
+    assert!(held >= 100 << 10, "{held} bytes taken for 100 KiB");
+
+    let mut greedy = receiver(Role::Server);
+    greedy.share_budget(Arc::clone(&budget));
+    let outcomes = feed(&mut greedy, &fragments(4));
+    let Some(Err(error)) = outcomes.last() else {
+        panic!("the greedy message passed the budget: {outcomes:?}");
+    };
+    assert!(
+        matches!(error, Error::Capacity(CapacityError::OverBudget { .. })),
+        "{error:?}"
+    );
+    assert_eq!(error.close_code(), Some(CloseCode::TooBig));
+    assert!(budget.used() > held, "the greedy message took nothing");
+    greedy.finish();
+    assert_eq!(
+        budget.used(),
+        held,
+        "a failed message still holds its share"
+    );
+
+    let end = frame_to(Role::Server, true, OpCode::Continuation, b"end");
+    let delivered = feed(&mut holder, &end);
+    assert!(
+        matches!(&delivered[..], [Ok(Event::Message(Message::Binary(data)))] if data.len() == (100 << 10) + 3),
+        "{}",
+        describe(&delivered)
+    );
+    assert_eq!(budget.used(), 0);
+}

@@ -10,8 +10,8 @@ use crate::error::{Error, HandshakeError, Result, Timeout};
 use crate::protocol::Role;
 use crate::protocol::config::Config;
 use crate::protocol::handshake::{ClientRequest, Headers, check_response, parse_response};
-use crate::transport::Transport;
 use crate::transport::head::{handshake_io, read_head, set_deadline};
+use crate::transport::{Socket, Transport};
 use crate::url::WsUrl;
 use crate::websocket::{Opened, WebSocket};
 
@@ -162,7 +162,7 @@ impl ClientBuilder {
         let stream = if url.tls {
             self.tls_connect(tcp, &url.host, deadline)?
         } else {
-            Transport::Tcp(std::sync::Arc::new(tcp))
+            Transport::Plain(std::sync::Arc::new(Socket::Tcp(tcp)))
         };
         let request = ClientRequest {
             protocols: self.protocols,
@@ -192,10 +192,10 @@ impl ClientBuilder {
             }
             Err(e) => return Err(Error::Handshake(e)),
         };
-        let peer_addr = stream.peer_addr().ok();
+        let peer = stream.peer_address().ok();
         let opened = Opened {
             transport: stream,
-            peer_addr,
+            peer,
             leftover: rest,
             // At most this is left on the socket from the handshake.
             socket_timeout: config.handshake_timeout,
@@ -229,7 +229,10 @@ impl ClientBuilder {
         tcp.set_write_timeout(timeout)?;
         // The SNI name and the name checked against the certificate are
         // the URL's host.
-        match connector.connect(host, Pipe::new(std::sync::Arc::new(tcp), deadline)) {
+        match connector.connect(
+            host,
+            Pipe::new(std::sync::Arc::new(Socket::Tcp(tcp)), deadline),
+        ) {
             Ok(stream) => Ok(Transport::Tls(std::sync::Arc::new(TlsTransport::new(
                 stream,
             )))),

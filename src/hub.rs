@@ -360,8 +360,8 @@ mod tests {
         peer.set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
         let opened = Opened {
-            transport: Transport::Tcp(Arc::new(server)),
-            peer_addr: None,
+            transport: Transport::Plain(Arc::new(server.into())),
+            peer: None,
             leftover: Vec::new(),
             socket_timeout: None,
             write_timeout_set: false,

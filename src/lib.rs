@@ -58,9 +58,11 @@ pub use error::{
     CapacityError, Error, HandshakeError, ProtocolViolation, Result, Timeout, UrlError,
 };
 pub use hub::{Hub, Membership};
+pub use protocol::address::Address;
 pub use protocol::config::{Config, KeepAlive};
 pub use protocol::message::{CloseCode, CloseFrame, Message, MessageRef};
 pub use server::{Server, ServerHandle, WeakServerHandle};
+pub use transport::Socket;
 pub use websocket::{Incoming, Sender, WebSocket};
 
 /// The TLS library under `wss://`, re-exported for its `Identity`,

@@ -17,6 +17,7 @@
 //! its notes. Its data types are `#[non_exhaustive]`, so that adding a
 //! variant or a field is not a break.
 
+pub(crate) mod address;
 pub(crate) mod budget;
 pub(crate) mod close;
 pub(crate) mod config;

@@ -3,12 +3,13 @@
 //! not fit is refused at once on the accepting thread, costing no thread.
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, Shutdown, TcpStream};
+use std::net::{IpAddr, Shutdown};
 use std::sync::Arc;
 
 use crate::protocol::handshake::Response;
 use crate::server::registry::Registry;
 use crate::throttle::Throttled;
+use crate::transport::Socket;
 
 /// Default limit on connections still in their opening handshake (TLS
 /// and HTTP): 1024. A peer that opens sockets and trickles their requests
@@ -23,7 +24,8 @@ pub(crate) struct Limits {
     pub connections: Option<usize>,
     /// Connections still in their handshake.
     pub handshakes: usize,
-    /// Connections from one IP address.
+    /// Connections from one IP address (Unix peers have none: they count
+    /// only against the other limits).
     pub per_peer: Option<usize>,
 }
 
@@ -52,12 +54,13 @@ impl Refusal {
 pub(crate) struct Admission {
     registry: Arc<Registry>,
     n: u64,
-    peer: IpAddr,
+    /// `None` for a peer without an IP address, not counted per peer.
+    peer: Option<IpAddr>,
     handshaking: bool,
 }
 
 impl Admission {
-    pub(crate) fn new(registry: Arc<Registry>, n: u64, peer: IpAddr) -> Admission {
+    pub(crate) fn new(registry: Arc<Registry>, n: u64, peer: Option<IpAddr>) -> Admission {
         Admission {
             registry,
             n,
@@ -86,7 +89,7 @@ impl Drop for Admission {
 /// kernel reset the connection and destroy the answer), answer `503`
 /// (or, over TLS, which cannot be spoken before its handshake, nothing),
 /// and close. Nothing here waits: the socket is non-blocking.
-pub(crate) fn refuse(stream: &TcpStream, tls: bool, refusal: Refusal) {
+pub(crate) fn refuse(stream: &Socket, tls: bool, refusal: Refusal) {
     if stream.set_nonblocking(true).is_err() {
         return;
     }

@@ -2,7 +2,7 @@
 //! or refuse or accept the upgrade, run the handler, then report the end.
 
 use std::io::Write;
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::Shutdown;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::Sender as WebSocketSender;
 use crate::error::{Error, HandshakeError};
 use crate::protocol::Role;
+use crate::protocol::address::Address;
 use crate::protocol::handshake::{
     Headers, Request, Response, check_upgrade, encode_accept_response, parse_request,
 };
@@ -21,8 +22,8 @@ use crate::server::route::{Route, Upgrade, best_match, best_match_index};
 use crate::server::workers::Job;
 use crate::server::{ConnectionEnd, ConnectionId, ConnectionInfo, EndReason, Shared};
 use crate::throttle::Throttled;
-use crate::transport::Transport;
 use crate::transport::head::read_head;
+use crate::transport::{Socket, Transport};
 use crate::websocket::{Home, Opened, WebSocket};
 
 /// Failed TLS handshakes and refused requests are logged once a second at
@@ -127,27 +128,27 @@ pub(crate) fn serve(shared: &Arc<Shared>, job: Job) {
 #[inline(never)]
 fn handshake(
     shared: &Arc<Shared>,
-    tcp: Arc<TcpStream>,
-    peer: SocketAddr,
+    socket: Arc<Socket>,
+    peer: Option<Address>,
 ) -> Option<(Opened, Box<Accepted>)> {
     // Small messages go out at once, not after Nagle's delay.
-    let _ = tcp.set_nodelay(true);
+    let _ = socket.set_nodelay();
     let timeout = shared.settings.config.handshake_timeout;
     let deadline = timeout.map(|t| Instant::now() + t);
     // Set once: reads of the handshake end by the deadline. A write is
     // bounded too where it could block (see `Bounded`).
-    if tcp.set_read_timeout(timeout).is_err() {
+    if socket.set_read_timeout(timeout).is_err() {
         return None;
     }
     let mut bounded = Bounded {
         deadline,
         set: false,
     };
-    let stream = open_stream(shared, tcp, peer, &mut bounded)?;
-    let mut accepted = answer_request(shared, &stream, peer, deadline, &mut bounded)?;
+    let stream = open_stream(shared, socket, peer.as_ref(), &mut bounded)?;
+    let mut accepted = answer_request(shared, &stream, peer.clone(), deadline, &mut bounded)?;
     let opened = Opened {
         transport: stream,
-        peer_addr: Some(peer),
+        peer,
         leftover: std::mem::take(&mut accepted.rest),
         // At most this is left on the socket from the handshake.
         socket_timeout: timeout,
@@ -165,21 +166,22 @@ fn handshake(
 #[inline(never)]
 fn open_stream(
     shared: &Shared,
-    tcp: Arc<TcpStream>,
-    peer: SocketAddr,
+    socket: Arc<Socket>,
+    peer: Option<&Address>,
     bounded: &mut Bounded,
 ) -> Option<Transport> {
     #[cfg(feature = "native-tls")]
     if let Some(acceptor) = &shared.settings.tls {
         use crate::transport::{Pipe, TlsTransport};
         // The server's certificates may be more than a socket buffer.
-        bounded.set_on(|t| tcp.set_write_timeout(t)).ok()?;
-        return match acceptor.accept(Pipe::new(tcp, bounded.deadline)) {
+        bounded.set_on(|t| socket.set_write_timeout(t)).ok()?;
+        return match acceptor.accept(Pipe::new(socket, bounded.deadline)) {
             Ok(stream) => Some(Transport::Tls(Arc::new(TlsTransport::new(stream)))),
             Err(e) => {
                 TLS_FAILED.note(|left_out| {
                     log::info!(
-                        "TLS handshake with {peer} failed: {e} ({left_out} more in the last second)"
+                        "TLS handshake with {} failed: {e} ({left_out} more in the last second)",
+                        show(peer)
                     );
                 });
                 None
@@ -187,7 +189,7 @@ fn open_stream(
         };
     }
     let _ = (shared, peer, bounded);
-    Some(Transport::Tcp(tcp))
+    Some(Transport::Plain(socket))
 }
 
 /// Read the request and answer it, unless it is an upgrade that is
@@ -196,14 +198,16 @@ fn open_stream(
 fn answer_request(
     shared: &Shared,
     stream: &Transport,
-    peer: SocketAddr,
+    peer: Option<Address>,
     deadline: Option<Instant>,
     bounded: &mut Bounded,
 ) -> Option<Accepted> {
     // Each step below that has locals of its own is a call of its own, so
     // that their frames are side by side rather than stacked (see `serve`).
     let (mut request, rest) = read_request(shared, stream, deadline, bounded)?;
-    request.set_peer_addr(peer);
+    if let Some(peer) = peer {
+        request.set_peer(peer);
+    }
     if shared.stopping.load(Ordering::Acquire) {
         respond(
             stream,
@@ -422,7 +426,7 @@ fn open_websocket(
     let info = ConnectionInfo::new(
         id,
         ws.request().map_or("", |r| r.path()).to_owned(),
-        ws.peer_addr(),
+        ws.peer_address().cloned(),
         ws.protocol().map(str::to_owned),
     );
     let keep_alive = shared.websockets[accepted.route]
@@ -440,7 +444,7 @@ fn open_websocket(
     }
     log::info!(
         "connection {id} from {} opened on {}",
-        show(info.peer),
+        show(info.peer_address.as_ref()),
         info.path
     );
     Box::new(Running {
@@ -493,7 +497,7 @@ fn finish_websocket(shared: &Shared, running: Box<Running>, outcome: std::thread
     };
     log::info!(
         "connection {id} from {} on {} ended after {:.3?}: {}",
-        show(end.info.peer),
+        show(end.info.peer_address.as_ref()),
         end.info.path,
         end.duration,
         end.reason
@@ -528,7 +532,7 @@ fn respond(
                 "refused {} {} from {}: {} {} ({left_out} more refusals in the last second)",
                 request.map_or("-", |r| r.method()),
                 request.map_or("-", |r| r.target()),
-                show(stream.peer_addr().ok()),
+                show(request.and_then(Request::peer_address)),
                 response.status,
                 String::from_utf8_lossy(&response.body)
             );
@@ -543,7 +547,7 @@ fn respond(
     let _ = stream.shutdown(Shutdown::Write);
 }
 
-/// A peer address for the log.
-fn show(peer: Option<std::net::SocketAddr>) -> String {
+/// A peer address for the log: `192.0.2.1:50000`, `unix:(unnamed)`.
+fn show(peer: Option<&Address>) -> String {
     peer.map_or_else(|| "an unknown peer".to_owned(), |p| p.to_string())
 }

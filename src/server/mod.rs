@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use crate::protocol::budget::MessageBudget;
 use crate::protocol::config::{Config, KeepAlive};
 use crate::protocol::message::{CloseCode, CloseFrame};
+use crate::transport::Socket;
 use crate::websocket::Sender;
 
 pub use crate::protocol::handshake::{Request, Response};
@@ -479,17 +480,17 @@ fn serve_listener(listener: &TcpListener, shared: &Arc<Shared>) {
             }
         };
         let n = shared.registry.next_id();
-        let stream = Arc::new(stream);
+        let stream = Arc::new(Socket::Tcp(stream));
         match shared
             .registry
-            .admit(n, peer.ip(), &stream, &shared.settings.limits)
+            .admit(n, Some(peer.ip()), &stream, &shared.settings.limits)
         {
             Ok(admission) => workers.serve(
                 shared,
                 workers::Job {
                     n,
                     stream,
-                    peer,
+                    peer: Some(peer.into()),
                     admission,
                 },
             ),

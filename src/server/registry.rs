@@ -3,7 +3,7 @@
 //! live connection threads so that `stop` can wait for them.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -11,9 +11,11 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::Receiver;
 
 use crate::error::{Error, Result};
+use crate::protocol::address::Address;
 use crate::protocol::message::{CloseCode, Message};
 use crate::server::admission::{Admission, Limits, Refusal};
 use crate::sync::{Signal, lock};
+use crate::transport::Socket;
 use crate::websocket::{ConnectionId, Sender};
 
 /// What the server can tell about an open connection.
@@ -24,8 +26,11 @@ pub struct ConnectionInfo {
     pub id: ConnectionId,
     /// The request path it was opened on.
     pub path: String,
-    /// The peer's address.
+    /// The peer's IP address and port; `None` if unknown, and for a peer
+    /// on a Unix domain socket (see `peer_address`).
     pub peer: Option<SocketAddr>,
+    /// The peer's address, TCP or Unix, if known.
+    pub peer_address: Option<Address>,
     /// When it was opened.
     pub since: SystemTime,
     /// The subprotocol agreed, if any.
@@ -39,13 +44,14 @@ impl ConnectionInfo {
     pub(crate) fn new(
         id: ConnectionId,
         path: String,
-        peer: Option<SocketAddr>,
+        peer_address: Option<Address>,
         protocol: Option<String>,
     ) -> ConnectionInfo {
         ConnectionInfo {
             id,
             path,
-            peer,
+            peer: peer_address.as_ref().and_then(Address::socket_addr),
+            peer_address,
             since: SystemTime::now(),
             protocol,
             detached: false,
@@ -63,10 +69,11 @@ struct Entry {
 struct Book {
     open: HashMap<ConnectionId, Entry>,
     /// Sockets still in their opening handshake, so `stop` can drop them.
-    handshaking: HashMap<u64, Arc<TcpStream>>,
+    handshaking: HashMap<u64, Arc<Socket>>,
     /// Sockets admitted and not yet ended, whatever they are doing.
     admitted: usize,
-    /// Of those, from each IP address (kept only while a limit is set).
+    /// Of those, from each IP address (kept only while a limit is set;
+    /// Unix peers have none, and are not counted).
     per_peer: HashMap<IpAddr, usize>,
     /// Connection threads still running.
     threads: usize,
@@ -127,8 +134,8 @@ impl Registry {
     pub fn admit(
         self: &Arc<Self>,
         n: u64,
-        peer: IpAddr,
-        stream: &Arc<TcpStream>,
+        peer: Option<IpAddr>,
+        stream: &Arc<Socket>,
         limits: &Limits,
     ) -> std::result::Result<Admission, Refusal> {
         let mut book = self.lock();
@@ -138,7 +145,7 @@ impl Registry {
         if book.handshaking.len() >= limits.handshakes {
             return Err(Refusal::Handshakes);
         }
-        if let Some(max) = limits.per_peer {
+        if let (Some(max), Some(peer)) = (limits.per_peer, peer) {
             let from_peer = book.per_peer.entry(peer).or_default();
             if *from_peer >= max {
                 return Err(Refusal::Peer);
@@ -156,12 +163,13 @@ impl Registry {
     }
 
     /// An admitted connection ended.
-    pub(crate) fn left(&self, n: u64, peer: IpAddr, handshaking: bool) {
+    pub(crate) fn left(&self, n: u64, peer: Option<IpAddr>, handshaking: bool) {
         let mut book = self.lock();
         book.admitted -= 1;
         if handshaking {
             book.handshaking.remove(&n);
         }
+        let Some(peer) = peer else { return };
         if let Some(from_peer) = book.per_peer.get_mut(&peer) {
             *from_peer -= 1;
             if *from_peer == 0 {
@@ -172,8 +180,7 @@ impl Registry {
 
     /// Drop every connection still in its opening handshake.
     pub fn abort_handshakes(&self) {
-        let streams: Vec<Arc<TcpStream>> =
-            self.lock().handshaking.values().map(Arc::clone).collect();
+        let streams: Vec<Arc<Socket>> = self.lock().handshaking.values().map(Arc::clone).collect();
         for stream in streams {
             let _ = stream.shutdown(Shutdown::Both);
         }
@@ -238,7 +245,7 @@ impl Registry {
 
     /// Drop every connection at once, open or still in its handshake.
     pub fn abort_all(&self) {
-        let (senders, streams): (Vec<Sender>, Vec<Arc<TcpStream>>) = {
+        let (senders, streams): (Vec<Sender>, Vec<Arc<Socket>>) = {
             let book = self.lock();
             let senders = book.open.values().map(|e| e.sender.clone()).collect();
             let streams = book.handshaking.values().map(Arc::clone).collect();

@@ -18,15 +18,16 @@
 //! `syncws-N` while it serves connection N and `syncws-idle` while it
 //! waits; std's name for it is `syncws-conn`.
 
-use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::protocol::address::Address;
 use crate::server::admission::Admission;
 use crate::server::{Shared, connection};
 use crate::throttle::Throttled;
+use crate::transport::Socket;
 
 /// std's name of every connection thread.
 const THREAD_NAME: &str = "syncws-conn";
@@ -34,8 +35,9 @@ const THREAD_NAME: &str = "syncws-conn";
 /// A connection accepted, to be served.
 pub(crate) struct Job {
     pub n: u64,
-    pub stream: Arc<TcpStream>,
-    pub peer: SocketAddr,
+    pub stream: Arc<Socket>,
+    /// The peer's address, if known.
+    pub peer: Option<Address>,
     /// What it counts against the server's limits, until it ends.
     pub admission: Admission,
 }
@@ -283,7 +285,7 @@ fn name_thread(_prefix: &str, _n: Option<u64>) {}
 
 #[cfg(test)]
 mod tests {
-    use std::net::TcpListener;
+    use std::net::{TcpListener, TcpStream};
     use std::sync::mpsc;
 
     use super::*;
@@ -292,8 +294,9 @@ mod tests {
 
     fn job(n: u64) -> Job {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let stream = Arc::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
-        let peer = stream.local_addr().unwrap();
+        let tcp = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let peer = tcp.local_addr().unwrap();
+        let stream = Arc::new(Socket::Tcp(tcp));
         let registry = Arc::new(crate::server::registry::Registry::default());
         let limits = crate::server::admission::Limits {
             connections: None,
@@ -301,12 +304,12 @@ mod tests {
             per_peer: None,
         };
         let admission = registry
-            .admit(n, peer.ip(), &stream, &limits)
+            .admit(n, Some(peer.ip()), &stream, &limits)
             .unwrap_or_else(|_| unreachable!("no limit"));
         Job {
             n,
             stream,
-            peer,
+            peer: Some(peer.into()),
             admission,
         }
     }

@@ -1,41 +1,46 @@
-//! The byte stream under a connection: plain TCP, or TLS.
+//! The byte stream under a connection: plain (TCP or a Unix domain
+//! socket), or TLS over either.
 //!
 //! A connection is used by one reading thread and any number of sending
 //! threads at once, so the stream is held in two handles: the reader's and
-//! the writer's. For TCP both share one socket (`Arc<TcpStream>`: one file
-//! descriptor, read and write timeouts being separate socket options), and
-//! the kernel lets one thread read while another writes. For TLS both share
-//! one [`TlsTransport`], which is built for exactly that.
+//! the writer's. A plain stream shares one [`Socket`] (`Arc<Socket>`: one
+//! file descriptor, read and write timeouts being separate socket
+//! options), and the kernel lets one thread read while another writes.
+//! For TLS both share one [`TlsTransport`], which is built for exactly that.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::protocol::address::Address;
+
 pub(crate) mod head;
+mod socket;
 #[cfg(feature = "native-tls")]
 mod tls;
 
+pub use socket::Socket;
 #[cfg(feature = "native-tls")]
 pub(crate) use tls::{Pipe, TlsTransport};
 
 /// A connected stream.
 #[derive(Debug)]
 pub(crate) enum Transport {
-    /// Plain TCP (`ws://`).
-    Tcp(Arc<TcpStream>),
-    /// TLS (`wss://`).
+    /// The socket itself (`ws://`, `ws+unix:`).
+    Plain(Arc<Socket>),
+    /// TLS over the socket (`wss://`).
     #[cfg(feature = "native-tls")]
     Tls(Arc<TlsTransport>),
 }
 
 impl Transport {
-    /// The TCP socket under the stream.
-    pub(crate) fn tcp(&self) -> &TcpStream {
+    /// The socket under the stream.
+    pub(crate) fn socket(&self) -> &Socket {
         match self {
-            Transport::Tcp(s) => s,
+            Transport::Plain(s) => s,
             #[cfg(feature = "native-tls")]
-            Transport::Tls(t) => t.tcp(),
+            Transport::Tls(t) => t.socket(),
         }
     }
 
@@ -43,7 +48,7 @@ impl Transport {
     /// connection. From now on the stream is shared between threads.
     pub(crate) fn share(&self) -> Transport {
         match self {
-            Transport::Tcp(s) => Transport::Tcp(Arc::clone(s)),
+            Transport::Plain(s) => Transport::Plain(Arc::clone(s)),
             #[cfg(feature = "native-tls")]
             Transport::Tls(t) => {
                 t.start_sharing();
@@ -56,39 +61,39 @@ impl Transport {
     /// frame.
     pub(crate) fn is_tls(&self) -> bool {
         match self {
-            Transport::Tcp(_) => false,
+            Transport::Plain(_) => false,
             #[cfg(feature = "native-tls")]
             Transport::Tls(_) => true,
         }
     }
 
     pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.tcp().set_read_timeout(timeout.map(nonzero))
+        self.socket().set_read_timeout(timeout)
     }
 
     pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.tcp().set_write_timeout(timeout.map(nonzero))
+        self.socket().set_write_timeout(timeout)
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         match self {
-            Transport::Tcp(s) => s.shutdown(how),
+            Transport::Plain(s) => s.shutdown(how),
             #[cfg(feature = "native-tls")]
             Transport::Tls(t) => t.shutdown(how),
         }
     }
 
-    pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.tcp().peer_addr()
+    pub(crate) fn peer_address(&self) -> io::Result<Address> {
+        self.socket().peer_address()
     }
 
-    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.tcp().local_addr()
+    pub(crate) fn local_address(&self) -> io::Result<Address> {
+        self.socket().local_address()
     }
 
     /// Append at most `max` bytes to `buf`, reading into its spare capacity
     /// without zero-filling it first (std reads a `TcpStream` straight into
-    /// uninitialised memory). Blocks until `max` bytes arrived, the stream
+    /// uninitialised memory; so does a `UnixStream`). Blocks until `max` bytes arrived, the stream
     /// ended or an error (a timeout included) occurred; the bytes appended
     /// are kept in every case, and their count returned with the outcome.
     /// An end of stream before `max` bytes is `UnexpectedEof`.
@@ -103,7 +108,7 @@ impl Transport {
         debug_assert!(buf.capacity() - before >= max);
         let capacity = buf.capacity();
         let result = match self {
-            Transport::Tcp(s) => Read::take(&**s, max as u64).read_to_end(buf),
+            Transport::Plain(s) => s.read_to_end_at_most(buf, max),
             #[cfg(feature = "native-tls")]
             Transport::Tls(_) => Read::take(self, max as u64).read_to_end(buf),
         };
@@ -121,15 +126,12 @@ impl Transport {
 impl Transport {
     /// Write what the socket takes of `bytes` right now, without waiting
     /// (a send with `MSG_DONTWAIT`), and say how much that was: 0 when it
-    /// takes nothing. Only plain TCP on Linux can; elsewhere, and for TLS,
-    /// this takes nothing, and callers go on to their usual, waiting path.
+    /// takes nothing. Only a plain socket (TCP or Unix) on Linux can;
+    /// elsewhere, and for TLS, this takes nothing, and callers go on to
+    /// their usual, waiting path.
     pub(crate) fn write_now(&self, bytes: &[u8]) -> io::Result<usize> {
         let taken = match self {
-            #[cfg(target_os = "linux")]
-            Transport::Tcp(s) => socket2::SockRef::from(&**s)
-                .send_with_flags(bytes, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL),
-            #[cfg(not(target_os = "linux"))]
-            Transport::Tcp(_) => Ok(0),
+            Transport::Plain(s) => s.send_now(bytes),
             #[cfg(feature = "native-tls")]
             Transport::Tls(_) => Ok(0),
         };
@@ -147,15 +149,10 @@ impl Transport {
     }
 }
 
-/// A zero timeout means "none" to callers but is an error to `std`.
-fn nonzero(timeout: Duration) -> Duration {
-    timeout.max(Duration::from_micros(1))
-}
-
 impl Read for &Transport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Transport::Tcp(s) => (&**s).read(buf),
+            Transport::Plain(s) => (&**s).read(buf),
             #[cfg(feature = "native-tls")]
             Transport::Tls(t) => t.read(buf),
         }
@@ -165,7 +162,7 @@ impl Read for &Transport {
 impl Write for &Transport {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Transport::Tcp(s) => (&**s).write(buf),
+            Transport::Plain(s) => (&**s).write(buf),
             #[cfg(feature = "native-tls")]
             Transport::Tls(t) => t.write(buf),
         }
@@ -173,7 +170,7 @@ impl Write for &Transport {
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match self {
-            Transport::Tcp(s) => (&**s).write_vectored(bufs),
+            Transport::Plain(s) => (&**s).write_vectored(bufs),
             #[cfg(feature = "native-tls")]
             Transport::Tls(t) => {
                 // One record per slice would be wasteful for small ones;

@@ -22,11 +22,13 @@
 //! thread, and the pipe reads and writes the socket directly.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use native_tls::TlsStream;
+
+use crate::transport::Socket;
 
 /// Ciphertext read from the socket per system call.
 const RAW_READ: usize = 16 << 10;
@@ -34,10 +36,10 @@ const RAW_READ: usize = 16 << 10;
 /// stays this small and is reused, instead of growing to the message size.
 const ENCRYPT_STEP: usize = 64 << 10;
 
-/// The stream under the TLS stream.
+/// The stream under the TLS stream: the socket (TCP or Unix), or memory.
 #[derive(Debug)]
 pub(crate) struct Pipe {
-    tcp: Arc<TcpStream>,
+    socket: Arc<Socket>,
     /// Before the connection is shared: read and write the socket itself.
     direct: bool,
     /// While direct (the handshakes), when every read and write must be
@@ -53,10 +55,10 @@ pub(crate) struct Pipe {
 }
 
 impl Pipe {
-    /// A pipe on `tcp` whose handshakes must be done by `deadline`.
-    pub(crate) fn new(tcp: Arc<TcpStream>, deadline: Option<Instant>) -> Pipe {
+    /// A pipe on `socket` whose handshakes must be done by `deadline`.
+    pub(crate) fn new(socket: Arc<Socket>, deadline: Option<Instant>) -> Pipe {
         Pipe {
-            tcp,
+            socket,
             direct: true,
             deadline,
             incoming: Vec::new(),
@@ -69,10 +71,7 @@ impl Pipe {
     /// set as the socket's timeout by `set`; `WouldBlock` (what a socket
     /// timeout gives, and what TLS takes for "not done in time") once it
     /// has passed.
-    fn arm(
-        &self,
-        set: impl FnOnce(&TcpStream, Option<Duration>) -> io::Result<()>,
-    ) -> io::Result<()> {
+    fn arm(&self, set: impl FnOnce(&Socket, Option<Duration>) -> io::Result<()>) -> io::Result<()> {
         let Some(deadline) = self.deadline else {
             return Ok(());
         };
@@ -80,15 +79,15 @@ impl Pipe {
         if left.is_zero() {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        set(&self.tcp, Some(left))
+        set(&self.socket, Some(left))
     }
 }
 
 impl Read for Pipe {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.direct {
-            self.arm(TcpStream::set_read_timeout)?;
-            return (&*self.tcp).read(buf);
+            self.arm(Socket::set_read_timeout)?;
+            return (&*self.socket).read(buf);
         }
         let available = &self.incoming[self.consumed..];
         if available.is_empty() {
@@ -109,8 +108,8 @@ impl Read for Pipe {
 impl Write for Pipe {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.direct {
-            self.arm(TcpStream::set_write_timeout)?;
-            return (&*self.tcp).write(buf);
+            self.arm(Socket::set_write_timeout)?;
+            return (&*self.socket).write(buf);
         }
         self.outgoing.extend_from_slice(buf);
         Ok(buf.len())
@@ -118,7 +117,7 @@ impl Write for Pipe {
 
     fn flush(&mut self) -> io::Result<()> {
         if self.direct {
-            return (&*self.tcp).flush();
+            return (&*self.socket).flush();
         }
         Ok(())
     }
@@ -127,7 +126,7 @@ impl Write for Pipe {
 /// A TLS connection shared by one reader and the writers.
 pub(crate) struct TlsTransport {
     /// The socket: raw reads, timeouts, shutdown.
-    tcp: Arc<TcpStream>,
+    socket: Arc<Socket>,
     state: Mutex<TlsStream<Pipe>>,
     /// Held while ciphertext goes onto the socket, so records keep their
     /// order. Only writers wait for it. It keeps the buffer ciphertext is
@@ -138,23 +137,23 @@ pub(crate) struct TlsTransport {
 impl std::fmt::Debug for TlsTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsTransport")
-            .field("tcp", &self.tcp)
+            .field("socket", &self.socket)
             .finish_non_exhaustive()
     }
 }
 
 impl TlsTransport {
     pub(crate) fn new(stream: TlsStream<Pipe>) -> TlsTransport {
-        let tcp = Arc::clone(&stream.get_ref().tcp);
+        let socket = Arc::clone(&stream.get_ref().socket);
         TlsTransport {
-            tcp,
+            socket,
             state: Mutex::new(stream),
             socket_write: Mutex::new(Vec::new()),
         }
     }
 
-    pub(crate) fn tcp(&self) -> &TcpStream {
-        &self.tcp
+    pub(crate) fn socket(&self) -> &Socket {
+        &self.socket
     }
 
     fn tls(&self) -> MutexGuard<'_, TlsStream<Pipe>> {
@@ -192,7 +191,7 @@ impl TlsTransport {
             let mut raw = std::mem::take(&mut self.tls().get_mut().incoming);
             raw.resize(RAW_READ, 0);
             let read = loop {
-                match (&*self.tcp).read(&mut raw) {
+                match (&*self.socket).read(&mut raw) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     other => break other,
                 }
@@ -221,7 +220,7 @@ impl TlsTransport {
                 ciphertext.clear();
                 std::mem::swap(&mut *ciphertext, &mut tls.get_mut().outgoing);
             }
-            (&*self.tcp).write_all(&ciphertext)?;
+            (&*self.socket).write_all(&ciphertext)?;
         }
         self.send_produced(&mut ciphertext)?;
         drop(ciphertext);
@@ -240,7 +239,7 @@ impl TlsTransport {
             if spare.is_empty() {
                 return Ok(());
             }
-            (&*self.tcp).write_all(spare)?;
+            (&*self.socket).write_all(spare)?;
         }
     }
 
@@ -263,6 +262,6 @@ impl TlsTransport {
                 let _ = self.send_produced(&mut spare);
             }
         }
-        self.tcp.shutdown(how)
+        self.socket.shutdown(how)
     }
 }

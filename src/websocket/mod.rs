@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result, Timeout};
 use crate::protocol::Role;
+use crate::protocol::address::Address;
 use crate::protocol::budget::MessageBudget;
 use crate::protocol::config::{Config, KeepAlive};
 use crate::protocol::handshake::Request;
@@ -43,7 +44,8 @@ pub(crate) use writer::{QueueLimit, Queued};
 /// handshake agreed: handed over to [`WebSocket::open`].
 pub(crate) struct Opened {
     pub transport: Transport,
-    pub peer_addr: Option<SocketAddr>,
+    /// The other end's address, if known.
+    pub peer: Option<Address>,
     /// Bytes read past the end of the HTTP head.
     pub leftover: Vec<u8>,
     /// The read timeout still set on the socket by the handshake.
@@ -108,7 +110,7 @@ struct Inner {
     timers: Timers,
     request: Option<Request>,
     protocol: Option<String>,
-    peer_addr: Option<SocketAddr>,
+    peer: Option<Address>,
     home: Option<Arc<dyn Home>>,
 }
 
@@ -116,7 +118,7 @@ impl fmt::Debug for WebSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebSocket")
             .field("role", &self.inner.role)
-            .field("peer_addr", &self.inner.peer_addr)
+            .field("peer", &self.inner.peer)
             .field("protocol", &self.inner.protocol)
             .field("finished", &self.inner.receiver.is_finished())
             .finish_non_exhaustive()
@@ -134,7 +136,7 @@ impl WebSocket {
     ) -> io::Result<WebSocket> {
         let Opened {
             transport,
-            peer_addr,
+            peer,
             leftover,
             socket_timeout,
             write_timeout_set,
@@ -170,7 +172,7 @@ impl WebSocket {
             holding: false,
             request,
             protocol,
-            peer_addr,
+            peer,
             home,
         });
         Ok(WebSocket { inner })
@@ -216,17 +218,53 @@ impl WebSocket {
         self.inner.protocol.as_deref()
     }
 
-    /// The address of the other end.
+    /// The IP address and port of the other end; `None` if unknown, and
+    /// for a Unix domain socket, which has none (see
+    /// [`peer_address`](Self::peer_address)).
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.inner.peer_addr
+        self.inner.peer.as_ref().and_then(Address::socket_addr)
     }
 
-    /// The address of this end.
+    /// The address of the other end, TCP or Unix, if known. A server's
+    /// Unix peers are usually `Address::Unix(None)`: a client's socket has
+    /// no path unless it was bound to one.
+    ///
+    /// ```no_run
+    /// # fn demo(ws: &syncws::WebSocket) {
+    /// match ws.peer_address() {
+    ///     Some(syncws::Address::Ip(addr)) => println!("from {}", addr.ip()),
+    ///     Some(other) => println!("from {other}"),
+    ///     None => println!("from an unknown peer"),
+    /// }
+    /// # }
+    /// ```
+    pub fn peer_address(&self) -> Option<&Address> {
+        self.inner.peer.as_ref()
+    }
+
+    /// The IP address and port of this end.
+    ///
+    /// # Errors
+    /// The I/O error of the socket; for a Unix domain socket, which has no
+    /// IP address, an [`Error::Io`] of kind `Unsupported` (see
+    /// [`local_address`](Self::local_address)).
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        match self.local_address()? {
+            Address::Ip(addr) => Ok(addr),
+            unix => Err(Error::Io(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("{unix} has no IP address"),
+            ))),
+        }
+    }
+
+    /// The address of this end, TCP or Unix (a Unix server's connections
+    /// have its socket's path).
     ///
     /// # Errors
     /// The I/O error of the socket.
-    pub fn local_addr(&self) -> Result<SocketAddr> {
-        Ok(self.inner.reader.local_addr()?)
+    pub fn local_address(&self) -> Result<Address> {
+        Ok(self.inner.reader.local_address()?)
     }
 
     /// Whether this is the client or the server end.

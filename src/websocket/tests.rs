@@ -20,8 +20,8 @@ fn server_with_handshake_timeout(timeout: Duration) -> (WebSocket, TcpStream, Tc
     server.set_read_timeout(Some(timeout)).unwrap();
     let observer = server.try_clone().unwrap();
     let opened = Opened {
-        transport: Transport::Tcp(Arc::new(server)),
-        peer_addr: None,
+        transport: Transport::Plain(Arc::new(server.into())),
+        peer: None,
         leftover: Vec::new(),
         socket_timeout: Some(timeout),
         write_timeout_set: false,

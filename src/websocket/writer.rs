@@ -663,7 +663,7 @@ mod tests {
             .unwrap();
         let writer = Arc::new(Writer::new(
             Role::Server,
-            Transport::Tcp(Arc::new(server)),
+            Transport::Plain(Arc::new(server.into())),
             1 << 20,
         ));
         let pusher = {

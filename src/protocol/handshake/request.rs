@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use super::error::HandshakeError;
 use super::headers::{Headers, offset};
 use super::parse::{completed, head_window, header_slots};
+use crate::protocol::address::Address;
 
 /// A parsed HTTP/1.x request head: what a client sent to open a WebSocket.
 ///
@@ -36,7 +37,7 @@ pub struct Request {
     method_end: u32,
     /// The minor version of HTTP/1.x: 1 for HTTP/1.1.
     pub(super) http_minor_version: u8,
-    peer_addr: Option<SocketAddr>,
+    peer: Option<Address>,
 }
 
 impl fmt::Debug for Request {
@@ -46,7 +47,7 @@ impl fmt::Debug for Request {
             .field("target", &self.target())
             .field("http_minor_version", &self.http_minor_version)
             .field("headers", &self.headers)
-            .field("peer_addr", &self.peer_addr)
+            .field("peer", &self.peer)
             .finish()
     }
 }
@@ -115,15 +116,22 @@ impl Request {
         &self.headers
     }
 
-    /// The address of the peer, when the server filled it in.
+    /// The IP address and port of the peer, when the server filled it in;
+    /// `None` for a peer on a Unix domain socket (see
+    /// [`peer_address`](Self::peer_address)).
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.peer_addr
+        self.peer.as_ref().and_then(Address::socket_addr)
+    }
+
+    /// The address of the peer, TCP or Unix, when the server filled it in.
+    pub fn peer_address(&self) -> Option<&Address> {
+        self.peer.as_ref()
     }
 
     /// Records the address of the peer. Only the server does: a handler
     /// must be able to trust [`peer_addr`](Self::peer_addr).
-    pub(crate) fn set_peer_addr(&mut self, addr: SocketAddr) {
-        self.peer_addr = Some(addr);
+    pub(crate) fn set_peer(&mut self, addr: Address) {
+        self.peer = Some(addr);
     }
 
     /// The subprotocols the client offered: the comma-separated tokens of
@@ -174,7 +182,7 @@ impl Request {
             headers: Headers::parsed(&[method, target], parsed_headers)?,
             method_end: offset(method.len())?,
             http_minor_version,
-            peer_addr: None,
+            peer: None,
         })
     }
 }

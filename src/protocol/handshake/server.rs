@@ -345,7 +345,7 @@ mod tests {
         );
         assert_eq!(parsed.peer_addr(), None);
         let peer: SocketAddr = "192.0.2.1:50000".parse().unwrap();
-        parsed.set_peer_addr(peer);
+        parsed.set_peer(peer.into());
         assert_eq!(parsed.peer_addr(), Some(peer));
 
         let key = check_upgrade(&parsed).unwrap();

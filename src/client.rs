@@ -1,4 +1,5 @@
-//! The client: connect to a `ws://` URL and perform the opening handshake.
+//! The client: connect to a `ws://`, `wss://` or `ws+unix:` URL (or take
+//! a stream the caller connected) and perform the opening handshake.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -25,6 +26,15 @@ const MAX_REFUSAL_BODY: usize = 64 << 10;
 /// ws.send_text("hello")?;
 /// # Ok::<(), syncws::Error>(())
 /// ```
+///
+/// A server on a Unix domain socket is named as Node's `ws` names it: the
+/// socket's absolute path, `:`, then the resource,
+/// `ws+unix:/run/app.sock:/chat?room=1` (`ws+unix:///run/app.sock:/chat`
+/// too). The `Host` header then says `localhost`, as Python `websockets`'
+/// `unix_connect` does. `wss+unix:` runs TLS over the Unix socket and
+/// checks the server's certificate against the name `localhost`; for
+/// another name, connect the socket yourself and hand it to
+/// [`ClientBuilder::connect_on`] with a `wss://name/…` URL.
 ///
 /// # Errors
 /// [`Error::Url`] for a bad URL; [`Error::Io`] when the host name does not
@@ -157,12 +167,45 @@ impl ClientBuilder {
     /// As for [`connect`].
     pub fn connect(self) -> Result<WebSocket> {
         let url = WsUrl::parse(&self.url)?;
-        let tcp = self.open_tcp(&url)?;
+        let socket = match &url.unix_socket {
+            Some(path) => open_unix(path)?,
+            None => Socket::Tcp(self.open_tcp(&url)?),
+        };
+        self.handshake(url, socket)
+    }
+
+    /// Perform the opening handshake on a stream you connected (TCP or a
+    /// Unix domain socket, through a tunnel of your own, with socket
+    /// options of your own): the URL gives the `Host` header, the resource
+    /// and, for `wss://`, TLS (its host is the name checked against the
+    /// server's certificate); nothing is resolved or connected. The
+    /// connection is then like any other: full duplex, timeouts, keep-alive.
+    ///
+    /// ```no_run
+    /// use std::os::unix::net::UnixStream;
+    ///
+    /// let stream = UnixStream::connect("/run/app/ws.sock")?;
+    /// let mut ws = syncws::ClientBuilder::new("ws://app.internal/feed").connect_on(stream)?;
+    /// println!("{:?}", ws.read_message()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As for [`connect`], but for resolving and connecting.
+    pub fn connect_on(self, stream: impl Into<Socket>) -> Result<WebSocket> {
+        let url = WsUrl::parse(&self.url)?;
+        let socket = stream.into();
+        socket.set_nodelay()?;
+        self.handshake(url, socket)
+    }
+
+    /// The TLS handshake if the URL asks for it, then the opening one.
+    fn handshake(self, url: WsUrl, socket: Socket) -> Result<WebSocket> {
         let deadline = self.config.handshake_timeout.map(|t| Instant::now() + t);
         let stream = if url.tls {
-            self.tls_connect(tcp, &url.host, deadline)?
+            self.tls_connect(socket, &url.host, deadline)?
         } else {
-            Transport::Plain(std::sync::Arc::new(Socket::Tcp(tcp)))
+            Transport::Plain(std::sync::Arc::new(socket))
         };
         let request = ClientRequest {
             protocols: self.protocols,
@@ -171,13 +214,20 @@ impl ClientBuilder {
             ..ClientRequest::new(url.host_header(), url.resource.clone())
         };
         set_deadline(&stream, deadline)?;
-        (&stream)
-            .write_all(&request.to_bytes())
-            .map_err(handshake_io)?;
+        let sent = (&stream).write_all(&request.to_bytes());
         let config = &self.config;
-        let (head, rest) = read_head(&stream, deadline, |buf| {
+        let head = read_head(&stream, deadline, |buf| {
             parse_response(buf, config.max_head_size, config.max_headers)
-        })?;
+        });
+        let (head, rest) = match (sent, head) {
+            (Ok(()), head) => head?,
+            // A server that refuses at once (too many connections) may
+            // answer and close before the request is out: over a Unix
+            // socket the write then fails (EPIPE) with the answer waiting
+            // to be read. That answer says more than the failed write.
+            (Err(_), Ok(head)) => head,
+            (Err(e), Err(_)) => return Err(handshake_io(e)),
+        };
         let protocol = match check_response(&head, &request) {
             Ok(protocol) => protocol,
             Err(HandshakeError::Refused {
@@ -210,7 +260,7 @@ impl ClientBuilder {
     #[cfg(feature = "native-tls")]
     fn tls_connect(
         &self,
-        tcp: TcpStream,
+        socket: Socket,
         host: &str,
         deadline: Option<Instant>,
     ) -> Result<Transport> {
@@ -225,14 +275,11 @@ impl ClientBuilder {
             d.saturating_duration_since(Instant::now())
                 .max(Duration::from_millis(1))
         });
-        tcp.set_read_timeout(timeout)?;
-        tcp.set_write_timeout(timeout)?;
+        socket.set_read_timeout(timeout)?;
+        socket.set_write_timeout(timeout)?;
         // The SNI name and the name checked against the certificate are
         // the URL's host.
-        match connector.connect(
-            host,
-            Pipe::new(std::sync::Arc::new(Socket::Tcp(tcp)), deadline),
-        ) {
+        match connector.connect(host, Pipe::new(std::sync::Arc::new(socket), deadline)) {
             Ok(stream) => Ok(Transport::Tls(std::sync::Arc::new(TlsTransport::new(
                 stream,
             )))),
@@ -245,7 +292,7 @@ impl ClientBuilder {
     }
 
     #[cfg(not(feature = "native-tls"))]
-    fn tls_connect(&self, _: TcpStream, _: &str, _: Option<Instant>) -> Result<Transport> {
+    fn tls_connect(&self, _: Socket, _: &str, _: Option<Instant>) -> Result<Transport> {
         Err(Error::Url(UrlError::TlsFeatureDisabled))
     }
 
@@ -284,6 +331,26 @@ impl ClientBuilder {
             )),
         })
     }
+}
+
+/// Connect to the Unix domain socket at `path`.
+#[cfg(unix)]
+fn open_unix(path: &std::path::Path) -> Result<Socket> {
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(stream) => Ok(Socket::Unix(stream)),
+        Err(e) => Err(Error::Io(io::Error::new(
+            e.kind(),
+            format!("cannot connect to {}: {e}", path.display()),
+        ))),
+    }
+}
+
+#[cfg(not(unix))]
+fn open_unix(_: &std::path::Path) -> Result<Socket> {
+    Err(Error::Io(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "Unix domain sockets exist only on Unix",
+    )))
 }
 
 /// The body of a refusal, as far as it arrives within the handshake

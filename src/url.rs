@@ -1,7 +1,9 @@
 //! WebSocket URLs (RFC 6455 §3): `ws://host[:port][/path][?query]` and
-//! `wss://...`, parsed without a URL crate.
+//! `wss://...`, parsed without a URL crate; and the Unix domain socket
+//! form of Node's `ws`, `ws+unix:/path/to/socket:/resource?query`.
 
 use std::net::Ipv6Addr;
+use std::path::PathBuf;
 
 use crate::error::UrlError;
 use crate::protocol::handshake::encode_request_target;
@@ -10,6 +12,10 @@ use crate::protocol::handshake::encode_request_target;
 const WS_DEFAULT_PORT: u16 = 80;
 /// The port of `wss://` URLs that name none (RFC 6455 §3).
 const WSS_DEFAULT_PORT: u16 = 443;
+/// The host named in the `Host` header (and, for `wss+unix:`, checked
+/// against the server's certificate) over a Unix socket, whose URL names
+/// none: what Python `websockets`' `unix_connect` sends too.
+const UNIX_HOST: &str = "localhost";
 
 /// A parsed `ws://` or `wss://` URL (crate-private: the tests below show
 /// it at work).
@@ -26,6 +32,9 @@ pub struct WsUrl {
     /// that may not appear in a request line (spaces, non-ASCII) are
     /// percent-encoded.
     pub resource: String,
+    /// For `ws+unix:` and `wss+unix:`, the Unix domain socket to connect
+    /// to (then `host` is `localhost`, and `port` the scheme's default).
+    pub unix_socket: Option<PathBuf>,
 }
 
 impl WsUrl {
@@ -56,6 +65,9 @@ impl WsUrl {
             return Err(UrlError::Malformed(
                 "a WebSocket URL may not have a fragment (#...)".into(),
             ));
+        }
+        if let Some(parsed) = parse_unix(url) {
+            return parsed;
         }
 
         let Some((scheme, rest)) = url.split_once("://") else {
@@ -110,6 +122,7 @@ impl WsUrl {
             host,
             port,
             resource,
+            unix_socket: None,
         })
     }
 
@@ -134,6 +147,50 @@ impl WsUrl {
             format!("{host}:{}", self.port)
         }
     }
+}
+
+/// A `ws+unix:` or `wss+unix:` URL (scheme in any case), as Node's `ws`
+/// spells it: the socket's absolute path, then `:` and the resource
+/// (`/` if none): `ws+unix:/run/app.sock:/chat?room=1`. `ws+unix:///run/…`
+/// (an empty authority) is the same URL. The path ends at the first `:`,
+/// so a socket path cannot contain one. `None` for another scheme.
+fn parse_unix(url: &str) -> Option<Result<WsUrl, UrlError>> {
+    let (scheme, rest) = url.split_once(':')?;
+    let tls = if scheme.eq_ignore_ascii_case("ws+unix") {
+        false
+    } else if scheme.eq_ignore_ascii_case("wss+unix") {
+        true
+    } else {
+        return None;
+    };
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    if !rest.starts_with('/') {
+        return Some(Err(UrlError::Malformed(format!(
+            "expected the socket's absolute path after {scheme}:, as in {scheme}:/run/app.sock:/resource"
+        ))));
+    }
+    let (socket, resource) = rest.split_once(':').unwrap_or((rest, ""));
+    let resource = match resource {
+        "" => "/".to_owned(),
+        query if query.starts_with('?') => format!("/{query}"),
+        path if path.starts_with('/') => path.to_owned(),
+        other => {
+            return Some(Err(UrlError::Malformed(format!(
+                "the resource after the socket path must start with / (got {other:?})"
+            ))));
+        }
+    };
+    Some(Ok(WsUrl {
+        tls,
+        host: UNIX_HOST.to_owned(),
+        port: if tls {
+            WSS_DEFAULT_PORT
+        } else {
+            WS_DEFAULT_PORT
+        },
+        resource: encode_request_target(&resource).into_owned(),
+        unix_socket: Some(PathBuf::from(socket)),
+    }))
 }
 
 /// Is this a URI scheme (RFC 3986 §3.1: a letter, then letters, digits,
@@ -229,6 +286,56 @@ mod tests {
             host: host.to_owned(),
             port,
             resource: resource.to_owned(),
+            unix_socket: None,
+        }
+    }
+
+    fn unix(tls: bool, socket: &str, resource: &str) -> WsUrl {
+        WsUrl {
+            tls,
+            host: "localhost".to_owned(),
+            port: if tls { 443 } else { 80 },
+            resource: resource.to_owned(),
+            unix_socket: Some(socket.into()),
+        }
+    }
+
+    #[test]
+    fn unix_socket_urls_are_parsed_as_node_ws_spells_them() {
+        let cases = [
+            ("ws+unix:/tmp/a.sock", unix(false, "/tmp/a.sock", "/")),
+            ("ws+unix:/tmp/a.sock:/", unix(false, "/tmp/a.sock", "/")),
+            (
+                "ws+unix:/tmp/a.sock:/chat?room=1",
+                unix(false, "/tmp/a.sock", "/chat?room=1"),
+            ),
+            (
+                "ws+unix:///run/app/ws.sock:/x",
+                unix(false, "/run/app/ws.sock", "/x"),
+            ),
+            ("WS+UNIX:/s:?q=1", unix(false, "/s", "/?q=1")),
+            ("wss+unix:/s:/secure", unix(true, "/s", "/secure")),
+            ("ws+unix:/s:/a b", unix(false, "/s", "/a%20b")),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(WsUrl::parse(text), Ok(expected), "{text:?}");
+        }
+        assert_eq!(
+            WsUrl::parse("ws+unix:/s:/x").unwrap().host_header(),
+            "localhost"
+        );
+        for text in [
+            "ws+unix:",
+            "ws+unix:relative.sock:/",
+            "ws+unix://host/s:/x",
+            "ws+unix:/s:chat",
+            "ws+unix:/s:/x#frag",
+        ] {
+            assert!(
+                matches!(WsUrl::parse(text), Err(UrlError::Malformed(_))),
+                "{text:?} gave {:?}",
+                WsUrl::parse(text)
+            );
         }
     }
 
@@ -298,10 +405,7 @@ mod tests {
                 "HTTPS://example.com",
                 UrlError::UnsupportedScheme("HTTPS".into()),
             ),
-            (
-                "wss+unix://x",
-                UrlError::UnsupportedScheme("wss+unix".into()),
-            ),
+            ("ws+tcp://x", UrlError::UnsupportedScheme("ws+tcp".into())),
             ("", malformed()),
             ("example.com", malformed()),
             ("example.com:9001/chat", malformed()),

@@ -1,26 +1,30 @@
-//! The server: a thread per connection on a [`TcpListener`], with routes
-//! to WebSocket handlers and plain HTTP pages on the same port, an upgrade
-//! policy per route, lifecycle hooks, connection ids and a graceful stop.
+//! The server: a thread per connection on a [`TcpListener`] or a Unix
+//! domain socket, with routes to WebSocket handlers and plain HTTP pages on
+//! the same port, an upgrade policy per route, lifecycle hooks, connection
+//! ids and a graceful stop.
 
 mod admission;
 mod connection;
 mod detached;
 mod handler;
+mod listener;
 mod registry;
 mod route;
 mod workers;
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+#[cfg(unix)]
+use std::os::unix::net::UnixListener;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::protocol::address::Address;
 use crate::protocol::budget::MessageBudget;
 use crate::protocol::config::{Config, KeepAlive};
 use crate::protocol::message::{CloseCode, CloseFrame};
-use crate::transport::Socket;
 use crate::websocket::Sender;
 
 pub use crate::protocol::handshake::{Request, Response};
@@ -32,6 +36,7 @@ pub use route::{AfterClose, BeforeUpgrade, HttpHandler, Route, Upgrade};
 
 use crate::throttle::Throttled;
 use admission::Limits;
+use listener::{Listener, Waker};
 use registry::Registry;
 use route::{HttpRoute, WsRoute};
 
@@ -104,7 +109,7 @@ pub const DEFAULT_IDLE_KEEP: Duration = Duration::from_secs(10);
 /// count of those left out. `RELIABILITY.md` measures each bound under
 /// attack.
 pub struct Server {
-    listener: TcpListener,
+    listener: Listener,
     settings: Settings,
     websockets: Vec<WsRoute>,
     pages: Vec<HttpRoute>,
@@ -160,6 +165,55 @@ impl Server {
 
     /// Serve on a listener bound elsewhere.
     pub fn from_listener(listener: TcpListener) -> Server {
+        Server::on(Listener::Tcp(listener))
+    }
+
+    /// Listen on a Unix domain socket at `path` (behind nginx, say, or for
+    /// local clients only: the file's permissions say who may connect).
+    /// Clients reach it with `ws+unix:/path:/resource` (see
+    /// [`connect`](crate::connect)).
+    ///
+    /// A socket file left at `path` by a server that is gone is removed
+    /// first: one that refuses connections. The file this server makes is
+    /// removed when it stops ([`ServerHandle::stop`], or dropping the last
+    /// handle), if it is still the same file.
+    ///
+    /// Unix peers have no IP address: their
+    /// [`WebSocket::peer_address`](crate::WebSocket::peer_address) is
+    /// `Address::Unix(None)` (a client's socket has no path), their
+    /// `peer_addr` is `None`, and they count against every limit but
+    /// [`max_connections_per_peer`](Self::max_connections_per_peer).
+    ///
+    /// ```no_run
+    /// let server = syncws::Server::bind_unix("/run/app/ws.sock")?.start(|ws| {
+    ///     let _ = ws.send_text("hello over a Unix socket");
+    /// })?;
+    /// let mut ws = syncws::connect("ws+unix:/run/app/ws.sock:/")?;
+    /// println!("{:?}", ws.read_message()?);
+    /// server.stop(); // removes /run/app/ws.sock
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `AddrInUse` if a server listens on `path`, or if `path` is a file
+    /// that is not a socket (which is never removed); otherwise the error
+    /// of removing the stale file or of binding.
+    #[cfg(unix)]
+    pub fn bind_unix(path: impl AsRef<std::path::Path>) -> io::Result<Server> {
+        Ok(Server::on(listener::bind_unix(path.as_ref())?))
+    }
+
+    /// Serve on a Unix domain socket listener bound elsewhere. Its socket
+    /// file is yours: the server does not remove it.
+    #[cfg(unix)]
+    pub fn from_unix_listener(listener: UnixListener) -> Server {
+        Server::on(Listener::Unix {
+            listener,
+            made: None,
+        })
+    }
+
+    fn on(listener: Listener) -> Server {
         Server {
             listener,
             settings: Settings {
@@ -183,12 +237,28 @@ impl Server {
         }
     }
 
-    /// The address the server listens on.
+    /// The IP address and port the server listens on.
+    ///
+    /// # Errors
+    /// The I/O error of the socket; for a Unix domain socket, which has no
+    /// IP address, an error of kind `Unsupported` (see
+    /// [`local_address`](Self::local_address)).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self.listener.local_address()? {
+            Address::Ip(addr) => Ok(addr),
+            unix => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("{unix} has no IP address"),
+            )),
+        }
+    }
+
+    /// The address the server listens on, TCP or Unix.
     ///
     /// # Errors
     /// The I/O error of the socket.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+    pub fn local_address(&self) -> io::Result<Address> {
+        self.listener.local_address()
     }
 
     /// Limits and timeouts of every connection (frame and message sizes,
@@ -272,7 +342,7 @@ impl Server {
     /// The error of `listen` on the socket.
     pub fn listen_backlog(self, backlog: u32) -> io::Result<Self> {
         let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
-        socket2::SockRef::from(&self.listener).listen(backlog)?;
+        self.listener.listen(backlog)?;
         Ok(self)
     }
 
@@ -398,7 +468,8 @@ impl Server {
     /// # Errors
     /// The error of starting the accepting thread.
     pub fn serve(self) -> io::Result<ServerHandle> {
-        let local_addr = self.listener.local_addr()?;
+        let local = self.listener.local_address()?;
+        let waker = self.listener.waker()?;
         let shared = Arc::new(Shared {
             settings: self.settings,
             websockets: self.websockets,
@@ -412,11 +483,15 @@ impl Server {
         let accepting = Arc::clone(&shared);
         let listener = self.listener;
         let accept = thread::Builder::new()
-            .name(format!("syncws-accept-{}", local_addr.port()))
+            .name(match &local {
+                Address::Ip(addr) => format!("syncws-accept-{}", addr.port()),
+                Address::Unix(_) => "syncws-accept-unix".to_owned(),
+            })
             .spawn(move || accept_loop(listener, &accepting))?;
         Ok(ServerHandle {
             inner: Arc::new(HandleInner {
-                local_addr,
+                local,
+                waker,
                 shared,
                 accept: Mutex::new(Some(accept)),
             }),
@@ -451,14 +526,15 @@ impl Shared {
     }
 }
 
-fn accept_loop(listener: TcpListener, shared: &Arc<Shared>) {
+fn accept_loop(listener: Listener, shared: &Arc<Shared>) {
     serve_listener(&listener, shared);
+    // Closes it, and removes the socket file it made.
     drop(listener);
     *shared.accepting.lock().unwrap_or_else(|e| e.into_inner()) = false;
     shared.accept_ended.notify_all();
 }
 
-fn serve_listener(listener: &TcpListener, shared: &Arc<Shared>) {
+fn serve_listener(listener: &Listener, shared: &Arc<Shared>) {
     // Dropped when this returns: the threads waiting for a connection end.
     let workers = workers::Workers::new();
     loop {
@@ -480,17 +556,19 @@ fn serve_listener(listener: &TcpListener, shared: &Arc<Shared>) {
             }
         };
         let n = shared.registry.next_id();
-        let stream = Arc::new(Socket::Tcp(stream));
+        let stream = Arc::new(stream);
+        // Unix peers have no IP address, and are not counted per peer.
+        let ip = peer.socket_addr().map(|addr| addr.ip());
         match shared
             .registry
-            .admit(n, Some(peer.ip()), &stream, &shared.settings.limits)
+            .admit(n, ip, &stream, &shared.settings.limits)
         {
             Ok(admission) => workers.serve(
                 shared,
                 workers::Job {
                     n,
                     stream,
-                    peer: Some(peer.into()),
+                    peer: Some(peer),
                     admission,
                 },
             ),
@@ -510,7 +588,9 @@ pub struct ServerHandle {
 }
 
 struct HandleInner {
-    local_addr: SocketAddr,
+    local: Address,
+    /// Wakes the accepting thread at `stop`.
+    waker: Waker,
     shared: Arc<Shared>,
     accept: Mutex<Option<JoinHandle<()>>>,
 }
@@ -518,16 +598,39 @@ struct HandleInner {
 impl std::fmt::Debug for ServerHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerHandle")
-            .field("local_addr", &self.inner.local_addr)
+            .field("local", &self.inner.local)
             .finish_non_exhaustive()
     }
 }
 
 impl ServerHandle {
-    /// The address the server listens on, with the real port when it was
-    /// bound to port 0.
+    /// The IP address the server listens on, with the real port when it
+    /// was bound to port 0.
+    ///
+    /// # Panics
+    /// If the server listens on a Unix domain socket, which has no IP
+    /// address: ask [`local_address`](Self::local_address) instead.
     pub fn local_addr(&self) -> SocketAddr {
-        self.inner.local_addr
+        match &self.inner.local {
+            Address::Ip(addr) => *addr,
+            unix => {
+                panic!("the server listens on {unix}, which has no IP address: use local_address")
+            }
+        }
+    }
+
+    /// The address the server listens on, TCP or Unix.
+    ///
+    /// ```no_run
+    /// let server = syncws::Server::bind_unix("/tmp/app.sock")?.start(|_| {})?;
+    /// assert_eq!(
+    ///     server.local_address(),
+    ///     &syncws::Address::Unix(Some("/tmp/app.sock".into()))
+    /// );
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn local_address(&self) -> &Address {
+        &self.inner.local
     }
 
     /// The open WebSocket connections, by id.
@@ -597,8 +700,9 @@ impl HandleInner {
             return;
         }
         // Wake the accepting thread, blocked in accept(), with a connection
-        // of our own; it sees `stopping` and ends, closing the listener.
-        let _ = TcpStream::connect_timeout(&wake_addr(self.local_addr), Duration::from_secs(1));
+        // of our own; it sees `stopping` and ends, closing the listener
+        // (and removing the socket file it made).
+        self.waker.wake();
         let accept = self.accept.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(accept) = accept {
             let _ = accept.join();
@@ -630,7 +734,7 @@ impl HandleInner {
         if let Ok(closer) = closer {
             let _ = closer.join();
         }
-        log::info!("server on {} stopped", self.local_addr);
+        log::info!("server on {} stopped", self.local);
     }
 }
 
@@ -638,19 +742,6 @@ impl Drop for HandleInner {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// The address to connect to in order to reach a listener bound to `addr`
-/// (an unspecified address is reached on loopback).
-fn wake_addr(addr: SocketAddr) -> SocketAddr {
-    let mut addr = addr;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(match addr {
-            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
-    }
-    addr
 }
 
 /// How a connection ended, as told to the after-close hook.

@@ -21,6 +21,8 @@ mod socket;
 mod tls;
 
 pub use socket::Socket;
+#[cfg(unix)]
+pub(crate) use socket::unix_address;
 #[cfg(feature = "native-tls")]
 pub(crate) use tls::{Pipe, TlsTransport};
 

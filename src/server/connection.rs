@@ -19,7 +19,7 @@ use crate::protocol::message::CloseCode;
 use crate::protocol::session::State;
 use crate::server::detached::{self, ServerHome};
 use crate::server::route::{Route, Upgrade, best_match, best_match_index};
-use crate::server::workers::Job;
+use crate::server::workers::{Job, ReadHead, Start};
 use crate::server::{ConnectionEnd, ConnectionId, ConnectionInfo, EndReason, Shared};
 use crate::throttle::Throttled;
 use crate::transport::head::read_head;
@@ -113,8 +113,9 @@ pub(crate) fn serve(shared: &Arc<Shared>, job: Job) {
         stream,
         peer,
         mut admission,
+        start,
     } = job;
-    if let Some((opened, accepted)) = handshake(shared, stream, peer) {
+    if let Some((opened, accepted)) = handshake(shared, stream, peer, start) {
         // Open now: it no longer counts as a connection in its handshake
         // (it counts against the connection limit until `admission` is
         // dropped, when this returns).
@@ -130,6 +131,7 @@ fn handshake(
     shared: &Arc<Shared>,
     socket: Arc<Socket>,
     peer: Option<Address>,
+    start: Start,
 ) -> Option<(Opened, Box<Accepted>)> {
     // Small messages go out at once, not after Nagle's delay.
     let _ = socket.set_nodelay();
@@ -144,8 +146,15 @@ fn handshake(
         deadline,
         set: false,
     };
-    let stream = open_stream(shared, socket, peer.as_ref(), &mut bounded)?;
-    let mut accepted = answer_request(shared, &stream, peer.clone(), deadline, &mut bounded)?;
+    let (stream, head) = match start {
+        Start::Accepted => (
+            open_stream(shared, socket, peer.as_ref(), &mut bounded)?,
+            None,
+        ),
+        // Read by another HTTP loop, in the clear.
+        Start::Upgrade(head) => (Transport::Plain(socket), Some(head)),
+    };
+    let mut accepted = answer_request(shared, &stream, head, peer.clone(), deadline, &mut bounded)?;
     let opened = Opened {
         transport: stream,
         peer,
@@ -192,19 +201,23 @@ fn open_stream(
     Some(Transport::Plain(socket))
 }
 
-/// Read the request and answer it, unless it is an upgrade that is
-/// accepted: then the `101` has been sent and the connection is the
-/// caller's.
+/// Read the request (unless another loop has: `head`) and answer it,
+/// unless it is an upgrade that is accepted: then the `101` has been sent
+/// and the connection is the caller's.
 fn answer_request(
     shared: &Shared,
     stream: &Transport,
+    head: Option<Box<ReadHead>>,
     peer: Option<Address>,
     deadline: Option<Instant>,
     bounded: &mut Bounded,
 ) -> Option<Accepted> {
     // Each step below that has locals of its own is a call of its own, so
     // that their frames are side by side rather than stacked (see `serve`).
-    let (mut request, rest) = read_request(shared, stream, deadline, bounded)?;
+    let (mut request, rest) = match head {
+        Some(head) => (head.request, head.rest),
+        None => read_request(shared, stream, deadline, bounded)?,
+    };
     if let Some(peer) = peer {
         request.set_peer(peer);
     }

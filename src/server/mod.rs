@@ -25,6 +25,7 @@ use crate::protocol::address::Address;
 use crate::protocol::budget::MessageBudget;
 use crate::protocol::config::{Config, KeepAlive};
 use crate::protocol::message::{CloseCode, CloseFrame};
+use crate::transport::Socket;
 use crate::websocket::Sender;
 
 pub use crate::protocol::handshake::{Request, Response};
@@ -39,6 +40,7 @@ use admission::Limits;
 use listener::{Listener, Waker};
 use registry::Registry;
 use route::{HttpRoute, WsRoute};
+use workers::{ReadHead, Start};
 
 /// Default stack size of a connection thread. The memory is reserved, not
 /// used: only the pages a handler touches count.
@@ -475,6 +477,7 @@ impl Server {
             websockets: self.websockets,
             pages: self.pages,
             registry: Arc::new(Registry::default()),
+            workers: workers::Workers::new(),
             stopping: AtomicBool::new(false),
             idle_threads: AtomicUsize::new(0),
             accepting: Mutex::new(true),
@@ -505,6 +508,8 @@ pub(crate) struct Shared {
     pub websockets: Vec<WsRoute>,
     pub pages: Vec<HttpRoute>,
     pub registry: Arc<Registry>,
+    /// Where connections are handed to threads.
+    workers: workers::Workers,
     pub stopping: AtomicBool,
     /// Connection threads waiting for the next connection.
     pub idle_threads: AtomicUsize,
@@ -514,6 +519,31 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Admit a connection (accepted, or handed over by a handle) and give
+    /// it to a connection thread, or refuse it at once (see
+    /// `admission.rs`).
+    fn hand_over(self: &Arc<Self>, socket: Socket, peer: Option<Address>, start: Start) {
+        let n = self.registry.next_id();
+        let stream = Arc::new(socket);
+        // Unix peers have no IP address, and are not counted per peer.
+        let ip = peer.as_ref().and_then(Address::socket_addr).map(|a| a.ip());
+        // A head read by another loop came in the clear.
+        let tls = self.settings.is_tls() && matches!(start, Start::Accepted);
+        match self.registry.admit(n, ip, &stream, &self.settings.limits) {
+            Ok(admission) => self.workers.serve(
+                self,
+                workers::Job {
+                    n,
+                    stream,
+                    peer,
+                    admission,
+                    start,
+                },
+            ),
+            Err(refusal) => admission::refuse(&stream, tls, refusal),
+        }
+    }
+
     /// Wait until the listener is closed.
     fn wait_accept_ended(&self) {
         let mut accepting = self.accepting.lock().unwrap_or_else(|e| e.into_inner());
@@ -535,8 +565,12 @@ fn accept_loop(listener: Listener, shared: &Arc<Shared>) {
 }
 
 fn serve_listener(listener: &Listener, shared: &Arc<Shared>) {
-    // Dropped when this returns: the threads waiting for a connection end.
-    let workers = workers::Workers::new();
+    serve_accepted(listener, shared);
+    // The threads waiting for a connection end.
+    shared.workers.close();
+}
+
+fn serve_accepted(listener: &Listener, shared: &Arc<Shared>) {
     loop {
         // `accept` tells the peer's address: no `getpeername` later.
         let accepted = listener.accept();
@@ -555,25 +589,7 @@ fn serve_listener(listener: &Listener, shared: &Arc<Shared>) {
                 continue;
             }
         };
-        let n = shared.registry.next_id();
-        let stream = Arc::new(stream);
-        // Unix peers have no IP address, and are not counted per peer.
-        let ip = peer.socket_addr().map(|addr| addr.ip());
-        match shared
-            .registry
-            .admit(n, ip, &stream, &shared.settings.limits)
-        {
-            Ok(admission) => workers.serve(
-                shared,
-                workers::Job {
-                    n,
-                    stream,
-                    peer: Some(peer),
-                    admission,
-                },
-            ),
-            Err(refusal) => admission::refuse(&stream, shared.settings.is_tls(), refusal),
-        }
+        shared.hand_over(stream, Some(peer), Start::Accepted);
     }
 }
 
@@ -631,6 +647,89 @@ impl ServerHandle {
     /// ```
     pub fn local_address(&self) -> &Address {
         &self.inner.local
+    }
+
+    /// Serve a stream you accepted yourself (on a listener of your own,
+    /// from a socket activation, from another process) as if the server
+    /// had accepted it: it counts against the same limits (refused at once
+    /// beyond them), goes to a connection thread, gets the TLS handshake if
+    /// the server speaks TLS, and its request is routed, checked against
+    /// the route's origins and subprotocols, hooked and served like any
+    /// other. Returns at once.
+    ///
+    /// ```no_run
+    /// use std::net::TcpListener;
+    ///
+    /// let server = syncws::Server::bind("127.0.0.1:0")?.start(|ws| {
+    ///     let _ = ws.send_text("hello");
+    /// })?;
+    /// let mine = TcpListener::bind("127.0.0.1:9001")?;
+    /// for stream in mine.incoming() {
+    ///     server.serve_stream(stream?)?;
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// If the server has stopped (the stream is then closed).
+    pub fn serve_stream(&self, stream: impl Into<Socket>) -> io::Result<()> {
+        self.hand_over(stream.into(), Start::Accepted)
+    }
+
+    /// Take over a request another HTTP loop has read the head of (a
+    /// server of your own that serves pages and hands WebSocket upgrades
+    /// on): `request` is its head (from
+    /// [`parse_request`](crate::protocol::handshake::parse_request) on the
+    /// bytes read, or [`Request::from_parts`]), `rest` the bytes read past
+    /// the head (the first frames, if the client sent them at once), and
+    /// `stream` the connection, in the clear: the server does no TLS on it.
+    ///
+    /// It is served as the server's own requests are, on a connection
+    /// thread, counted against the same limits: the upgrade is judged by
+    /// RFC 6455 and the route (origins, subprotocols, the before-upgrade
+    /// hook), answered with `101` and the route's handler, or with the
+    /// refusal (400, 403, 404, 426, 503, ...) itself; a request that is
+    /// not an upgrade gets the server's page for its path, or 404. Returns
+    /// at once.
+    ///
+    /// ```no_run
+    /// use std::io::Read;
+    /// use std::net::TcpListener;
+    /// use syncws::protocol::handshake::parse_request;
+    ///
+    /// let server = syncws::Server::bind("127.0.0.1:0")?.start(|ws| {
+    ///     let _ = ws.send_text("upgraded");
+    /// })?;
+    /// let (mut stream, _) = TcpListener::bind("127.0.0.1:8080")?.accept()?;
+    /// let mut buf = vec![0; 8192];
+    /// let n = stream.read(&mut buf)?; // a real loop reads until the head is whole
+    /// if let Some((request, head_len)) = parse_request(&buf[..n], 8192, 64)? {
+    ///     let rest = buf[head_len..n].to_vec();
+    ///     server.upgrade(request, rest, stream)?;
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// If the server has stopped (the stream is then closed).
+    pub fn upgrade(
+        &self,
+        request: Request,
+        rest: Vec<u8>,
+        stream: impl Into<Socket>,
+    ) -> io::Result<()> {
+        let head = Box::new(ReadHead { request, rest });
+        self.hand_over(stream.into(), Start::Upgrade(head))
+    }
+
+    fn hand_over(&self, socket: Socket, start: Start) -> io::Result<()> {
+        let shared = &self.inner.shared;
+        if shared.stopping.load(Ordering::Acquire) {
+            return Err(io::Error::other("the server has stopped"));
+        }
+        let peer = socket.peer_address().ok();
+        shared.hand_over(socket, peer, start);
+        Ok(())
     }
 
     /// The open WebSocket connections, by id.

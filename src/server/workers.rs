@@ -40,6 +40,24 @@ pub(crate) struct Job {
     pub peer: Option<Address>,
     /// What it counts against the server's limits, until it ends.
     pub admission: Admission,
+    /// Whether its request head is still to be read.
+    pub start: Start,
+}
+
+/// How a connection handed to a worker begins.
+pub(crate) enum Start {
+    /// Accepted: the TLS handshake (if the server speaks TLS), then the
+    /// request head, are still to come.
+    Accepted,
+    /// Another HTTP loop read the request head: what it read, and the
+    /// bytes it read past the head (no TLS: the head came in the clear).
+    Upgrade(Box<ReadHead>),
+}
+
+/// A request head read by another HTTP loop.
+pub(crate) struct ReadHead {
+    pub request: crate::protocol::handshake::Request,
+    pub rest: Vec<u8>,
 }
 
 /// The accepting thread's end: where connections are handed over.
@@ -157,6 +175,14 @@ impl Workers {
 
 /// Threads that cannot be started are logged once a second at most.
 static NO_THREAD: Throttled = Throttled::new();
+
+impl Workers {
+    /// Nothing more will be handed to waiting threads: they end. (Later
+    /// jobs, from a handle, each start a thread.)
+    pub fn close(&self) {
+        self.idle.close();
+    }
+}
 
 impl Drop for Workers {
     fn drop(&mut self) {
@@ -311,6 +337,7 @@ mod tests {
             stream,
             peer: Some(peer.into()),
             admission,
+            start: Start::Accepted,
         }
     }
 

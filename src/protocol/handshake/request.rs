@@ -170,6 +170,62 @@ impl Request {
             .map(|(_, value)| value.trim())
     }
 
+    /// A request another HTTP loop has read, from its parts: method,
+    /// target and headers in the order they came (an HTTP/1.1 request),
+    /// for [`ServerHandle::upgrade`](crate::ServerHandle::upgrade). They
+    /// are checked as the server checks a head it reads itself: a name or
+    /// value that HTTP does not allow is an error, never a different
+    /// request.
+    ///
+    /// ```
+    /// use syncws::server::Request;
+    ///
+    /// let request = Request::from_parts(
+    ///     "GET",
+    ///     "/chat?room=1",
+    ///     [("Host", "example.com"), ("Upgrade", "websocket")],
+    /// )?;
+    /// assert_eq!(request.path(), "/chat");
+    /// assert!(request.is_upgrade());
+    /// assert!(Request::from_parts("GET", "/", [("X", "a\r\nInjected: 1")]).is_err());
+    /// # Ok::<(), syncws::HandshakeError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`HandshakeError::Invalid`] for a method, target, name or value
+    /// that cannot be part of a request head.
+    pub fn from_parts<'a>(
+        method: &str,
+        target: &str,
+        headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Request, HandshakeError> {
+        let line_breaks = |part: &str| part.bytes().any(|b| b == b'\r' || b == b'\n');
+        let mut head = format!("{method} {target} HTTP/1.1\r\n");
+        let mut count = 0;
+        for (name, value) in headers {
+            if line_breaks(name) || line_breaks(value) {
+                return Err(HandshakeError::Invalid(format!(
+                    "a line break in the header {name:?}"
+                )));
+            }
+            head.push_str(name);
+            head.push_str(": ");
+            head.push_str(value);
+            head.push_str("\r\n");
+            count += 1;
+        }
+        head.push_str("\r\n");
+        if line_breaks(method) || line_breaks(target) {
+            return Err(HandshakeError::Invalid(
+                "a line break in the request line".into(),
+            ));
+        }
+        match parse_request(head.as_bytes(), head.len(), count + 1)? {
+            Some((request, len)) if len == head.len() => Ok(request),
+            _ => Err(HandshakeError::Invalid("not one request head".into())),
+        }
+    }
+
     /// The request line's method and target and the headers httparse
     /// found, copied into one string.
     fn from_parsed(

@@ -21,6 +21,8 @@
 //! - a connection: [`WebSocket`] (the reading end, which sends too),
 //!   [`Sender`] (sends from any thread), [`Incoming`], and what travels
 //!   over it: [`Message`], [`MessageRef`], [`CloseCode`], [`CloseFrame`];
+//!   where its ends are: [`Address`]; what it runs on: [`Socket`] (TCP or
+//!   a Unix domain socket, for streams of your own);
 //! - a client: [`connect`], [`ClientBuilder`];
 //! - a server: [`Server`], [`ServerHandle`], [`WeakServerHandle`], and the
 //!   rest of it (routes, handlers, hooks, listings) in [`server`];
@@ -35,7 +37,7 @@
 //!
 //! # Layers
 //! Dependencies point down only: the core (`protocol`), then the
-//! transport (TCP, TLS, reading an HTTP head), then the connection
+//! transport (TCP or Unix sockets, TLS, reading an HTTP head), then the connection
 //! (`WebSocket`, `Sender`), then the client and the server, then the hub.
 // One exception, allowed where it is and argued there: naming a reused
 // connection thread (`server/workers.rs`).

@@ -56,7 +56,11 @@ pub const DEFAULT_IDLE_THREADS: usize = 64;
 /// Default time a connection thread waits for the next connection.
 pub const DEFAULT_IDLE_KEEP: Duration = Duration::from_secs(10);
 
-/// A WebSocket server on a [`TcpListener`], one thread per connection.
+/// A WebSocket server on a [`TcpListener`] or a Unix domain socket
+/// ([`bind_unix`](Self::bind_unix)), one thread per connection; its
+/// handle also serves streams accepted elsewhere
+/// ([`ServerHandle::serve_stream`]) and upgrades whose head another HTTP
+/// loop read ([`ServerHandle::upgrade`]).
 ///
 /// Routes map paths to WebSocket handlers and to plain HTTP responses, all
 /// on one port:
@@ -89,7 +93,7 @@ pub const DEFAULT_IDLE_KEEP: Duration = Duration::from_secs(10);
 /// |---|---|---|---|
 /// | connections (every accepted socket, handshakes included) and so threads | [`max_connections`](Self::max_connections) | no limit | refused at once: 503, or closed over TLS; no thread started |
 /// | connections in their opening handshake | [`max_handshakes`](Self::max_handshakes) | [`DEFAULT_MAX_HANDSHAKES`] (1024) | as above |
-/// | connections from one IP address | [`max_connections_per_peer`](Self::max_connections_per_peer) | no limit | as above |
+/// | connections from one IP address (Unix peers have none: not counted) | [`max_connections_per_peer`](Self::max_connections_per_peer) | no limit | as above |
 /// | memory of all messages being received | [`message_budget`](Self::message_budget) | no budget | that connection fails with 1009 |
 /// | sockets waiting to be accepted | [`listen_backlog`](Self::listen_backlog) | 128 (std) | the kernel's choice |
 /// | the TLS handshake and the HTTP head, together | [`Config::handshake_timeout`] | 10 s | the socket is closed |
@@ -330,7 +334,9 @@ impl Server {
     }
 
     /// At most this many connections from one IP address at a time
-    /// (default: no limit); one more is refused at once, as above.
+    /// (default: no limit); one more is refused at once, as above. Peers
+    /// on a Unix domain socket have no address to tell them apart, and are
+    /// not counted here (they are against every other limit).
     pub fn max_connections_per_peer(mut self, limit: usize) -> Self {
         self.settings.limits.per_peer = Some(limit);
         self

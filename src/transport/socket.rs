@@ -14,7 +14,11 @@ use crate::protocol::address::Address;
 /// A connected stream socket: TCP, or (on Unix) a Unix domain socket.
 ///
 /// What every connection runs on, plain or under TLS; its address is an
-/// [`Address`]. Made from either kind of stream with `into()`.
+/// [`Address`]. The entry points for a stream you connected or accepted
+/// take `impl Into<Socket>`, so either kind is passed as it is:
+/// [`ClientBuilder::connect_on`](crate::ClientBuilder::connect_on),
+/// [`ServerHandle::serve_stream`](crate::ServerHandle::serve_stream) and
+/// [`ServerHandle::upgrade`](crate::ServerHandle::upgrade).
 ///
 /// ```
 /// # fn demo(tcp: std::net::TcpStream) {

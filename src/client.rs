@@ -195,6 +195,8 @@ impl ClientBuilder {
     pub fn connect_on(self, stream: impl Into<Socket>) -> Result<WebSocket> {
         let url = WsUrl::parse(&self.url)?;
         let socket = stream.into();
+        // Timeouts need a blocking socket; small frames go out at once.
+        socket.set_nonblocking(false)?;
         socket.set_nodelay()?;
         self.handshake(url, socket)
     }

@@ -477,3 +477,33 @@ fn an_upgraded_connection_is_full_duplex() {
         |(_, http)| syncws::connect(&format!("ws://{http}/duplex")).unwrap(),
     );
 }
+
+/// A stream from a non-blocking listener may be non-blocking itself: it is
+/// served with blocking reads and the usual timeouts all the same.
+#[test]
+fn a_non_blocking_stream_is_served_like_any_other() {
+    let server = Server::bind("127.0.0.1:0").unwrap().start(echo).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (go, go_rx) = mpsc::channel::<()>();
+    let client = thread::spawn(move || {
+        let tcp = TcpStream::connect(addr).unwrap();
+        // The request only once the server has the stream: its first
+        // read finds nothing yet, and must wait for it.
+        go_rx.recv().unwrap();
+        let mut ws = ClientBuilder::new("ws://localhost/")
+            .connect_on(tcp)
+            .unwrap();
+        ws.set_read_timeout(Some(TIMEOUT)).unwrap();
+        ws.send_text("through a non-blocking stream").unwrap();
+        ws.read_message().unwrap()
+    });
+    let (stream, _) = listener.accept().unwrap();
+    stream.set_nonblocking(true).unwrap();
+    server.serve_stream(stream).unwrap();
+    go.send(()).unwrap();
+    assert_eq!(
+        client.join().unwrap(),
+        Message::Text("through a non-blocking stream".into())
+    );
+}

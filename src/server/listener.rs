@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use crate::protocol::address::Address;
 use crate::transport::Socket;
+#[cfg(unix)]
+use crate::transport::unix_address;
 
 /// A listening socket.
 #[derive(Debug)]
@@ -116,9 +118,6 @@ fn wake_addr(addr: std::net::SocketAddr) -> std::net::SocketAddr {
     }
     addr
 }
-
-#[cfg(unix)]
-use crate::transport::unix_address;
 
 /// A socket file this server bound, removed when dropped if it is still
 /// the same file (not one a later server bound at the same path).

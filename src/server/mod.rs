@@ -677,7 +677,8 @@ impl ServerHandle {
     /// ```
     ///
     /// # Errors
-    /// If the server has stopped (the stream is then closed).
+    /// If the server has stopped, or the stream cannot be made blocking
+    /// (the stream is then closed).
     pub fn serve_stream(&self, stream: impl Into<Socket>) -> io::Result<()> {
         self.hand_over(stream.into(), Start::Accepted)
     }
@@ -717,7 +718,7 @@ impl ServerHandle {
     /// ```
     ///
     /// # Errors
-    /// If the server has stopped (the stream is then closed).
+    /// As for [`serve_stream`](Self::serve_stream).
     pub fn upgrade(
         &self,
         request: Request,
@@ -733,6 +734,9 @@ impl ServerHandle {
         if shared.stopping.load(Ordering::Acquire) {
             return Err(io::Error::other("the server has stopped"));
         }
+        // A stream from a non-blocking listener of the caller's may be
+        // non-blocking itself: socket timeouts would then mean nothing.
+        socket.set_nonblocking(false)?;
         let peer = socket.peer_address().ok();
         shared.hand_over(socket, peer, start);
         Ok(())

@@ -12,7 +12,7 @@ cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --no-default-features -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q
 
-echo "== peers from other languages (Python websockets, for the wss interop test)"
+echo "== peers from other languages (Python websockets, for the wss and Unix socket interop tests)"
 if [ ! -x target/py-venv/bin/python ]; then
     python3 -m venv target/py-venv
 fi

@@ -48,14 +48,20 @@ pub(crate) fn attempt_failed(error: Error) -> Verdict {
 }
 
 /// A TLS error caused by the stream under it (a reset, an end of stream
-/// during the handshake) rather than by what was negotiated (a
-/// certificate, a name, a protocol version): the TLS library keeps the
-/// I/O error as a source.
+/// during the handshake: a server that is full and drops newcomers)
+/// rather than by what was negotiated (a certificate, a name, a protocol
+/// version). The TLS library keeps an I/O error as a source; an end of
+/// stream it reports only in words (OpenSSL: "unexpected EOF", with no
+/// source), so those are looked for too.
 #[cfg(feature = "native-tls")]
 fn caused_by_io(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = error.source();
+    let mut cause = Some(error);
     while let Some(e) = cause {
-        if e.is::<io::Error>() {
+        if e.is::<io::Error>()
+            || e.to_string()
+                .to_ascii_lowercase()
+                .contains("unexpected eof")
+        {
             return true;
         }
         cause = e.source();

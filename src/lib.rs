@@ -21,7 +21,8 @@
 //! - a connection: [`WebSocket`] (the reading end, which sends too),
 //!   [`Sender`] (sends from any thread), [`Incoming`], and what travels
 //!   over it: [`Message`], [`MessageRef`], [`CloseCode`], [`CloseFrame`];
-//! - a client: [`connect`], [`ClientBuilder`];
+//! - a client: [`connect`], [`ClientBuilder`]; one that reconnects:
+//!   [`reconnect`], [`Reconnect`], with [`Backoff`] and [`Jitter`];
 //! - a server: [`Server`], [`ServerHandle`], [`WeakServerHandle`], and the
 //!   rest of it (routes, handlers, hooks, listings) in [`server`];
 //! - broadcast: [`Hub`], [`Membership`];
@@ -46,6 +47,7 @@ mod client;
 mod error;
 mod hub;
 pub mod protocol;
+mod reconnect;
 pub mod server;
 mod sync;
 mod throttle;
@@ -60,6 +62,7 @@ pub use error::{
 pub use hub::{Hub, Membership};
 pub use protocol::config::{Config, KeepAlive};
 pub use protocol::message::{CloseCode, CloseFrame, Message, MessageRef};
+pub use reconnect::{Backoff, Jitter, Reconnect, reconnect};
 pub use server::{Server, ServerHandle, WeakServerHandle};
 pub use websocket::{Incoming, Sender, WebSocket};
 

@@ -462,7 +462,10 @@ pub(super) struct ExchangeDeadline {
 }
 
 impl ExchangeDeadline {
-    fn earliest(connect: Option<Instant>, handshake: Option<Instant>) -> ExchangeDeadline {
+    pub(super) fn earliest(
+        connect: Option<Instant>,
+        handshake: Option<Instant>,
+    ) -> ExchangeDeadline {
         match (connect, handshake) {
             (Some(connect), Some(handshake)) if connect < handshake => ExchangeDeadline {
                 at: Some(connect),

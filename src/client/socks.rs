@@ -171,7 +171,165 @@ fn invalid(why: String) -> Error {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::time::{Duration, Instant};
+
     use super::*;
+
+    /// Run the client's side against a scripted proxy: for each step, the
+    /// bytes it must receive and the bytes it answers.
+    fn exchange(
+        credentials: Option<&Credentials>,
+        target: SocksTarget<'_>,
+        script: &'static [(&'static [u8], &'static [u8])],
+    ) -> Result<()> {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let proxy = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            for (expected, answer) in script {
+                let mut received = vec![0; expected.len()];
+                stream.read_exact(&mut received).unwrap();
+                assert_eq!(&received, expected);
+                stream.write_all(answer).unwrap();
+            }
+        });
+        let tcp = TcpStream::connect(addr).unwrap();
+        let deadline =
+            ExchangeDeadline::earliest(None, Some(Instant::now() + Duration::from_secs(10)));
+        let result = socks5_connect(&tcp, credentials, target, 80, deadline);
+        drop(tcp);
+        proxy.join().unwrap();
+        result
+    }
+
+    fn alice() -> Credentials {
+        Credentials {
+            user: "alice".into(),
+            password: "pw".into(),
+        }
+    }
+
+    const ALICE_GREETING: &[u8] = &[5, 2, 0, 2];
+    const ALICE_AUTH: &[u8] = &[1, 5, b'a', b'l', b'i', b'c', b'e', 2, b'p', b'w'];
+    const REQUEST_H: &[u8] = &[5, 1, 0, 3, 1, b'h', 0, 80];
+
+    #[test]
+    fn a_tunnel_opens_after_authentication_whatever_the_bound_address() {
+        let ip = SocksTarget::Ip("10.0.0.1".parse().unwrap());
+        exchange(
+            None,
+            ip,
+            &[
+                (&[5, 1, 0], &[5, 0]),
+                (
+                    &[5, 1, 0, 1, 10, 0, 0, 1, 0, 80],
+                    &[5, 0, 0, 1, 1, 2, 3, 4, 0, 9],
+                ),
+            ],
+        )
+        .unwrap();
+        let credentials = alice();
+        exchange(
+            Some(&credentials),
+            SocksTarget::Name("h"),
+            &[
+                (ALICE_GREETING, &[5, 2]),
+                (ALICE_AUTH, &[1, 0]),
+                (REQUEST_H, &[5, 0, 0, 3, 2, b'p', b'x', 0, 9]),
+            ],
+        )
+        .unwrap();
+        // A proxy that needs no authentication may skip it.
+        exchange(
+            Some(&credentials),
+            SocksTarget::Name("h"),
+            &[
+                (ALICE_GREETING, &[5, 0]),
+                (
+                    REQUEST_H,
+                    &[
+                        5, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 9,
+                    ],
+                ),
+            ],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn each_refusal_is_named() {
+        let credentials = alice();
+        let refusal = |result: Result<()>| match result {
+            Err(Error::Handshake(HandshakeError::SocksRefused(refusal))) => refusal,
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        assert_eq!(
+            refusal(exchange(
+                Some(&credentials),
+                SocksTarget::Name("h"),
+                &[(ALICE_GREETING, &[5, 2]), (ALICE_AUTH, &[1, 1]),]
+            )),
+            SocksRefusal::BadCredentials
+        );
+        assert_eq!(
+            refusal(exchange(
+                None,
+                SocksTarget::Name("h"),
+                &[(&[5, 1, 0], &[5, 0xFF])]
+            )),
+            SocksRefusal::NoAcceptableMethod
+        );
+        assert_eq!(
+            refusal(exchange(
+                None,
+                SocksTarget::Name("h"),
+                &[
+                    (&[5, 1, 0], &[5, 0]),
+                    (REQUEST_H, &[5, 5, 0, 1, 0, 0, 0, 0, 0, 0]),
+                ]
+            )),
+            SocksRefusal::Reply(5)
+        );
+    }
+
+    #[test]
+    fn answers_that_break_the_protocol_are_invalid() {
+        let invalid = |result: Result<()>| match result {
+            Err(Error::Handshake(HandshakeError::Invalid(why))) => why,
+            other => panic!("expected Invalid, got {other:?}"),
+        };
+        // Version 4, a method not offered (2 without credentials), an
+        // unknown address type.
+        assert!(
+            invalid(exchange(
+                None,
+                SocksTarget::Name("h"),
+                &[(&[5, 1, 0], &[4, 0])]
+            ))
+            .contains("version 4")
+        );
+        assert!(
+            invalid(exchange(
+                None,
+                SocksTarget::Name("h"),
+                &[(&[5, 1, 0], &[5, 2])]
+            ))
+            .contains("not offered")
+        );
+        assert!(
+            invalid(exchange(
+                None,
+                SocksTarget::Name("h"),
+                &[(&[5, 1, 0], &[5, 0]), (REQUEST_H, &[5, 0, 0, 9]),]
+            ))
+            .contains("address type 9")
+        );
+    }
 
     #[test]
     fn connect_requests_are_exact() {

@@ -40,7 +40,13 @@ const MAX_REFUSAL_BODY: usize = 64 << 10;
 /// [`Timeout::Connect`] when the connect timeout passes and
 /// [`Timeout::Handshake`] when the handshake takes too long;
 /// [`Error::Tls`] when TLS fails; [`Error::Handshake`] when the server
-/// refuses the upgrade or answers what RFC 6455 does not allow.
+/// refuses the upgrade or answers what RFC 6455 does not allow, or a proxy
+/// refuses the tunnel ([`HandshakeError::ProxyRefused`],
+/// [`HandshakeError::SocksRefused`]).
+///
+/// `connect` reads the environment for a proxy, as curl does (see
+/// [`ClientBuilder::no_proxy`]), and follows no redirect (see
+/// [`ClientBuilder::follow_redirects`]).
 pub fn connect(url: &str) -> Result<WebSocket> {
     ClientBuilder::new(url).connect()
 }

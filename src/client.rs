@@ -148,7 +148,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Give up connecting after `timeout` per address tried.
+    /// Give up connecting after `timeout` per address tried. Through a
+    /// [proxy](Self::proxy) it bounds the TCP connection to the proxy and,
+    /// again, the proxy's opening of the tunnel ([`Timeout::Connect`]).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = Some(timeout);
         self

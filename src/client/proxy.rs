@@ -231,6 +231,8 @@ impl ClientBuilder {
     /// [handshake timeout](crate::Config::handshake_timeout) bounds the
     /// tunnel, TLS and the WebSocket handshake together. Credentials never
     /// appear in `Debug` output, errors or logs.
+    /// [`WebSocket::peer_addr`](crate::WebSocket::peer_addr) is then the
+    /// proxy's address.
     ///
     /// ```no_run
     /// let ws = syncws::ClientBuilder::new("wss://example.com/feed")

@@ -84,7 +84,7 @@ pub enum HandshakeError {
 ///
 /// ```
 /// use syncws::HandshakeError;
-/// use syncws::protocol::handshake::SocksRefusal;
+/// use syncws::SocksRefusal;
 ///
 /// let error = HandshakeError::SocksRefused(SocksRefusal::Reply(5));
 /// assert_eq!(error.to_string(), "the SOCKS5 proxy refused: connection refused by destination host (reply 5)");

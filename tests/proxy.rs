@@ -8,8 +8,8 @@
 //! Skipped, with a note, when `tinyproxy` or `danted` is not installed and
 //! `CI` is not set; with `CI` set that is a failure (`scripts/test-all.sh`
 //! installs them). The SOCKS username/password test needs root as well (a
-//! PAM service file, see [`dante`]) and `db_load` (`db-util`).
-#![cfg(feature = "native-tls")]
+//! PAM service file, see [`dante`]) and `db_load` (`db-util`). Without the
+//! `native-tls` feature only the `ws://` halves run.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -358,32 +358,56 @@ fn echo_server() -> ServerHandle {
         .unwrap()
 }
 
-/// A TLS echo server with a self-signed certificate for `localhost` only,
-/// and that certificate (PEM).
-fn tls_echo_server() -> (ServerHandle, String) {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let (cert_pem, key_pem) = (certified.cert.pem(), certified.signing_key.serialize_pem());
-    let identity =
-        syncws::native_tls::Identity::from_pkcs8(cert_pem.as_bytes(), key_pem.as_bytes()).unwrap();
-    let server = Server::bind("127.0.0.1:0")
-        .unwrap()
-        .tls(identity)
-        .unwrap()
-        .start(common::echo)
-        .unwrap();
-    (server, cert_pem)
-}
-
 fn ws_url(server: &ServerHandle) -> String {
     format!("ws://127.0.0.1:{}/", server.local_addr().port())
 }
 
-/// `wss://localhost:PORT/`: the certificate names `localhost`, not the
-/// proxy's address, so the check proves that TLS went to the server.
-fn wss_client(server: &ServerHandle, cert_pem: &str) -> ClientBuilder {
-    ClientBuilder::new(format!("wss://localhost:{}/", server.local_addr().port()))
-        .add_root_certificate(cert_pem.as_bytes())
-        .unwrap()
+/// A TLS echo server with a self-signed certificate for `localhost` only;
+/// `None` when the crate is built without TLS.
+struct TlsTarget {
+    server: ServerHandle,
+    cert_pem: String,
+}
+
+impl TlsTarget {
+    #[cfg(feature = "native-tls")]
+    fn start() -> Option<TlsTarget> {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let (cert_pem, key_pem) = (certified.cert.pem(), certified.signing_key.serialize_pem());
+        let identity =
+            syncws::native_tls::Identity::from_pkcs8(cert_pem.as_bytes(), key_pem.as_bytes())
+                .unwrap();
+        let server = Server::bind("127.0.0.1:0")
+            .unwrap()
+            .tls(identity)
+            .unwrap()
+            .start(common::echo)
+            .unwrap();
+        Some(TlsTarget { server, cert_pem })
+    }
+
+    #[cfg(not(feature = "native-tls"))]
+    fn start() -> Option<TlsTarget> {
+        None
+    }
+
+    fn port(&self) -> u16 {
+        self.server.local_addr().port()
+    }
+
+    /// `wss://localhost:PORT/`: the certificate names `localhost`, not the
+    /// proxy's address, so the check proves that TLS went to the server.
+    #[cfg(feature = "native-tls")]
+    fn client(&self) -> ClientBuilder {
+        ClientBuilder::new(format!("wss://localhost:{}/", self.port()))
+            .add_root_certificate(self.cert_pem.as_bytes())
+            .unwrap()
+    }
+
+    #[cfg(not(feature = "native-tls"))]
+    fn client(&self) -> ClientBuilder {
+        unreachable!("no TLS target without TLS ({})", self.cert_pem)
+    }
 }
 
 /// Send a message, read its echo, then the full-duplex scenario: 10,000
@@ -412,8 +436,9 @@ fn failure(builder: ClientBuilder) -> Error {
 #[test]
 fn ws_and_wss_through_an_http_proxy_echo_full_duplex() {
     let server = echo_server();
-    let (tls_server, cert_pem) = tls_echo_server();
-    let ports = [server.local_addr().port(), tls_server.local_addr().port()];
+    let tls = TlsTarget::start();
+    let mut ports = vec![server.local_addr().port()];
+    ports.extend(tls.as_ref().map(TlsTarget::port));
     let Some(proxy) = tinyproxy(false, &ports) else {
         return;
     };
@@ -422,16 +447,18 @@ fn ws_and_wss_through_an_http_proxy_echo_full_duplex() {
         .connect()
         .unwrap();
     echoes_full_duplex(ws);
-    let wss = wss_client(&tls_server, &cert_pem)
-        .proxy(http_proxy_url(&proxy, None))
-        .connect()
-        .unwrap();
-    echoes_full_duplex(wss);
-    // Both went through the proxy, which logged each CONNECT.
-    for expected in [
-        format!("CONNECT 127.0.0.1:{}", ports[0]),
-        format!("CONNECT localhost:{}", ports[1]),
-    ] {
+    let mut expected = vec![format!("CONNECT 127.0.0.1:{}", ports[0])];
+    if let Some(tls) = &tls {
+        let wss = tls
+            .client()
+            .proxy(http_proxy_url(&proxy, None))
+            .connect()
+            .unwrap();
+        echoes_full_duplex(wss);
+        expected.push(format!("CONNECT localhost:{}", tls.port()));
+    }
+    // Each went through the proxy, which logged its CONNECT.
+    for expected in expected {
         eventually("the proxy logs the CONNECT", TIMEOUT, || {
             proxy.log().contains(&expected)
         });
@@ -441,8 +468,9 @@ fn ws_and_wss_through_an_http_proxy_echo_full_duplex() {
 #[test]
 fn an_http_proxy_with_basic_authentication_admits_only_its_credentials() {
     let server = echo_server();
-    let (tls_server, cert_pem) = tls_echo_server();
-    let ports = [server.local_addr().port(), tls_server.local_addr().port()];
+    let tls = TlsTarget::start();
+    let mut ports = vec![server.local_addr().port()];
+    ports.extend(tls.as_ref().map(TlsTarget::port));
     let Some(proxy) = tinyproxy(true, &ports) else {
         return;
     };
@@ -453,12 +481,9 @@ fn an_http_proxy_with_basic_authentication_admits_only_its_credentials() {
             .connect()
             .unwrap(),
     );
-    echoes_full_duplex(
-        wss_client(&tls_server, &cert_pem)
-            .proxy(&good)
-            .connect()
-            .unwrap(),
-    );
+    if let Some(tls) = &tls {
+        echoes_full_duplex(tls.client().proxy(&good).connect().unwrap());
+    }
 
     // No credentials: the proxy's 407 with its challenge, not the server's
     // refusal.
@@ -484,10 +509,9 @@ fn an_http_proxy_with_basic_authentication_admits_only_its_credentials() {
     // when there are none); either way it is the proxy's refusal, and the
     // password is nowhere in what the caller sees.
     let wrong = http_proxy_url(&proxy, Some((USER, "not-the-password")));
-    for builder in [
-        ClientBuilder::new(ws_url(&server)).proxy(&wrong),
-        wss_client(&tls_server, &cert_pem).proxy(&wrong),
-    ] {
+    let mut builders = vec![ClientBuilder::new(ws_url(&server)).proxy(&wrong)];
+    builders.extend(tls.as_ref().map(|tls| tls.client().proxy(&wrong)));
+    for builder in builders {
         let shown_before = format!("{builder:?}");
         assert!(!shown_before.contains("not-the-password"), "{shown_before}");
         let error = failure(builder);
@@ -542,36 +566,34 @@ fn an_http_proxy_refusing_a_port_or_failing_to_reach_it_is_the_proxys_refusal() 
 #[test]
 fn ws_and_wss_through_a_socks5_proxy_echo_full_duplex() {
     let server = echo_server();
-    let (tls_server, cert_pem) = tls_echo_server();
+    let tls = TlsTarget::start();
     let Some(proxy) = dante(SocksAuth::None, free_port()) else {
         return;
     };
     let socks5 = format!("socks5://127.0.0.1:{}", proxy.port);
     let socks5h = format!("socks5h://127.0.0.1:{}", proxy.port);
-    echoes_full_duplex(
-        ClientBuilder::new(ws_url(&server))
-            .proxy(&socks5)
-            .connect()
-            .unwrap(),
-    );
+    for proxy_url in [&socks5, &socks5h] {
+        echoes_full_duplex(
+            ClientBuilder::new(ws_url(&server))
+                .proxy(proxy_url)
+                .connect()
+                .unwrap(),
+        );
+    }
     // The client resolves `localhost` (socks5), or the proxy does (socks5h).
-    echoes_full_duplex(
-        wss_client(&tls_server, &cert_pem)
-            .proxy(&socks5)
-            .connect()
-            .unwrap(),
-    );
-    echoes_full_duplex(
-        wss_client(&tls_server, &cert_pem)
-            .proxy(&socks5h)
-            .connect()
-            .unwrap(),
-    );
-    let to_tls_server = format!("127.0.0.1.{}", tls_server.local_addr().port());
+    if let Some(tls) = &tls {
+        for proxy_url in [&socks5, &socks5h] {
+            echoes_full_duplex(tls.client().proxy(proxy_url).connect().unwrap());
+        }
+    }
     eventually("the proxy logs the connections", TIMEOUT, || {
         let log = proxy.log();
-        log.contains(&format!("127.0.0.1.{}", server.local_addr().port()))
-            && log.matches(&to_tls_server).count() >= 2
+        log.matches(&format!("127.0.0.1.{}", server.local_addr().port()))
+            .count()
+            >= 2
+            && tls
+                .as_ref()
+                .is_none_or(|tls| log.matches(&format!("127.0.0.1.{}", tls.port())).count() >= 2)
     });
 }
 
@@ -619,7 +641,7 @@ fn a_socks5_proxy_names_why_it_refused() {
 #[test]
 fn a_socks5_proxy_with_username_and_password_admits_only_its_credentials() {
     let server = echo_server();
-    let (tls_server, cert_pem) = tls_echo_server();
+    let tls = TlsTarget::start();
     let Some(proxy) = dante(SocksAuth::UsernamePassword, free_port()) else {
         return;
     };
@@ -630,12 +652,9 @@ fn a_socks5_proxy_with_username_and_password_admits_only_its_credentials() {
             .connect()
             .unwrap(),
     );
-    echoes_full_duplex(
-        wss_client(&tls_server, &cert_pem)
-            .proxy(&good)
-            .connect()
-            .unwrap(),
-    );
+    if let Some(tls) = &tls {
+        echoes_full_duplex(tls.client().proxy(&good).connect().unwrap());
+    }
 
     // Dante accepts any credentials in the RFC 1929 exchange and checks
     // them (through PAM) against its rules once it has the request, so it

@@ -28,8 +28,8 @@
 //! - broadcast: [`Hub`], [`Membership`];
 //! - settings: [`Config`], [`KeepAlive`];
 //! - errors: [`Error`] and [`Result`], with [`Timeout`],
-//!   [`ProtocolViolation`], [`CapacityError`], [`HandshakeError`],
-//!   [`UrlError`].
+//!   [`ProtocolViolation`], [`CapacityError`], [`HandshakeError`] (with
+//!   [`SocksRefusal`]), [`UrlError`].
 //!
 //! [`protocol`] is the sans-I/O core under it, public for those who drive
 //! it themselves, under the stability policy stated there.
@@ -57,7 +57,8 @@ mod websocket;
 
 pub use client::{ClientBuilder, connect};
 pub use error::{
-    CapacityError, Error, HandshakeError, ProtocolViolation, Result, Timeout, UrlError,
+    CapacityError, Error, HandshakeError, ProtocolViolation, Result, SocksRefusal, Timeout,
+    UrlError,
 };
 pub use hub::{Hub, Membership};
 pub use protocol::config::{Config, KeepAlive};

@@ -25,7 +25,7 @@ use crate::error::{Error, Result, Timeout};
 use crate::protocol::Role;
 use crate::protocol::budget::MessageBudget;
 use crate::protocol::config::{Config, KeepAlive};
-use crate::protocol::handshake::Request;
+use crate::protocol::handshake::{Request, ResponseHead};
 use crate::protocol::message::{CloseCode, CloseFrame, Message, MessageRef};
 use crate::protocol::receiver::Receiver;
 use crate::protocol::session::{LINGER_MAX_BYTES, State};
@@ -107,6 +107,8 @@ struct Inner {
     receiver: Receiver,
     timers: Timers,
     request: Option<Request>,
+    /// The server's `101` (client side).
+    response: Option<ResponseHead>,
     protocol: Option<String>,
     peer_addr: Option<SocketAddr>,
     home: Option<Arc<dyn Home>>,
@@ -169,6 +171,7 @@ impl WebSocket {
             own_write_timeout: false,
             holding: false,
             request,
+            response: None,
             protocol,
             peer_addr,
             home,
@@ -209,6 +212,28 @@ impl WebSocket {
     /// `None` for a client): path, query, headers, peer address.
     pub fn request(&self) -> Option<&Request> {
         self.inner.request.as_ref()
+    }
+
+    /// The server's answer to the handshake (client side; `None` for a
+    /// server): the `101 Switching Protocols` status and its headers, in
+    /// order, cookies (`Set-Cookie`) and the chosen subprotocol among them.
+    ///
+    /// ```no_run
+    /// let ws = syncws::connect("ws://127.0.0.1:9001/")?;
+    /// let response = ws.response().expect("a client's connection");
+    /// for cookie in response.headers.get_all("Set-Cookie") {
+    ///     println!("cookie: {cookie}");
+    /// }
+    /// println!("chose {:?}", response.header("Sec-WebSocket-Protocol"));
+    /// # Ok::<(), syncws::Error>(())
+    /// ```
+    pub fn response(&self) -> Option<&ResponseHead> {
+        self.inner.response.as_ref()
+    }
+
+    /// Keep the server's answer (the client, once it has checked it).
+    pub(crate) fn set_response(&mut self, response: ResponseHead) {
+        self.inner.response = Some(response);
     }
 
     /// The subprotocol agreed in the handshake, if any.

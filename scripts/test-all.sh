@@ -20,6 +20,19 @@ target/py-venv/bin/python -c "import websockets" 2>/dev/null ||
     target/py-venv/bin/pip install -q websockets==17.4
 export SYNCWS_PYTHON="$PWD/target/py-venv/bin/python"
 
+echo "== proxies for tests/proxy.rs (tinyproxy, dante; db_load for dante's PAM user list)"
+if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    missing=""
+    command -v tinyproxy >/dev/null || missing="$missing tinyproxy"
+    [ -x /usr/sbin/danted ] || missing="$missing dante-server"
+    command -v db_load >/dev/null || missing="$missing db-util"
+    if [ -n "$missing" ]; then
+        apt-get update -qq
+        # shellcheck disable=SC2086 # one word per package
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+    fi
+fi
+
 echo "== tests without TLS (feature native-tls off)"
 cargo test --no-default-features -q
 

@@ -1,5 +1,12 @@
 //! The client: connect to a `ws://`, `wss://` or `ws+unix:` URL (or take
 //! a stream the caller connected) and perform the opening handshake.
+//! Through a proxy: `proxy.rs` (which one, HTTP `CONNECT`), `socks.rs`,
+//! `proxy_env.rs` (curl's environment rules); redirects: `redirect.rs`.
+
+mod proxy;
+mod proxy_env;
+mod redirect;
+mod socks;
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -15,6 +22,7 @@ use crate::transport::head::{handshake_io, read_head, set_deadline};
 use crate::transport::{Socket, Transport};
 use crate::url::WsUrl;
 use crate::websocket::{Opened, WebSocket};
+use proxy::ProxyChoice;
 
 /// The most body bytes kept from a refused handshake.
 const MAX_REFUSAL_BODY: usize = 64 << 10;
@@ -42,13 +50,25 @@ const MAX_REFUSAL_BODY: usize = 64 << 10;
 /// [`Timeout::Connect`] when the connect timeout passes and
 /// [`Timeout::Handshake`] when the handshake takes too long;
 /// [`Error::Tls`] when TLS fails; [`Error::Handshake`] when the server
-/// refuses the upgrade or answers what RFC 6455 does not allow.
+/// refuses the upgrade or answers what RFC 6455 does not allow, or a proxy
+/// refuses the tunnel ([`HandshakeError::ProxyRefused`],
+/// [`HandshakeError::SocksRefused`]).
+///
+/// `connect` reads the environment for a proxy, as curl does (see
+/// [`ClientBuilder::no_proxy`]), and follows no redirect (see
+/// [`ClientBuilder::follow_redirects`]).
 pub fn connect(url: &str) -> Result<WebSocket> {
     ClientBuilder::new(url).connect()
 }
 
 /// Settings for a client connection: headers, subprotocols, origin,
-/// timeouts and limits.
+/// timeouts and limits, a [proxy](Self::proxy) and
+/// [redirects](Self::follow_redirects).
+///
+/// The request carries `User-Agent: syncws/VERSION` unless replaced
+/// ([`user_agent`](Self::user_agent), or a `User-Agent` header). What the
+/// server answered (its cookies, the subprotocol it chose) is then
+/// [`WebSocket::response`].
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -70,9 +90,16 @@ pub struct ClientBuilder {
     protocols: Vec<String>,
     origin: Option<String>,
     connect_timeout: Option<Duration>,
+    /// `None`: no `User-Agent` header.
+    user_agent: Option<String>,
+    proxy: ProxyChoice,
+    max_redirects: usize,
     #[cfg(feature = "native-tls")]
     tls: Option<native_tls::TlsConnector>,
 }
+
+/// The `User-Agent` a client sends unless told otherwise.
+const DEFAULT_USER_AGENT: &str = concat!("syncws/", env!("CARGO_PKG_VERSION"));
 
 impl ClientBuilder {
     /// Settings for connecting to `url` (`ws://host:port/path?query`).
@@ -84,14 +111,37 @@ impl ClientBuilder {
             protocols: Vec::new(),
             origin: None,
             connect_timeout: None,
+            user_agent: Some(DEFAULT_USER_AGENT.to_owned()),
+            proxy: ProxyChoice::default(),
+            max_redirects: 0,
             #[cfg(feature = "native-tls")]
             tls: None,
         }
     }
 
-    /// Add a header to the handshake request.
+    /// Add a header to the handshake request. A `User-Agent` replaces the
+    /// one there was (as [`user_agent`](Self::user_agent) does).
     pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        if name.as_ref().eq_ignore_ascii_case("User-Agent") {
+            return self.user_agent(value.as_ref());
+        }
         self.headers.push(name.as_ref(), value.as_ref());
+        self
+    }
+
+    /// Send this `User-Agent` instead of `syncws/VERSION` (the crate's
+    /// version); an empty one sends none. Only one is ever sent: the last
+    /// given, here or as a header.
+    ///
+    /// ```no_run
+    /// let ws = syncws::ClientBuilder::new("ws://127.0.0.1:9001/")
+    ///     .user_agent("ticker-bot/2.1")
+    ///     .connect()?;
+    /// # Ok::<(), syncws::Error>(())
+    /// ```
+    pub fn user_agent(mut self, value: impl AsRef<str>) -> Self {
+        let value = value.as_ref();
+        self.user_agent = (!value.is_empty()).then(|| value.to_owned());
         self
     }
 
@@ -108,7 +158,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Give up connecting after `timeout` per address tried.
+    /// Give up connecting after `timeout` per address tried. Through a
+    /// [proxy](Self::proxy) it bounds the TCP connection to the proxy and,
+    /// again, the proxy's opening of the tunnel ([`Timeout::Connect`]).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = Some(timeout);
         self
@@ -167,11 +219,7 @@ impl ClientBuilder {
     /// As for [`connect`].
     pub fn connect(self) -> Result<WebSocket> {
         let url = WsUrl::parse(&self.url)?;
-        let socket = match &url.unix_socket {
-            Some(path) => open_unix(path)?,
-            None => Socket::Tcp(self.open_tcp(&url)?),
-        };
-        self.handshake(url, socket)
+        self.connect_following_redirects(url)
     }
 
     /// Perform the opening handshake on a stream you connected (TCP or a
@@ -180,6 +228,8 @@ impl ClientBuilder {
     /// and, for `wss://`, TLS (its host is the name checked against the
     /// server's certificate); nothing is resolved or connected. The
     /// connection is then like any other: full duplex, timeouts, keep-alive.
+    /// No proxy is used, and no redirect followed (it is the refusal: the
+    /// stream is to one server).
     ///
     /// ```no_run
     /// use std::os::unix::net::UnixStream;
@@ -198,21 +248,49 @@ impl ClientBuilder {
         // Timeouts need a blocking socket; small frames go out at once.
         socket.set_nonblocking(false)?;
         socket.set_nodelay()?;
-        self.handshake(url, socket)
+        let deadline = self.handshake_deadline();
+        self.handshake_on(&url, socket, deadline, self.request_headers())
     }
 
-    /// The TLS handshake if the URL asks for it, then the opening one.
-    fn handshake(self, url: WsUrl, socket: Socket) -> Result<WebSocket> {
-        let deadline = self.config.handshake_timeout.map(|t| Instant::now() + t);
+    /// The headers of the request besides the handshake's own.
+    fn request_headers(&self) -> Headers {
+        let mut headers = self.headers.clone();
+        if let Some(user_agent) = &self.user_agent {
+            headers.push("User-Agent", user_agent);
+        }
+        headers
+    }
+
+    /// One connection and its handshake, to `url`.
+    fn connect_to(&self, url: &WsUrl, headers: Headers) -> Result<WebSocket> {
+        let (socket, deadline) = match &url.unix_socket {
+            // A Unix socket is local: no proxy.
+            Some(path) => (open_unix(path)?, self.handshake_deadline()),
+            None => {
+                let (tcp, deadline) = self.open_stream(url)?;
+                (Socket::Tcp(tcp), deadline)
+            }
+        };
+        self.handshake_on(url, socket, deadline, headers)
+    }
+
+    /// TLS if the URL asks for it, then the opening handshake, on `socket`.
+    fn handshake_on(
+        &self,
+        url: &WsUrl,
+        socket: Socket,
+        deadline: Option<Instant>,
+        headers: Headers,
+    ) -> Result<WebSocket> {
         let stream = if url.tls {
             self.tls_connect(socket, &url.host, deadline)?
         } else {
             Transport::Plain(std::sync::Arc::new(socket))
         };
         let request = ClientRequest {
-            protocols: self.protocols,
-            origin: self.origin,
-            headers: self.headers,
+            protocols: self.protocols.clone(),
+            origin: self.origin.clone(),
+            headers,
             ..ClientRequest::new(url.host_header(), url.resource.clone())
         };
         set_deadline(&stream, deadline)?;
@@ -256,7 +334,9 @@ impl ClientBuilder {
             request: None,
             budget: None,
         };
-        Ok(WebSocket::open(opened, Role::Client, config, None)?)
+        let mut ws = WebSocket::open(opened, Role::Client, config, None)?;
+        ws.set_response(head);
+        Ok(ws)
     }
 
     #[cfg(feature = "native-tls")]
@@ -299,17 +379,15 @@ impl ClientBuilder {
     }
 
     /// Open the TCP connection to the first address of the host that answers.
-    fn open_tcp(&self, url: &WsUrl) -> Result<TcpStream> {
+    fn open_tcp(&self, host: &str, port: u16) -> Result<TcpStream> {
         // A name that does not resolve is an I/O failure (the resolver's),
         // not a bad URL: the same URL may resolve a moment later.
-        let addrs = (url.host.as_str(), url.port)
-            .to_socket_addrs()
-            .map_err(|e| {
-                Error::Io(io::Error::new(
-                    e.kind(),
-                    format!("cannot resolve {}: {e}", url.host),
-                ))
-            })?;
+        let addrs = (host, port).to_socket_addrs().map_err(|e| {
+            Error::Io(io::Error::new(
+                e.kind(),
+                format!("cannot resolve {host}: {e}"),
+            ))
+        })?;
         let mut last_error = None;
         for addr in addrs {
             let attempt = match self.connect_timeout {
@@ -329,7 +407,7 @@ impl ClientBuilder {
             Some(e) => Error::from_io(e, Timeout::Connect),
             None => Error::Io(io::Error::new(
                 io::ErrorKind::NotFound,
-                format!("{} resolved to no address", url.host),
+                format!("{host} resolved to no address"),
             )),
         })
     }

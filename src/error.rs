@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 
 pub use crate::protocol::error::{CapacityError, ProtocolViolation, Timeout};
-pub use crate::protocol::handshake::HandshakeError;
+pub use crate::protocol::handshake::{HandshakeError, SocksRefusal};
 use crate::protocol::message::CloseFrame;
 
 /// A shorthand for `Result<T, syncws::Error>`.

@@ -23,14 +23,15 @@
 //!   over it: [`Message`], [`MessageRef`], [`CloseCode`], [`CloseFrame`];
 //!   where its ends are: [`Address`]; what it runs on: [`Socket`] (TCP or
 //!   a Unix domain socket, for streams of your own);
-//! - a client: [`connect`], [`ClientBuilder`];
+//! - a client: [`connect`], [`ClientBuilder`]; one that reconnects:
+//!   [`reconnect`], [`Reconnect`], with [`Backoff`] and [`Jitter`];
 //! - a server: [`Server`], [`ServerHandle`], [`WeakServerHandle`], and the
 //!   rest of it (routes, handlers, hooks, listings) in [`server`];
 //! - broadcast: [`Hub`], [`Membership`];
 //! - settings: [`Config`], [`KeepAlive`];
 //! - errors: [`Error`] and [`Result`], with [`Timeout`],
-//!   [`ProtocolViolation`], [`CapacityError`], [`HandshakeError`],
-//!   [`UrlError`].
+//!   [`ProtocolViolation`], [`CapacityError`], [`HandshakeError`] (with
+//!   [`SocksRefusal`]), [`UrlError`].
 //!
 //! [`protocol`] is the sans-I/O core under it, public for those who drive
 //! it themselves, under the stability policy stated there.
@@ -48,6 +49,7 @@ mod client;
 mod error;
 mod hub;
 pub mod protocol;
+mod reconnect;
 pub mod server;
 mod sync;
 mod throttle;
@@ -57,12 +59,14 @@ mod websocket;
 
 pub use client::{ClientBuilder, connect};
 pub use error::{
-    CapacityError, Error, HandshakeError, ProtocolViolation, Result, Timeout, UrlError,
+    CapacityError, Error, HandshakeError, ProtocolViolation, Result, SocksRefusal, Timeout,
+    UrlError,
 };
 pub use hub::{Hub, Membership};
 pub use protocol::address::Address;
 pub use protocol::config::{Config, KeepAlive};
 pub use protocol::message::{CloseCode, CloseFrame, Message, MessageRef};
+pub use reconnect::{Backoff, Jitter, Reconnect, reconnect};
 pub use server::{Server, ServerHandle, WeakServerHandle};
 pub use transport::Socket;
 pub use websocket::{Incoming, Sender, WebSocket};

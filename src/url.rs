@@ -211,7 +211,7 @@ fn is_host_byte(byte: u8) -> bool {
 
 /// Splits an authority into the host (lower case, IPv6 without brackets)
 /// and the text after its `:`, if any.
-fn split_host_port(authority: &str) -> Result<(String, Option<&str>), UrlError> {
+pub(crate) fn split_host_port(authority: &str) -> Result<(String, Option<&str>), UrlError> {
     if let Some(bracketed) = authority.strip_prefix('[') {
         let Some((address, after)) = bracketed.split_once(']') else {
             return Err(UrlError::Malformed(
@@ -265,7 +265,7 @@ fn split_host_port(authority: &str) -> Result<(String, Option<&str>), UrlError> 
 }
 
 /// Parses a port: decimal digits only, 1 to 65535.
-fn parse_port(port: &str) -> Result<u16, UrlError> {
+pub(crate) fn parse_port(port: &str) -> Result<u16, UrlError> {
     let invalid = || UrlError::InvalidPort(port.to_owned());
     if !port.bytes().all(|byte| byte.is_ascii_digit()) {
         return Err(invalid());

@@ -26,7 +26,7 @@ use crate::protocol::Role;
 use crate::protocol::address::Address;
 use crate::protocol::budget::MessageBudget;
 use crate::protocol::config::{Config, KeepAlive};
-use crate::protocol::handshake::Request;
+use crate::protocol::handshake::{Request, ResponseHead};
 use crate::protocol::message::{CloseCode, CloseFrame, Message, MessageRef};
 use crate::protocol::receiver::Receiver;
 use crate::protocol::session::{LINGER_MAX_BYTES, State};
@@ -109,6 +109,8 @@ struct Inner {
     receiver: Receiver,
     timers: Timers,
     request: Option<Request>,
+    /// The server's `101` (client side).
+    response: Option<ResponseHead>,
     protocol: Option<String>,
     peer: Option<Address>,
     home: Option<Arc<dyn Home>>,
@@ -171,6 +173,7 @@ impl WebSocket {
             own_write_timeout: false,
             holding: false,
             request,
+            response: None,
             protocol,
             peer,
             home,
@@ -211,6 +214,28 @@ impl WebSocket {
     /// `None` for a client): path, query, headers, peer address.
     pub fn request(&self) -> Option<&Request> {
         self.inner.request.as_ref()
+    }
+
+    /// The server's answer to the handshake (client side; `None` for a
+    /// server): the `101 Switching Protocols` status and its headers, in
+    /// order, cookies (`Set-Cookie`) and the chosen subprotocol among them.
+    ///
+    /// ```no_run
+    /// let ws = syncws::connect("ws://127.0.0.1:9001/")?;
+    /// let response = ws.response().expect("a client's connection");
+    /// for cookie in response.headers.get_all("Set-Cookie") {
+    ///     println!("cookie: {cookie}");
+    /// }
+    /// println!("chose {:?}", response.header("Sec-WebSocket-Protocol"));
+    /// # Ok::<(), syncws::Error>(())
+    /// ```
+    pub fn response(&self) -> Option<&ResponseHead> {
+        self.inner.response.as_ref()
+    }
+
+    /// Keep the server's answer (the client, once it has checked it).
+    pub(crate) fn set_response(&mut self, response: ResponseHead) {
+        self.inner.response = Some(response);
     }
 
     /// The subprotocol agreed in the handshake, if any.
@@ -546,8 +571,9 @@ impl Drop for WebSocket {
         };
         // Only an open connection is the handler's to end: one that failed
         // (a send that timed out) or is closing ends as its state says.
-        if let Some(home) = &self.inner.home {
-            if self.writer().state() == State::Open {
+        if self.writer().state() == State::Open {
+            self.writer().set_dropped_open();
+            if let Some(home) = &self.inner.home {
                 home.dropped_while_open();
             }
         }

@@ -50,6 +50,92 @@ pub enum HandshakeError {
     /// The server chose a subprotocol the client did not offer (or named
     /// several): what it sent, repeated headers joined by `", "`.
     Subprotocol(String),
+    /// The HTTP proxy answered the client's `CONNECT` with a status other
+    /// than 2xx, so no tunnel to the server was opened: 407 (it wants
+    /// credentials, or other ones), 403 (that destination is not
+    /// allowed), 502 or 500 (it could not reach the server), ... Its
+    /// status and headers are kept. The server itself was never asked:
+    /// its refusal is [`HandshakeError::Refused`].
+    ProxyRefused {
+        /// The proxy's HTTP status code.
+        status: u16,
+        /// The proxy's response headers, in order (`Proxy-Authenticate`
+        /// among them for a 407).
+        headers: Headers,
+    },
+    /// The SOCKS5 proxy would not open a tunnel to the server.
+    SocksRefused(SocksRefusal),
+    /// The server redirected more often than
+    /// [`ClientBuilder::follow_redirects`](crate::ClientBuilder::follow_redirects)
+    /// allows.
+    TooManyRedirects {
+        /// The number of redirects allowed.
+        max: usize,
+    },
+    /// The server redirected a `wss://` connection to a `ws://` URL: that
+    /// redirect is never followed, since the rest would travel in clear.
+    InsecureRedirect {
+        /// Where the redirect pointed, as resolved.
+        location: String,
+    },
+}
+
+/// Why a SOCKS5 proxy (RFC 1928) would not open a tunnel.
+///
+/// ```
+/// use syncws::HandshakeError;
+/// use syncws::SocksRefusal;
+///
+/// let error = HandshakeError::SocksRefused(SocksRefusal::Reply(5));
+/// assert_eq!(error.to_string(), "the SOCKS5 proxy refused: connection refused by destination host (reply 5)");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SocksRefusal {
+    /// The proxy accepts none of the authentication methods offered: no
+    /// authentication, and username/password when the proxy URL has them
+    /// (RFC 1928 §3: it answered `X'FF'`).
+    NoAcceptableMethod,
+    /// The proxy rejected the username and password (RFC 1929 §2: a
+    /// status other than `X'00'`).
+    BadCredentials,
+    /// The proxy's reply to the `CONNECT` request (RFC 1928 §6), a code
+    /// from 1 to 255 (see [`SocksRefusal::describe`]).
+    Reply(u8),
+}
+
+impl SocksRefusal {
+    /// What a reply code means (RFC 1928 §6): 1 general SOCKS server
+    /// failure, 2 connection not allowed by ruleset, 3 network
+    /// unreachable, 4 host unreachable, 5 connection refused by
+    /// destination host, 6 TTL expired, 7 command not supported, 8 address
+    /// type not supported.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            SocksRefusal::NoAcceptableMethod => {
+                "no acceptable authentication method (the proxy may want a username and password)"
+            }
+            SocksRefusal::BadCredentials => "the username and password were rejected",
+            SocksRefusal::Reply(1) => "general SOCKS server failure",
+            SocksRefusal::Reply(2) => "connection not allowed by ruleset",
+            SocksRefusal::Reply(3) => "network unreachable",
+            SocksRefusal::Reply(4) => "host unreachable",
+            SocksRefusal::Reply(5) => "connection refused by destination host",
+            SocksRefusal::Reply(6) => "TTL expired",
+            SocksRefusal::Reply(7) => "command not supported",
+            SocksRefusal::Reply(8) => "address type not supported",
+            SocksRefusal::Reply(_) => "unassigned reply code",
+        }
+    }
+}
+
+impl fmt::Display for SocksRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SocksRefusal::Reply(code) => write!(f, "{} (reply {code})", self.describe()),
+            _ => f.write_str(self.describe()),
+        }
+    }
 }
 
 impl fmt::Display for HandshakeError {
@@ -65,6 +151,21 @@ impl fmt::Display for HandshakeError {
             }
             HandshakeError::Subprotocol(p) => {
                 write!(f, "server chose subprotocol {p:?}, which was not offered")
+            }
+            HandshakeError::ProxyRefused { status, .. } => {
+                write!(f, "the HTTP proxy refused the tunnel with HTTP {status}")
+            }
+            HandshakeError::SocksRefused(refusal) => {
+                write!(f, "the SOCKS5 proxy refused: {refusal}")
+            }
+            HandshakeError::TooManyRedirects { max } => {
+                write!(f, "more than {max} redirects")
+            }
+            HandshakeError::InsecureRedirect { location } => {
+                write!(
+                    f,
+                    "redirected from wss:// to {location}, which is not followed"
+                )
             }
         }
     }
@@ -102,6 +203,31 @@ mod tests {
             (
                 HandshakeError::Subprotocol("chat".into()),
                 "server chose subprotocol \"chat\", which was not offered",
+            ),
+            (
+                HandshakeError::ProxyRefused {
+                    status: 407,
+                    headers: Headers::new(),
+                },
+                "the HTTP proxy refused the tunnel with HTTP 407",
+            ),
+            (
+                HandshakeError::SocksRefused(SocksRefusal::Reply(2)),
+                "the SOCKS5 proxy refused: connection not allowed by ruleset (reply 2)",
+            ),
+            (
+                HandshakeError::SocksRefused(SocksRefusal::BadCredentials),
+                "the SOCKS5 proxy refused: the username and password were rejected",
+            ),
+            (
+                HandshakeError::TooManyRedirects { max: 3 },
+                "more than 3 redirects",
+            ),
+            (
+                HandshakeError::InsecureRedirect {
+                    location: "ws://h/".into(),
+                },
+                "redirected from wss:// to ws://h/, which is not followed",
             ),
         ] {
             assert_eq!(error.to_string(), text);

@@ -38,7 +38,7 @@ mod server;
 
 pub(crate) use client::encode_request_target;
 pub use client::{ClientRequest, ResponseHead, check_response, parse_response};
-pub use error::HandshakeError;
+pub use error::{HandshakeError, SocksRefusal};
 pub use headers::Headers;
 pub use key::{accept_key, generate_key};
 pub use request::{Request, parse_request};

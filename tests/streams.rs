@@ -507,3 +507,19 @@ fn a_non_blocking_stream_is_served_like_any_other() {
         Message::Text("through a non-blocking stream".into())
     );
 }
+
+/// `upgrade` takes a head read in the clear: on a server that speaks TLS
+/// to its own connections, the handed-over one stays plain (its TLS, if
+/// any, is the other loop's).
+#[cfg(feature = "native-tls")]
+#[test]
+fn an_upgrade_handed_to_a_tls_server_is_served_in_the_clear() {
+    let (server, _cert_pem) = tls_server(tell_then_echo);
+    let http = http_loop(&server);
+    let mut ws = syncws::connect(&format!("ws://{http}/plain")).unwrap();
+    ws.set_read_timeout(Some(TIMEOUT)).unwrap();
+    assert_eq!(
+        ws.read_message().unwrap(),
+        Message::Text(format!("{http} /plain"))
+    );
+}

@@ -1,8 +1,7 @@
 //! The command-line client (`examples/client.rs`) as a person runs it:
 //! headers, subprotocols and origin reach the server, `--ca` and
 //! `--insecure` for wss, `--proxy` and `--no-proxy`, `--reconnect` through
-//! a server restart, and a
-//! bad command line refused with status 2.
+//! a server restart, and a bad command line refused with status 2.
 
 mod child;
 

@@ -53,7 +53,11 @@ mod transport;
 mod url;
 mod websocket;
 
+#[cfg(any(feature = "native-tls", feature = "rustls"))]
+pub use client::TlsBackend;
 pub use client::{ClientBuilder, connect};
+#[cfg(any(feature = "native-tls", feature = "rustls"))]
+pub use error::TlsError;
 pub use error::{
     CapacityError, Error, HandshakeError, ProtocolViolation, Result, Timeout, UrlError,
 };
@@ -67,6 +71,11 @@ pub use websocket::{Incoming, Sender, WebSocket};
 /// `Certificate` and `TlsConnector`.
 #[cfg(feature = "native-tls")]
 pub use native_tls;
+
+/// The rustls library under `wss://` with the `rustls` feature,
+/// re-exported for its `ClientConfig`, `ServerConfig` and `pki_types`.
+#[cfg(feature = "rustls")]
+pub use rustls;
 
 /// The internals that the fuzz targets of `fuzz/` drive directly, built
 /// only by `cargo fuzz` (which sets `--cfg fuzzing`): not part of the API.

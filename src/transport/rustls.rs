@@ -41,9 +41,7 @@ use rustls::Connection;
 use crate::error::{Error, TlsError};
 use crate::transport::head::handshake_io;
 
-/// Ciphertext read from the socket per system call: at most 16 KiB of
-/// plaintext comes out of it, which rustls always has room for once its
-/// plaintext has been taken (it refuses more than 16 KiB unread).
+/// Ciphertext read from the socket per system call.
 const RAW_READ: usize = 16 << 10;
 /// Plaintext encrypted per step of a large write: the ciphertext buffer
 /// stays this small and is reused, instead of growing to the message size.
@@ -52,9 +50,9 @@ const ENCRYPT_STEP: usize = 64 << 10;
 /// What the TLS lock guards.
 struct State {
     connection: Connection,
-    /// The reader's buffer for ciphertext, taken out (and the lock let go)
-    /// while the socket fills it.
-    incoming: Vec<u8>,
+    /// Ciphertext read and not yet handed to rustls. Its buffer is taken
+    /// out (and the lock let go) while the socket fills it, once empty.
+    incoming: Ciphertext,
     /// Until the connection is shared: when the handshakes must be done.
     /// Each socket read and write is then bounded by the time left.
     handshake_deadline: Option<Instant>,
@@ -110,17 +108,49 @@ fn arm(
     set(tcp, Some(left))
 }
 
-/// Hand `ciphertext` to rustls and decrypt what it completes. A TLS
-/// failure comes back as rustls's error; rustls has then queued an alert
-/// for the peer.
-fn feed(connection: &mut Connection, mut ciphertext: &[u8]) -> Result<(), FeedError> {
-    while !ciphertext.is_empty() {
-        connection
-            .read_tls(&mut ciphertext)
-            .map_err(FeedError::Io)?;
-        connection.process_new_packets().map_err(FeedError::Tls)?;
+/// Ciphertext read from the socket, handed to rustls as it has room.
+///
+/// rustls refuses ciphertext while it holds more than 16 KiB of plaintext
+/// not yet taken, and one socket read may complete several records: so
+/// it is fed until plaintext comes out, and the rest waits here until
+/// that plaintext has been taken.
+#[derive(Default)]
+struct Ciphertext {
+    bytes: Vec<u8>,
+    consumed: usize,
+}
+
+impl Ciphertext {
+    fn is_empty(&self) -> bool {
+        self.consumed == self.bytes.len()
     }
-    Ok(())
+
+    /// Hand ciphertext to rustls and decrypt what it completes, until
+    /// plaintext comes out or none is left. A TLS failure comes back as
+    /// rustls's error; rustls has then queued an alert for the peer.
+    fn feed(&mut self, connection: &mut Connection) -> Result<(), FeedError> {
+        while !self.is_empty() {
+            let mut rest = &self.bytes[self.consumed..];
+            let taken = connection.read_tls(&mut rest).map_err(FeedError::Io)?;
+            if taken == 0 {
+                // After the peer's close_notify: nothing more is read.
+                self.consumed = self.bytes.len();
+                break;
+            }
+            self.consumed += taken;
+            let state = connection
+                .process_new_packets()
+                .map_err(FeedError::Tls)?;
+            if state.plaintext_bytes_to_read() > 0 {
+                break;
+            }
+        }
+        if self.is_empty() {
+            self.bytes.clear();
+            self.consumed = 0;
+        }
+        Ok(())
+    }
 }
 
 /// Tell rustls that the TCP stream ended, and let it look at what it has.
@@ -162,7 +192,7 @@ pub(crate) fn handshake(
     tcp: Arc<TcpStream>,
     deadline: Option<Instant>,
 ) -> Result<RustlsTransport, Error> {
-    let mut incoming = vec![0; RAW_READ];
+    let mut incoming = Ciphertext::default();
     loop {
         while connection.wants_write() {
             arm(&tcp, deadline, TcpStream::set_write_timeout).map_err(handshake_io)?;
@@ -171,26 +201,31 @@ pub(crate) fn handshake(
         if !connection.is_handshaking() {
             break;
         }
-        if !connection.wants_read() {
-            // rustls neither sends nor waits while handshaking: not
-            // expected of it, and a loop here would spin.
-            return Err(Error::Io(io::Error::other(
-                "the TLS handshake stalled: nothing to send and nothing awaited",
-            )));
+        if incoming.is_empty() {
+            if !connection.wants_read() {
+                // rustls neither sends nor waits while handshaking: not
+                // expected of it, and a loop here would spin.
+                return Err(Error::Io(io::Error::other(
+                    "the TLS handshake stalled: nothing to send and nothing awaited",
+                )));
+            }
+            arm(&tcp, deadline, TcpStream::set_read_timeout).map_err(handshake_io)?;
+            incoming.bytes.resize(RAW_READ, 0);
+            let read = (&*tcp).read(&mut incoming.bytes);
+            incoming.bytes.truncate(*read.as_ref().unwrap_or(&0));
+            match read {
+                Ok(0) => {
+                    return Err(Error::Io(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the connection ended during the TLS handshake",
+                    )));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(handshake_io(e)),
+            }
         }
-        arm(&tcp, deadline, TcpStream::set_read_timeout).map_err(handshake_io)?;
-        let n = match (&*tcp).read(&mut incoming) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(handshake_io(e)),
-        };
-        if n == 0 {
-            return Err(Error::Io(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the connection ended during the TLS handshake",
-            )));
-        }
-        match feed(&mut connection, &incoming[..n]) {
+        match incoming.feed(&mut connection) {
             Ok(()) => {}
             Err(FeedError::Io(e)) => return Err(handshake_io(e)),
             Err(FeedError::Tls(e)) => {
@@ -207,7 +242,8 @@ pub(crate) fn handshake(
             }
         }
     }
-    incoming.clear();
+    // What followed the handshake in the last read (the first request,
+    // the 101 response) stays in `incoming` for the first read.
     Ok(RustlsTransport {
         tcp: Arc::clone(&tcp),
         state: Mutex::new(State {
@@ -258,10 +294,23 @@ impl RustlsTransport {
                     Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
                     Err(e) => return Err(e),
                 }
+                if !state.incoming.is_empty() {
+                    // Ciphertext already read waits for rustls to have
+                    // room: no need for the socket yet.
+                    let locked = &mut *state;
+                    let fed = locked.incoming.feed(&mut locked.connection);
+                    let produced = locked.connection.wants_write();
+                    drop(state);
+                    if produced {
+                        self.flush_if_free();
+                    }
+                    fed?;
+                    continue;
+                }
                 // All plaintext is taken: the reader takes the buffer,
                 // fills it from the socket with no lock held (senders go
                 // on), and hands it back. Only the reader touches it.
-                (std::mem::take(&mut state.incoming), state.deadline())
+                (std::mem::take(&mut state.incoming.bytes), state.deadline())
             };
             raw.resize(RAW_READ, 0);
             let read = loop {
@@ -273,16 +322,20 @@ impl RustlsTransport {
                     other => break other,
                 }
             };
+            raw.truncate(*read.as_ref().unwrap_or(&0));
             let mut state = self.state();
+            let locked = &mut *state;
+            locked.incoming = Ciphertext {
+                bytes: raw,
+                consumed: 0,
+            };
             let fed = match read {
-                Ok(0) => feed_end(&mut state.connection),
-                Ok(n) => feed(&mut state.connection, &raw[..n]),
+                Ok(0) => feed_end(&mut locked.connection),
+                Ok(_) => locked.incoming.feed(&mut locked.connection),
                 // A timeout or a failure: nothing arrived, nothing is lost.
                 Err(_) => Ok(()),
             };
-            let produced = state.connection.wants_write();
-            raw.clear();
-            state.incoming = raw;
+            let produced = locked.connection.wants_write();
             drop(state);
             if produced {
                 self.flush_if_free();

@@ -138,9 +138,7 @@ impl Ciphertext {
                 break;
             }
             self.consumed += taken;
-            let state = connection
-                .process_new_packets()
-                .map_err(FeedError::Tls)?;
+            let state = connection.process_new_packets().map_err(FeedError::Tls)?;
             if state.plaintext_bytes_to_read() > 0 {
                 break;
             }

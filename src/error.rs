@@ -189,8 +189,8 @@ impl From<UrlError> for Error {
 
 /// A TLS failure, from native-tls or from rustls: `Display` shows the
 /// cause, [`source`](std::error::Error::source) is the backend's own
-/// error, and [`as_native_tls`](TlsError::as_native_tls) /
-/// [`as_rustls`](TlsError::as_rustls) give it typed.
+/// error, and `as_native_tls` / `as_rustls` (each with its feature) give
+/// it typed.
 ///
 /// ```no_run
 /// use syncws::Error;

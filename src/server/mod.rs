@@ -338,7 +338,7 @@ impl Server {
 
     /// Serve over TLS through rustls, with this configuration (your
     /// certificate resolver, protocol versions, client authentication).
-    /// Everything else works as with [`tls`](Self::tls), full duplex
+    /// Everything else works as with `tls` (native-tls), full duplex
     /// included. Replaces a TLS setting given before.
     ///
     /// ```no_run
@@ -371,7 +371,7 @@ impl Server {
     /// Serve over TLS through rustls with a certificate chain (PEM, the
     /// server's certificate first, then its intermediates) and its private
     /// key (PEM: PKCS#8, PKCS#1 or SEC1), TLS 1.2 and 1.3, no client
-    /// certificates: the rustls counterpart of [`tls`](Self::tls).
+    /// certificates: the rustls counterpart of `tls` (native-tls).
     ///
     /// ```no_run
     /// # fn demo(cert_pem: &[u8], key_pem: &[u8]) -> Result<(), Box<dyn std::error::Error>> {

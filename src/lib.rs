@@ -21,14 +21,18 @@
 //! - a connection: [`WebSocket`] (the reading end, which sends too),
 //!   [`Sender`] (sends from any thread), [`Incoming`], and what travels
 //!   over it: [`Message`], [`MessageRef`], [`CloseCode`], [`CloseFrame`];
-//! - a client: [`connect`], [`ClientBuilder`];
+//! - a client: [`connect`], [`ClientBuilder`], and with a TLS feature
+//!   `TlsBackend` (which library speaks `wss://`: see README.md,
+//!   "Choosing a TLS backend");
 //! - a server: [`Server`], [`ServerHandle`], [`WeakServerHandle`], and the
 //!   rest of it (routes, handlers, hooks, listings) in [`server`];
 //! - broadcast: [`Hub`], [`Membership`];
 //! - settings: [`Config`], [`KeepAlive`];
 //! - errors: [`Error`] and [`Result`], with [`Timeout`],
 //!   [`ProtocolViolation`], [`CapacityError`], [`HandshakeError`],
-//!   [`UrlError`].
+//!   [`UrlError`], and with a TLS feature `TlsError`;
+//! - with the `native-tls` / `rustls` features, those libraries,
+//!   re-exported (`syncws::native_tls`, `syncws::rustls`).
 //!
 //! [`protocol`] is the sans-I/O core under it, public for those who drive
 //! it themselves, under the stability policy stated there.

@@ -186,3 +186,38 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         self.algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(feature = "rustls-webpki-roots")]
+    fn the_default_roots_include_the_bundled_ones() {
+        assert!(default_roots().len() >= webpki_roots::TLS_SERVER_ROOTS.len());
+    }
+
+    #[test]
+    fn a_pem_without_a_certificate_is_refused_with_what_it_was() {
+        let e = certificates(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "reading a certificate (PEM): no CERTIFICATE in it"
+        );
+    }
+
+    #[test]
+    fn ip_addresses_and_dns_names_are_server_names() {
+        assert!(matches!(
+            server_name("127.0.0.1"),
+            Ok(ServerName::IpAddress(_))
+        ));
+        assert!(matches!(server_name("::1"), Ok(ServerName::IpAddress(_))));
+        assert!(matches!(
+            server_name("example.com"),
+            Ok(ServerName::DnsName(_))
+        ));
+        assert!(server_name("not a name").is_err());
+    }
+}

@@ -23,7 +23,8 @@
 //!   over it: [`Message`], [`MessageRef`], [`CloseCode`], [`CloseFrame`];
 //! - a client: [`connect`], [`ClientBuilder`], and with a TLS feature
 //!   `TlsBackend` (which library speaks `wss://`: see README.md,
-//!   "Choosing a TLS backend");
+//!   "Choosing a TLS backend"); one that reconnects: [`reconnect`],
+//!   [`Reconnect`], with [`Backoff`] and [`Jitter`];
 //! - a server: [`Server`], [`ServerHandle`], [`WeakServerHandle`], and the
 //!   rest of it (routes, handlers, hooks, listings) in [`server`];
 //! - broadcast: [`Hub`], [`Membership`];
@@ -50,6 +51,7 @@ mod client;
 mod error;
 mod hub;
 pub mod protocol;
+mod reconnect;
 pub mod server;
 mod sync;
 mod throttle;
@@ -68,6 +70,7 @@ pub use error::{
 pub use hub::{Hub, Membership};
 pub use protocol::config::{Config, KeepAlive};
 pub use protocol::message::{CloseCode, CloseFrame, Message, MessageRef};
+pub use reconnect::{Backoff, Jitter, Reconnect, reconnect};
 pub use server::{Server, ServerHandle, WeakServerHandle};
 pub use websocket::{Incoming, Sender, WebSocket};
 

@@ -3,19 +3,20 @@
 //! in-process on port 0; one test also runs the real `demo` and `client`
 //! example binaries when `cargo test` has built them.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use syncws::{CloseCode, Message, WebSocket};
 
+mod child;
 #[path = "../examples/common/demo_server.rs"]
 mod demo_server;
 mod hostile_raw;
 
+use child::{Killed, example_binary, line_with, lines_of};
 use hostile_raw::{RawWs, client_frame};
 use syncws::protocol::frame::OpCode;
 
@@ -510,76 +511,6 @@ fn stopping_the_demo_closes_its_connections_with_going_away() {
     assert!(took < Duration::from_secs(3), "stopping took {took:?}");
 }
 
-/// A child process killed when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The lines a child writes on a pipe, read by a thread of their own.
-fn lines_of(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// The next line that contains `wanted`, within [`TIMEOUT`].
-fn line_with(lines: &mpsc::Receiver<String>, wanted: &str) -> String {
-    let deadline = Instant::now() + TIMEOUT;
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) if line.contains(wanted) => return line,
-            Ok(line) => seen.push(line),
-            Err(e) => panic!("no line with {wanted:?} ({e}); got {seen:?}"),
-        }
-    }
-}
-
-/// The example binary `name` as built by `cargo test`, if it is there and
-/// newer than every source it is built from.
-fn example_binary(name: &str) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    // target/<profile>/deps/demo-<hash> -> target/<profile>/examples/<name>
-    let path = exe
-        .parent()?
-        .parent()?
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    let built = path.metadata().ok()?.modified().ok()?;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let sources = [root.join("src"), root.join("examples")];
-    let newest = sources.iter().filter_map(|dir| newest_file(dir)).max()?;
-    if newest > built {
-        eprintln!("note: {} is older than its sources", path.display());
-        return None;
-    }
-    Some(path)
-}
-
-fn newest_file(path: &Path) -> Option<SystemTime> {
-    let meta = path.metadata().ok()?;
-    if !meta.is_dir() {
-        return meta.modified().ok();
-    }
-    std::fs::read_dir(path)
-        .ok()?
-        .filter_map(|entry| newest_file(&entry.ok()?.path()))
-        .max()
-}
-
 /// The real `demo` binary: it prints its address when bound to port 0, and
 /// each line on its standard input reaches the chatroom; the real `client`
 /// binary sends its input lines, prints the answers and exits with 0 at end
@@ -645,17 +576,7 @@ fn demo_and_client_binaries_end_to_end() {
     assert_eq!(line_with(&client_out, "line"), "first line");
     assert_eq!(line_with(&client_out, "line"), "second line");
     assert!(line_with(&client_err, "closed:").contains("1000"));
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = client.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = client.kill();
-            panic!("the client did not exit after end of input");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = child::exit_status(&mut client);
     assert!(status.success(), "{status}");
 
     // Closing the demo's standard input leaves it serving.

@@ -129,7 +129,7 @@ fn handshake(
     shared: &Arc<Shared>,
     tcp: Arc<TcpStream>,
     peer: SocketAddr,
-) -> Option<(Opened, Box<Accepted>)> {
+) -> Option<(Box<Opened>, Box<Accepted>)> {
     // Small messages go out at once, not after Nagle's delay.
     let _ = tcp.set_nodelay(true);
     let timeout = shared.settings.config.handshake_timeout;
@@ -145,7 +145,10 @@ fn handshake(
     };
     let stream = open_stream(shared, tcp, peer, &mut bounded)?;
     let mut accepted = answer_request(shared, &stream, peer, deadline, &mut bounded)?;
-    let opened = Opened {
+    // Both on the heap: what is returned lives in the caller's frame,
+    // which stays on the stack below every call of the handshake and the
+    // handler.
+    let opened = Box::new(Opened {
         transport: stream,
         peer_addr: Some(peer),
         leftover: std::mem::take(&mut accepted.rest),
@@ -155,7 +158,7 @@ fn handshake(
         protocol: accepted.protocol.take(),
         request: accepted.request.take(),
         budget: shared.settings.message_budget.clone(),
-    };
+    });
     Some((opened, Box::new(accepted)))
 }
 
@@ -400,7 +403,12 @@ fn send_switching(
 /// others' frames is ever stacked on another's: an idle connection then
 /// touches two pages of stack, not three.
 #[inline(never)]
-fn run_websocket(shared: &Arc<Shared>, id: ConnectionId, opened: Opened, accepted: Box<Accepted>) {
+fn run_websocket(
+    shared: &Arc<Shared>,
+    id: ConnectionId,
+    opened: Box<Opened>,
+    accepted: Box<Accepted>,
+) {
     let mut accepted = accepted;
     let (mut ws, home) = match server_websocket(shared, id, opened, &mut accepted) {
         Ok(made) => made,
@@ -421,15 +429,24 @@ fn run_websocket(shared: &Arc<Shared>, id: ConnectionId, opened: Opened, accepte
 /// handed down the handler's calls), and the server's side of it, which
 /// takes the data of the before-upgrade hook from `accepted`.
 #[inline(never)]
+#[expect(
+    clippy::boxed_local,
+    reason = "handed down as a pointer; unboxed only here, in a frame that is gone when the handler runs"
+)]
 fn server_websocket(
     shared: &Arc<Shared>,
     id: ConnectionId,
-    opened: Opened,
+    opened: Box<Opened>,
     accepted: &mut Accepted,
 ) -> std::io::Result<(WebSocket, Arc<ServerHome>)> {
     let home = Arc::new(ServerHome::new(id, accepted.upgrade.data.take(), shared));
     let as_home: Arc<dyn Home> = Arc::clone(&home) as Arc<dyn Home>;
-    let ws = WebSocket::open(opened, Role::Server, &shared.settings.config, Some(as_home))?;
+    let ws = WebSocket::open(
+        *opened,
+        Role::Server,
+        &shared.settings.config,
+        Some(as_home),
+    )?;
     Ok((ws, home))
 }
 

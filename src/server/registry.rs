@@ -151,11 +151,18 @@ impl Registry {
     }
 
     /// Connection `n` is through its handshake.
+    ///
+    /// (Out of line, as `left`: inlined, their map operations widen the
+    /// frame of `connection::serve`, which stays on the stack under the
+    /// handshake and the handler, and an idle connection would touch a
+    /// third page of stack.)
+    #[inline(never)]
     pub(crate) fn handshake_over(&self, n: u64) {
         self.lock().handshaking.remove(&n);
     }
 
     /// An admitted connection ended.
+    #[inline(never)]
     pub(crate) fn left(&self, n: u64, peer: IpAddr, handshaking: bool) {
         let mut book = self.lock();
         book.admitted -= 1;

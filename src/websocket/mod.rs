@@ -508,8 +508,9 @@ impl Drop for WebSocket {
         };
         // Only an open connection is the handler's to end: one that failed
         // (a send that timed out) or is closing ends as its state says.
-        if let Some(home) = &self.inner.home {
-            if self.writer().state() == State::Open {
+        if self.writer().state() == State::Open {
+            self.writer().set_dropped_open();
+            if let Some(home) = &self.inner.home {
                 home.dropped_while_open();
             }
         }

@@ -203,8 +203,21 @@ impl Sender {
             .close_or_abort(code, reason, std::time::Instant::now() + timeout);
     }
 
-    /// Where the connection is (for a server's end report).
+    /// Where the connection is (for a server's end report, and a
+    /// reconnecting client's look at how the previous connection ended).
     pub(crate) fn state(&self) -> State {
         self.writer.state()
+    }
+
+    /// True if this end sent a close frame before any came from the peer
+    /// (by `WebSocket::close`, `send_close`, or dropping the `WebSocket`
+    /// while open), false if the peer's came first or none was sent.
+    pub(crate) fn closed_here(&self) -> bool {
+        self.writer.close_sent_at().is_some()
+    }
+
+    /// True if the `WebSocket` was dropped while the connection was open.
+    pub(crate) fn dropped_open(&self) -> bool {
+        self.writer.dropped_open()
     }
 }

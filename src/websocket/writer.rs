@@ -24,6 +24,7 @@
 //! write.
 
 use std::io::{self, IoSlice, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
@@ -92,6 +93,10 @@ pub(crate) struct Writer {
     state: Mutex<WriteState>,
     progress: Signal,
     max_buffer: usize,
+    /// The `WebSocket` was dropped while the connection was open (its drop
+    /// sent the close frame): a reconnecting client tells that from a
+    /// close its caller asked for.
+    dropped_open: AtomicBool,
 }
 
 /// How much a broadcast may find waiting on a connection.
@@ -131,6 +136,7 @@ impl Writer {
             }),
             progress: Signal::default(),
             close_sent_at: OnceLock::new(),
+            dropped_open: AtomicBool::new(false),
         }
     }
 
@@ -356,6 +362,17 @@ impl Writer {
     #[inline]
     pub(crate) fn close_sent_at(&self) -> Option<Instant> {
         self.close_sent_at.get().copied()
+    }
+
+    /// Note that the `WebSocket` is being dropped while the connection is
+    /// open (before its drop closes it).
+    pub(crate) fn set_dropped_open(&self) {
+        self.dropped_open.store(true, Ordering::Release);
+    }
+
+    /// Whether the `WebSocket` was dropped while the connection was open.
+    pub(crate) fn dropped_open(&self) -> bool {
+        self.dropped_open.load(Ordering::Acquire)
     }
 
     /// End the connection at once, from any thread: the reader's blocked

@@ -1,0 +1,256 @@
+//! The command-line client (`examples/client.rs`) as a person runs it:
+//! headers, subprotocols and origin reach the server, `--ca` and
+//! `--insecure` for wss, `--reconnect` through a server restart, and a
+//! bad command line refused with status 2.
+
+mod child;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+
+use child::{Killed, example_binary, exit_status, line_with, lines_of};
+use syncws::server::Route;
+use syncws::{Server, ServerHandle, WebSocket};
+
+/// The client binary, or `None` (the test says it skipped) when `cargo
+/// test` did not build it.
+fn client_binary() -> Option<std::path::PathBuf> {
+    let binary = example_binary("client");
+    if binary.is_none() {
+        eprintln!(
+            "note: skipped: the client example is not built (a plain `cargo test` builds it)"
+        );
+    }
+    binary
+}
+
+/// An echo server whose `/seen` route first says what the handshake
+/// brought: the `X-Test` header, the subprotocol agreed and the origin.
+fn server(bind: SocketAddr) -> ServerHandle {
+    Server::bind(bind)
+        .unwrap()
+        .websocket(
+            Route::exact("/seen").protocols(["chat.v1", "chat.v2"]),
+            |mut ws: WebSocket| {
+                let request = ws.request().unwrap();
+                let seen = format!(
+                    "x-test={} protocol={} origin={}",
+                    request.header("X-Test").unwrap_or("-"),
+                    ws.protocol().unwrap_or("-"),
+                    request.header("Origin").unwrap_or("-"),
+                );
+                if ws.send_text(&seen).is_ok() {
+                    let sender = ws.sender();
+                    let _ = ws.run_with(|message| sender.send_message(message));
+                }
+            },
+        )
+        .websocket("/echo", |mut ws: WebSocket| {
+            let sender = ws.sender();
+            let _ = ws.run_with(|message| sender.send_message(message));
+        })
+        .serve()
+        .unwrap()
+}
+
+fn local() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+#[test]
+fn headers_protocols_and_origin_reach_the_server() {
+    let Some(binary) = client_binary() else {
+        return;
+    };
+    let server = server(local());
+    let mut client = Killed(
+        Command::new(binary)
+            .args(["-H", "X-Test: forty two", "--protocol", "chat.v2"])
+            .args(["--origin", "https://app.test"])
+            .arg(format!("ws://{}/seen", server.local_addr()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let out = lines_of(client.0.stdout.take().unwrap());
+    let err = lines_of(client.0.stderr.take().unwrap());
+    assert!(line_with(&err, "connected").contains("subprotocol chat.v2"));
+    assert_eq!(
+        line_with(&out, "x-test"),
+        "x-test=forty two protocol=chat.v2 origin=https://app.test"
+    );
+    let mut input = client.0.stdin.take().unwrap();
+    writeln!(input, "and back").unwrap();
+    assert_eq!(line_with(&out, "back"), "and back");
+    drop(input);
+    assert!(line_with(&err, "closed:").contains("1000"));
+    assert!(exit_status(&mut client.0).success());
+}
+
+#[test]
+fn a_bad_command_line_is_refused_with_status_2() {
+    let Some(binary) = client_binary() else {
+        return;
+    };
+    for args in [
+        &["--header", "no colon", "ws://127.0.0.1:1/"][..],
+        &["--frobnicate", "ws://127.0.0.1:1/"],
+        &[],
+    ] {
+        let output = Command::new(&binary).args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("usage: client"),
+            "{args:?}"
+        );
+    }
+}
+
+/// The server stops (the client sees 1001, going away) and starts again on
+/// the same port: the client connects again by itself and its input lines
+/// go to the new connection.
+#[test]
+fn reconnect_follows_the_server_through_a_restart() {
+    let Some(binary) = client_binary() else {
+        return;
+    };
+    let first = server(local());
+    let addr = first.local_addr();
+    let mut client = Killed(
+        Command::new(binary)
+            .arg("--reconnect")
+            .arg(format!("ws://{addr}/echo"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let out = lines_of(client.0.stdout.take().unwrap());
+    let err = lines_of(client.0.stderr.take().unwrap());
+    let mut input = client.0.stdin.take().unwrap();
+    line_with(&err, "connected");
+    writeln!(input, "before").unwrap();
+    assert_eq!(line_with(&out, "before"), "before");
+
+    first.stop();
+    first.join();
+    assert!(line_with(&err, "closed:").contains("1001"));
+    let second = server(addr);
+    line_with(&err, "connected");
+    writeln!(input, "after").unwrap();
+    assert_eq!(line_with(&out, "after"), "after");
+
+    drop(input);
+    assert!(line_with(&err, "closed:").contains("1000"));
+    assert!(exit_status(&mut client.0).success());
+    second.stop();
+}
+
+#[cfg(feature = "native-tls")]
+mod wss {
+    use super::*;
+    use child::all_lines;
+
+    /// A wss echo server with a self-signed certificate for `localhost`,
+    /// and the certificate's PEM in a file of its own.
+    fn tls_server() -> (ServerHandle, tempfile::TempPem) {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let cert_pem = certified.cert.pem();
+        let identity = syncws::native_tls::Identity::from_pkcs8(
+            cert_pem.as_bytes(),
+            certified.signing_key.serialize_pem().as_bytes(),
+        )
+        .unwrap();
+        let server = Server::bind(local())
+            .unwrap()
+            .tls(identity)
+            .unwrap()
+            .start(|mut ws: WebSocket| {
+                let sender = ws.sender();
+                let _ = ws.run_with(|message| sender.send_message(message));
+            })
+            .unwrap();
+        (server, tempfile::TempPem::new(&cert_pem))
+    }
+
+    /// Run the client with `args` against `url`, send a line, and return
+    /// whether it came back, and the client's standard error.
+    fn echo_once(args: &[&str], url: &str) -> (bool, Vec<String>) {
+        let binary = client_binary().unwrap();
+        let mut client = Killed(
+            Command::new(binary)
+                .args(args)
+                .arg(url)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let out = lines_of(client.0.stdout.take().unwrap());
+        let err = lines_of(client.0.stderr.take().unwrap());
+        // The line, then end of input: the client sends it and closes.
+        // (A client that could not connect has exited already: its input
+        // is a broken pipe, and what it said is on its standard error.)
+        let _ = writeln!(client.0.stdin.take().unwrap(), "over tls");
+        exit_status(&mut client.0);
+        let (out, err) = (all_lines(out), all_lines(err));
+        (out.iter().any(|line| line == "over tls"), err)
+    }
+
+    #[test]
+    fn ca_and_insecure_let_the_client_reach_a_self_signed_server() {
+        if client_binary().is_none() {
+            return;
+        }
+        let (server, pem) = tls_server();
+        let url = format!("wss://localhost:{}/", server.local_addr().port());
+
+        let (echoed, err) = echo_once(&[], &url);
+        assert!(!echoed, "{err:?}");
+        assert!(
+            err.iter().any(|line| line.starts_with("cannot connect to")),
+            "{err:?}"
+        );
+
+        let (echoed, err) = echo_once(&["--ca", pem.path()], &url);
+        assert!(echoed, "{err:?}");
+        let (echoed, err) = echo_once(&["--insecure"], &url);
+        assert!(echoed, "{err:?}");
+        server.stop();
+    }
+
+    /// A PEM file removed when dropped (no crate needed for one file).
+    mod tempfile {
+        pub struct TempPem(String);
+
+        impl TempPem {
+            pub fn new(pem: &str) -> TempPem {
+                let path = std::env::temp_dir().join(format!(
+                    "syncws-client-cli-{}-{}.pem",
+                    std::process::id(),
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_nanos()
+                ));
+                std::fs::write(&path, pem).unwrap();
+                TempPem(path.to_string_lossy().into_owned())
+            }
+
+            pub fn path(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Drop for TempPem {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+    }
+}

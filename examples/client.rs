@@ -261,7 +261,7 @@ fn builder(options: &Options) -> Result<ClientBuilder, String> {
     tls(builder, options)
 }
 
-#[cfg(feature = "native-tls")]
+#[cfg(any(feature = "native-tls", feature = "rustls"))]
 fn tls(mut builder: ClientBuilder, options: &Options) -> Result<ClientBuilder, String> {
     if let Some(path) = &options.ca {
         let pem = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
@@ -277,10 +277,12 @@ fn tls(mut builder: ClientBuilder, options: &Options) -> Result<ClientBuilder, S
     Ok(builder)
 }
 
-#[cfg(not(feature = "native-tls"))]
+#[cfg(not(any(feature = "native-tls", feature = "rustls")))]
 fn tls(builder: ClientBuilder, options: &Options) -> Result<ClientBuilder, String> {
     if options.ca.is_some() || options.insecure {
-        return Err("--ca and --insecure need TLS: build with the native-tls feature".into());
+        return Err(
+            "--ca and --insecure need TLS: build with the native-tls or the rustls feature".into(),
+        );
     }
     Ok(builder)
 }

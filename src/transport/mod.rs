@@ -1,11 +1,13 @@
-//! The byte stream under a connection: plain TCP, or TLS.
+//! The byte stream under a connection: plain TCP, or TLS (native-tls or
+//! rustls).
 //!
 //! A connection is used by one reading thread and any number of sending
 //! threads at once, so the stream is held in two handles: the reader's and
 //! the writer's. For TCP both share one socket (`Arc<TcpStream>`: one file
 //! descriptor, read and write timeouts being separate socket options), and
 //! the kernel lets one thread read while another writes. For TLS both share
-//! one [`TlsTransport`], which is built for exactly that.
+//! one [`TlsTransport`] (native-tls) or [`RustlsTransport`], each built for
+//! exactly that.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -16,6 +18,13 @@ pub(crate) mod head;
 #[cfg(feature = "native-tls")]
 mod tls;
 
+#[cfg(feature = "rustls")]
+pub(crate) mod rustls;
+#[cfg(feature = "rustls")]
+pub(crate) mod rustls_config;
+
+#[cfg(feature = "rustls")]
+pub(crate) use self::rustls::RustlsTransport;
 #[cfg(feature = "native-tls")]
 pub(crate) use tls::{Pipe, TlsTransport};
 
@@ -27,6 +36,9 @@ pub(crate) enum Transport {
     /// TLS (`wss://`).
     #[cfg(feature = "native-tls")]
     Tls(Arc<TlsTransport>),
+    /// TLS through rustls (`wss://`).
+    #[cfg(feature = "rustls")]
+    Rustls(Arc<RustlsTransport>),
 }
 
 impl Transport {
@@ -36,6 +48,8 @@ impl Transport {
             Transport::Tcp(s) => s,
             #[cfg(feature = "native-tls")]
             Transport::Tls(t) => t.tcp(),
+            #[cfg(feature = "rustls")]
+            Transport::Rustls(t) => t.tcp(),
         }
     }
 
@@ -49,16 +63,23 @@ impl Transport {
                 t.start_sharing();
                 Transport::Tls(Arc::clone(t))
             }
+            #[cfg(feature = "rustls")]
+            Transport::Rustls(t) => {
+                t.start_sharing();
+                Transport::Rustls(Arc::clone(t))
+            }
         }
     }
 
-    /// True for TLS: bytes (its `close_notify`) may follow the peer's close
-    /// frame.
+    /// True for TLS (either backend): bytes (its `close_notify`) may
+    /// follow the peer's close frame.
     pub(crate) fn is_tls(&self) -> bool {
         match self {
             Transport::Tcp(_) => false,
             #[cfg(feature = "native-tls")]
             Transport::Tls(_) => true,
+            #[cfg(feature = "rustls")]
+            Transport::Rustls(_) => true,
         }
     }
 
@@ -75,6 +96,8 @@ impl Transport {
             Transport::Tcp(s) => s.shutdown(how),
             #[cfg(feature = "native-tls")]
             Transport::Tls(t) => t.shutdown(how),
+            #[cfg(feature = "rustls")]
+            Transport::Rustls(t) => t.shutdown(how),
         }
     }
 
@@ -106,6 +129,8 @@ impl Transport {
             Transport::Tcp(s) => Read::take(&**s, max as u64).read_to_end(buf),
             #[cfg(feature = "native-tls")]
             Transport::Tls(_) => Read::take(self, max as u64).read_to_end(buf),
+            #[cfg(feature = "rustls")]
+            Transport::Rustls(_) => Read::take(self, max as u64).read_to_end(buf),
         };
         let n = buf.len() - before;
         debug_assert_eq!(buf.capacity(), capacity, "read_to_end grew the buffer");
@@ -132,6 +157,8 @@ impl Transport {
             Transport::Tcp(_) => Ok(0),
             #[cfg(feature = "native-tls")]
             Transport::Tls(_) => Ok(0),
+            #[cfg(feature = "rustls")]
+            Transport::Rustls(_) => Ok(0),
         };
         match taken {
             Err(e)
@@ -158,6 +185,8 @@ impl Read for &Transport {
             Transport::Tcp(s) => (&**s).read(buf),
             #[cfg(feature = "native-tls")]
             Transport::Tls(t) => t.read(buf),
+            #[cfg(feature = "rustls")]
+            Transport::Rustls(t) => t.read(buf),
         }
     }
 }
@@ -168,6 +197,8 @@ impl Write for &Transport {
             Transport::Tcp(s) => (&**s).write(buf),
             #[cfg(feature = "native-tls")]
             Transport::Tls(t) => t.write(buf),
+            #[cfg(feature = "rustls")]
+            Transport::Rustls(t) => t.write(buf),
         }
     }
 
@@ -183,6 +214,11 @@ impl Write for &Transport {
                     None => Ok(0),
                 }
             }
+            #[cfg(feature = "rustls")]
+            Transport::Rustls(t) => match bufs.iter().find(|b| !b.is_empty()) {
+                Some(first) => t.write(first),
+                None => Ok(0),
+            },
         }
     }
 

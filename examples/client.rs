@@ -3,7 +3,7 @@
 //! ```sh
 //! cargo run --release --example client -- ws://127.0.0.1:1701/ws-echo
 //! cargo run --release --example client -- --reconnect -H 'Authorization: Bearer 42' \
-//!     --protocol chat.v2 --ca ca.pem wss://example.test/chat
+//!     --protocol chat.v2 --ca ca.pem --proxy http://proxy.internal:3128 wss://example.test/chat
 //! ```
 //!
 //! Each line typed on standard input goes out as a text message; each
@@ -31,6 +31,9 @@ options:
       --origin ORIGIN         send an Origin header, as a browser does
       --ca FILE               trust the root certificate in FILE (PEM) for wss://
       --insecure              accept any certificate for wss:// (encrypted, not authenticated)
+      --proxy URL             through this proxy: http://[USER:PASS@]HOST:PORT, socks5://…,
+                              socks5h://… (default: https_proxy, http_proxy, all_proxy, no_proxy)
+      --no-proxy              connect directly, whatever the environment says
       --reconnect             when the connection is lost, connect again (backoff with jitter)
   -h, --help                  show this text";
 
@@ -42,6 +45,8 @@ struct Options {
     origin: Option<String>,
     ca: Option<String>,
     insecure: bool,
+    proxy: Option<String>,
+    no_proxy: bool,
     reconnect: bool,
 }
 
@@ -202,6 +207,8 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, Stri
         origin: None,
         ca: None,
         insecure: false,
+        proxy: None,
+        no_proxy: false,
         reconnect: false,
     };
     while let Some(arg) = args.next() {
@@ -221,6 +228,8 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, Stri
             "--origin" => options.origin = Some(value(&arg)?),
             "--ca" => options.ca = Some(value(&arg)?),
             "--insecure" => options.insecure = true,
+            "--proxy" => options.proxy = Some(value(&arg)?),
+            "--no-proxy" => options.no_proxy = true,
             "--reconnect" => options.reconnect = true,
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
             _ if url.is_some() => return Err(format!("a second URL: {arg}")),
@@ -243,10 +252,16 @@ fn builder(options: &Options) -> Result<ClientBuilder, String> {
     if let Some(origin) = &options.origin {
         builder = builder.origin(origin);
     }
+    if let Some(proxy) = &options.proxy {
+        builder = builder.proxy(proxy);
+    }
+    if options.no_proxy {
+        builder = builder.no_proxy();
+    }
     tls(builder, options)
 }
 
-#[cfg(feature = "native-tls")]
+#[cfg(any(feature = "native-tls", feature = "rustls"))]
 fn tls(mut builder: ClientBuilder, options: &Options) -> Result<ClientBuilder, String> {
     if let Some(path) = &options.ca {
         let pem = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
@@ -262,10 +277,12 @@ fn tls(mut builder: ClientBuilder, options: &Options) -> Result<ClientBuilder, S
     Ok(builder)
 }
 
-#[cfg(not(feature = "native-tls"))]
+#[cfg(not(any(feature = "native-tls", feature = "rustls")))]
 fn tls(builder: ClientBuilder, options: &Options) -> Result<ClientBuilder, String> {
     if options.ca.is_some() || options.insecure {
-        return Err("--ca and --insecure need TLS: build with the native-tls feature".into());
+        return Err(
+            "--ca and --insecure need TLS: build with the native-tls or the rustls feature".into(),
+        );
     }
     Ok(builder)
 }

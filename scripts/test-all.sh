@@ -10,7 +10,12 @@ echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --no-default-features -- -D warnings
+# rustls alone, and beside native-tls (issue 17: either, both or neither).
+cargo clippy --all-targets --no-default-features --features rustls -- -D warnings
+cargo clippy --all-targets --features rustls-webpki-roots -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q --features rustls
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q --no-default-features --features rustls
 
 echo "== peers from other languages (Python websockets, for the wss and Unix socket interop tests)"
 if [ ! -x target/py-venv/bin/python ]; then
@@ -35,6 +40,13 @@ fi
 
 echo "== tests without TLS (feature native-tls off)"
 cargo test --no-default-features -q
+
+echo "== TLS through rustls: alone, then beside native-tls (each against the other)"
+# Only what rustls changes: the unit tests, the doc examples and the TLS
+# suites (tests/tls.rs runs every scenario on every pairing of backends).
+cargo test --no-default-features --features rustls -q --lib --test tls --test python_peer
+cargo test --features rustls -q --test tls --test python_peer
+cargo test --features rustls -q --doc
 
 echo "== conformance: Autobahn TestSuite cases through kosoku, both sides"
 bash autobahn/run.sh

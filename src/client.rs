@@ -12,7 +12,7 @@ use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-#[cfg(not(feature = "native-tls"))]
+#[cfg(not(any(feature = "native-tls", feature = "rustls")))]
 use crate::error::UrlError;
 use crate::error::{Error, HandshakeError, Result, Timeout};
 use crate::protocol::Role;
@@ -94,8 +94,102 @@ pub struct ClientBuilder {
     user_agent: Option<String>,
     proxy: ProxyChoice,
     max_redirects: usize,
+    #[cfg(any(feature = "native-tls", feature = "rustls"))]
+    tls: ClientTls,
+}
+
+/// The TLS library a client speaks `wss://` with, when the crate is built
+/// with both (see [`ClientBuilder::tls_backend`]). The default is
+/// native-tls when its feature is on (it is a default feature), else
+/// rustls.
+///
+/// ```no_run
+/// # #[cfg(feature = "rustls")] {
+/// use syncws::{ClientBuilder, TlsBackend};
+///
+/// let ws = ClientBuilder::new("wss://example.com/socket")
+///     .tls_backend(TlsBackend::Rustls)
+///     .connect()?;
+/// # }
+/// # Ok::<(), syncws::Error>(())
+/// ```
+#[cfg(any(feature = "native-tls", feature = "rustls"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsBackend {
+    /// The platform's TLS library through `native-tls` (OpenSSL on Linux).
     #[cfg(feature = "native-tls")]
-    tls: Option<native_tls::TlsConnector>,
+    NativeTls,
+    /// rustls, with the `ring` crypto provider.
+    #[cfg(feature = "rustls")]
+    Rustls,
+}
+
+#[cfg(any(feature = "native-tls", feature = "rustls"))]
+impl Default for TlsBackend {
+    fn default() -> Self {
+        #[cfg(feature = "native-tls")]
+        return TlsBackend::NativeTls;
+        #[cfg(not(feature = "native-tls"))]
+        return TlsBackend::Rustls;
+    }
+}
+
+/// The client's TLS settings, for whichever backend connects.
+#[cfg(any(feature = "native-tls", feature = "rustls"))]
+#[derive(Clone, Default)]
+struct ClientTls {
+    backend: TlsBackend,
+    /// Roots added with `add_root_certificate`, besides the default ones.
+    #[cfg(feature = "native-tls")]
+    native_roots: Vec<native_tls::Certificate>,
+    #[cfg(feature = "rustls")]
+    rustls_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    accept_invalid_certs: bool,
+    /// The caller's connector, or one built from the settings above;
+    /// `None`: the default one, built at connect.
+    #[cfg(feature = "native-tls")]
+    native: Option<native_tls::TlsConnector>,
+    /// The caller's configuration, or one built from the settings above;
+    /// `None`: the default one (built once per process).
+    #[cfg(feature = "rustls")]
+    rustls: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+#[cfg(any(feature = "native-tls", feature = "rustls"))]
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // (native-tls's certificates cannot be shown.)
+        f.debug_struct("ClientTls")
+            .field("backend", &self.backend)
+            .field("accept_invalid_certs", &self.accept_invalid_certs)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(any(feature = "native-tls", feature = "rustls"))]
+impl ClientTls {
+    /// Build every backend's connector from the roots and the
+    /// certificate policy (replacing one the caller gave).
+    fn rebuild(&mut self) -> Result<()> {
+        #[cfg(feature = "native-tls")]
+        {
+            let mut builder = native_tls::TlsConnector::builder();
+            for root in &self.native_roots {
+                builder.add_root_certificate(root.clone());
+            }
+            builder.danger_accept_invalid_certs(self.accept_invalid_certs);
+            self.native = Some(builder.build()?);
+        }
+        #[cfg(feature = "rustls")]
+        {
+            self.rustls = Some(crate::transport::rustls_config::client_config(
+                &self.rustls_roots,
+                self.accept_invalid_certs,
+            )?);
+        }
+        Ok(())
+    }
 }
 
 /// The `User-Agent` a client sends unless told otherwise.
@@ -114,8 +208,8 @@ impl ClientBuilder {
             user_agent: Some(DEFAULT_USER_AGENT.to_owned()),
             proxy: ProxyChoice::default(),
             max_redirects: 0,
-            #[cfg(feature = "native-tls")]
-            tls: None,
+            #[cfg(any(feature = "native-tls", feature = "rustls"))]
+            tls: ClientTls::default(),
         }
     }
 
@@ -173,44 +267,89 @@ impl ClientBuilder {
         self
     }
 
-    /// Use this TLS connector for `wss://` (trusted roots, client
-    /// certificates, protocol versions). By default the system's trust
-    /// store verifies the server.
+    /// Use this native-tls connector for `wss://` (trusted roots, client
+    /// certificates, protocol versions), and native-tls as the backend.
+    /// By default the system's trust store verifies the server.
     #[cfg(feature = "native-tls")]
     pub fn tls_connector(mut self, connector: native_tls::TlsConnector) -> Self {
-        self.tls = Some(connector);
+        self.tls.native = Some(connector);
+        self.tls.backend = TlsBackend::NativeTls;
         self
     }
 
-    /// Trust this root certificate (PEM) for `wss://`, besides the
-    /// system's trust store.
+    /// Use this rustls configuration for `wss://` (roots, client
+    /// certificates, protocol versions, ALPN), and rustls as the backend.
+    /// By default the platform's roots verify the server (and with the
+    /// `rustls-webpki-roots` feature Mozilla's, bundled).
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use syncws::rustls;
+    ///
+    /// let mut roots = rustls::RootCertStore::empty();
+    /// # let my_ca = rustls::pki_types::CertificateDer::from(Vec::new());
+    /// roots.add(my_ca)?;
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let config = rustls::ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_root_certificates(roots)
+    ///     .with_no_client_auth();
+    /// let ws = syncws::ClientBuilder::new("wss://127.0.0.1:9001/")
+    ///     .rustls_config(Arc::new(config))
+    ///     .connect()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "rustls")]
+    pub fn rustls_config(mut self, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
+        self.tls.rustls = Some(config);
+        self.tls.backend = TlsBackend::Rustls;
+        self
+    }
+
+    /// Speak `wss://` with this TLS library (when the crate is built with
+    /// both; see [`TlsBackend`]). The settings below
+    /// ([`add_root_certificate`](Self::add_root_certificate),
+    /// [`danger_accept_invalid_certs`](Self::danger_accept_invalid_certs))
+    /// apply to either.
+    #[cfg(any(feature = "native-tls", feature = "rustls"))]
+    pub fn tls_backend(mut self, backend: TlsBackend) -> Self {
+        self.tls.backend = backend;
+        self
+    }
+
+    /// Trust this root certificate (PEM) for `wss://`, besides the default
+    /// roots (the system's trust store) and those added before. Replaces
+    /// a connector or configuration given before.
     ///
     /// # Errors
     /// [`Error::Tls`] if the PEM cannot be read or the connector built.
-    #[cfg(feature = "native-tls")]
-    pub fn add_root_certificate(self, pem: &[u8]) -> Result<Self> {
-        let certificate = native_tls::Certificate::from_pem(pem).map_err(Error::Tls)?;
-        let connector = native_tls::TlsConnector::builder()
-            .add_root_certificate(certificate)
-            .build()
-            .map_err(Error::Tls)?;
-        Ok(self.tls_connector(connector))
+    #[cfg(any(feature = "native-tls", feature = "rustls"))]
+    pub fn add_root_certificate(mut self, pem: &[u8]) -> Result<Self> {
+        #[cfg(feature = "native-tls")]
+        self.tls
+            .native_roots
+            .push(native_tls::Certificate::from_pem(pem)?);
+        #[cfg(feature = "rustls")]
+        self.tls
+            .rustls_roots
+            .extend(crate::transport::rustls_config::certificates(pem)?);
+        self.tls.rebuild()?;
+        Ok(self)
     }
 
     /// **Dangerous, for tests only**: accept any server certificate for
     /// `wss://`, expired, self-signed or for another name. The connection
     /// is then encrypted but not authenticated: anyone in the middle can
-    /// read and change it.
+    /// read and change it. Replaces a connector or configuration given
+    /// before.
     ///
     /// # Errors
     /// [`Error::Tls`] if the connector cannot be built.
-    #[cfg(feature = "native-tls")]
-    pub fn danger_accept_invalid_certs(self) -> Result<Self> {
-        let connector = native_tls::TlsConnector::builder()
-            .danger_accept_invalid_certs(true)
-            .build()
-            .map_err(Error::Tls)?;
-        Ok(self.tls_connector(connector))
+    #[cfg(any(feature = "native-tls", feature = "rustls"))]
+    pub fn danger_accept_invalid_certs(mut self) -> Result<Self> {
+        self.tls.accept_invalid_certs = true;
+        self.tls.rebuild()?;
+        Ok(self)
     }
 
     /// Connect and perform the opening handshake.
@@ -339,19 +478,47 @@ impl ClientBuilder {
         Ok(ws)
     }
 
-    #[cfg(feature = "native-tls")]
+    #[cfg(any(feature = "native-tls", feature = "rustls"))]
     fn tls_connect(
         &self,
         socket: Socket,
         host: &str,
         deadline: Option<Instant>,
     ) -> Result<Transport> {
+        match self.tls.backend {
+            #[cfg(feature = "native-tls")]
+            TlsBackend::NativeTls => self.native_tls_connect(socket, host, deadline),
+            #[cfg(feature = "rustls")]
+            TlsBackend::Rustls => {
+                let config = match &self.tls.rustls {
+                    Some(config) => std::sync::Arc::clone(config),
+                    None => crate::transport::rustls_config::default_client_config(),
+                };
+                // The SNI name and the name checked against the
+                // certificate are the URL's host.
+                let name = crate::transport::rustls_config::server_name(host)?;
+                let connection = rustls::ClientConnection::new(config, name)?;
+                let transport = crate::transport::rustls::handshake(
+                    connection.into(),
+                    std::sync::Arc::new(socket),
+                    deadline,
+                )?;
+                Ok(Transport::Rustls(std::sync::Arc::new(transport)))
+            }
+        }
+    }
+
+    #[cfg(feature = "native-tls")]
+    fn native_tls_connect(
+        &self,
+        socket: Socket,
+        host: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Transport> {
         use crate::transport::{Pipe, TlsTransport};
-        let connector = match &self.tls {
+        let connector = match &self.tls.native {
             Some(connector) => connector.clone(),
-            None => native_tls::TlsConnector::builder()
-                .build()
-                .map_err(Error::Tls)?,
+            None => native_tls::TlsConnector::builder().build()?,
         };
         let timeout = deadline.map(|d| {
             d.saturating_duration_since(Instant::now())
@@ -365,7 +532,7 @@ impl ClientBuilder {
             Ok(stream) => Ok(Transport::Tls(std::sync::Arc::new(TlsTransport::new(
                 stream,
             )))),
-            Err(native_tls::HandshakeError::Failure(e)) => Err(Error::Tls(e)),
+            Err(native_tls::HandshakeError::Failure(e)) => Err(e.into()),
             // The socket's timeout stopped the handshake.
             Err(native_tls::HandshakeError::WouldBlock(_)) => {
                 Err(Error::Timeout(Timeout::Handshake))
@@ -373,7 +540,7 @@ impl ClientBuilder {
         }
     }
 
-    #[cfg(not(feature = "native-tls"))]
+    #[cfg(not(any(feature = "native-tls", feature = "rustls")))]
     fn tls_connect(&self, _: Socket, _: &str, _: Option<Instant>) -> Result<Transport> {
         Err(Error::Url(UrlError::TlsFeatureDisabled))
     }

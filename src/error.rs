@@ -62,9 +62,12 @@ pub enum Error {
     /// source error is kept.
     Io(io::Error),
     /// A TLS error (unknown certificate authority, name mismatch, failed
-    /// handshake); the source error is kept.
-    #[cfg(feature = "native-tls")]
-    Tls(native_tls::Error),
+    /// handshake, a certificate or key that cannot be read), from
+    /// whichever backend was in use; the backend's error is kept as the
+    /// source. A TLS handshake that does not finish in time is
+    /// [`Timeout::Handshake`], not this.
+    #[cfg(any(feature = "native-tls", feature = "rustls"))]
+    Tls(TlsError),
 }
 
 impl Error {
@@ -123,7 +126,7 @@ impl fmt::Display for Error {
             Error::Handshake(e) => write!(f, "handshake failed: {e}"),
             Error::Url(e) => write!(f, "bad URL: {e}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
-            #[cfg(feature = "native-tls")]
+            #[cfg(any(feature = "native-tls", feature = "rustls"))]
             Error::Tls(e) => write!(f, "TLS error: {e}"),
         }
     }
@@ -138,7 +141,7 @@ impl std::error::Error for Error {
             Error::Handshake(e) => Some(e),
             Error::Url(e) => Some(e),
             Error::Io(e) => Some(e),
-            #[cfg(feature = "native-tls")]
+            #[cfg(any(feature = "native-tls", feature = "rustls"))]
             Error::Tls(e) => Some(e),
             Error::Closed(_) | Error::AlreadyClosed => None,
         }
@@ -184,13 +187,162 @@ impl From<UrlError> for Error {
     }
 }
 
+/// A TLS failure, from native-tls or from rustls: `Display` shows the
+/// cause, [`source`](std::error::Error::source) is the backend's own
+/// error, and `as_native_tls` / `as_rustls` (each with its feature) give
+/// it typed.
+///
+/// ```no_run
+/// use syncws::Error;
+///
+/// match syncws::connect("wss://self-signed.example/") {
+///     Err(Error::Tls(e)) => println!("TLS refused the server: {e}"),
+///     Err(e) => println!("failed otherwise: {e}"),
+///     Ok(_) => println!("connected"),
+/// }
+/// ```
+#[cfg(any(feature = "native-tls", feature = "rustls"))]
+pub struct TlsError {
+    /// Boxed: `Error` is returned by every read and stays a few words.
+    cause: Box<TlsCause>,
+}
+
+#[cfg(any(feature = "native-tls", feature = "rustls"))]
+#[derive(Debug)]
+enum TlsCause {
+    #[cfg(feature = "native-tls")]
+    NativeTls(native_tls::Error),
+    #[cfg(feature = "rustls")]
+    Rustls(rustls::Error),
+    /// Something given to set TLS up that could not be used (a PEM file,
+    /// a server name), with what it was.
+    #[cfg(feature = "rustls")]
+    Setup {
+        what: &'static str,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+#[cfg(any(feature = "native-tls", feature = "rustls"))]
+impl TlsError {
+    /// A TLS setting that could not be used: `what` says which, `source`
+    /// why.
+    #[cfg(feature = "rustls")]
+    pub(crate) fn setup(
+        what: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> TlsError {
+        TlsError {
+            cause: Box::new(TlsCause::Setup {
+                what,
+                source: source.into(),
+            }),
+        }
+    }
+
+    /// The native-tls error, if native-tls failed.
+    #[cfg(feature = "native-tls")]
+    pub fn as_native_tls(&self) -> Option<&native_tls::Error> {
+        #[allow(unreachable_patterns)] // without rustls, the only cause
+        match &*self.cause {
+            TlsCause::NativeTls(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The rustls error, if rustls failed (a bad certificate, an alert
+    /// from the peer, a broken record).
+    #[cfg(feature = "rustls")]
+    pub fn as_rustls(&self) -> Option<&rustls::Error> {
+        match &*self.cause {
+            TlsCause::Rustls(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(any(feature = "native-tls", feature = "rustls"))]
+impl fmt::Debug for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.cause, f)
+    }
+}
+
+#[cfg(any(feature = "native-tls", feature = "rustls"))]
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &*self.cause {
+            #[cfg(feature = "native-tls")]
+            TlsCause::NativeTls(e) => write!(f, "{e}"),
+            #[cfg(feature = "rustls")]
+            TlsCause::Rustls(e) => write!(f, "{e}"),
+            #[cfg(feature = "rustls")]
+            TlsCause::Setup { what, source } => write!(f, "{what}: {source}"),
+        }
+    }
+}
+
+#[cfg(any(feature = "native-tls", feature = "rustls"))]
+impl std::error::Error for TlsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &*self.cause {
+            #[cfg(feature = "native-tls")]
+            TlsCause::NativeTls(e) => Some(e),
+            #[cfg(feature = "rustls")]
+            TlsCause::Rustls(e) => Some(e),
+            #[cfg(feature = "rustls")]
+            TlsCause::Setup { source, .. } => Some(&**source),
+        }
+    }
+}
+
+#[cfg(feature = "native-tls")]
+impl From<native_tls::Error> for TlsError {
+    fn from(e: native_tls::Error) -> Self {
+        TlsError {
+            cause: Box::new(TlsCause::NativeTls(e)),
+        }
+    }
+}
+
+#[cfg(feature = "rustls")]
+impl From<rustls::Error> for TlsError {
+    fn from(e: rustls::Error) -> Self {
+        TlsError {
+            cause: Box::new(TlsCause::Rustls(e)),
+        }
+    }
+}
+
+#[cfg(any(feature = "native-tls", feature = "rustls"))]
+impl From<TlsError> for Error {
+    fn from(e: TlsError) -> Self {
+        Error::Tls(e)
+    }
+}
+
+#[cfg(feature = "native-tls")]
+impl From<native_tls::Error> for Error {
+    fn from(e: native_tls::Error) -> Self {
+        Error::Tls(e.into())
+    }
+}
+
+#[cfg(feature = "rustls")]
+impl From<rustls::Error> for Error {
+    fn from(e: rustls::Error) -> Self {
+        Error::Tls(e.into())
+    }
+}
+
 /// Why a URL could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum UrlError {
     /// The scheme is not `ws` or `wss`.
     UnsupportedScheme(String),
-    /// `wss://` was asked for but the crate was built without TLS.
+    /// `wss://` was asked for but the crate was built without TLS (neither
+    /// the `native-tls` nor the `rustls` feature).
     TlsFeatureDisabled,
     /// The URL has no host.
     MissingHost,
@@ -205,7 +357,7 @@ impl fmt::Display for UrlError {
         match self {
             UrlError::UnsupportedScheme(s) => write!(f, "unsupported scheme {s:?}"),
             UrlError::TlsFeatureDisabled => {
-                f.write_str("wss:// needs the `native-tls` feature of syncws")
+                f.write_str("wss:// needs the `native-tls` or the `rustls` feature of syncws")
             }
             UrlError::MissingHost => f.write_str("no host"),
             UrlError::InvalidPort(p) => write!(f, "invalid port {p:?}"),

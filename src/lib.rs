@@ -23,15 +23,19 @@
 //!   over it: [`Message`], [`MessageRef`], [`CloseCode`], [`CloseFrame`];
 //!   where its ends are: [`Address`]; what it runs on: [`Socket`] (TCP or
 //!   a Unix domain socket, for streams of your own);
-//! - a client: [`connect`], [`ClientBuilder`]; one that reconnects:
-//!   [`reconnect`], [`Reconnect`], with [`Backoff`] and [`Jitter`];
+//! - a client: [`connect`], [`ClientBuilder`], and with a TLS feature
+//!   `TlsBackend` (which library speaks `wss://`: see README.md,
+//!   "Choosing a TLS backend"); one that reconnects: [`reconnect`],
+//!   [`Reconnect`], with [`Backoff`] and [`Jitter`];
 //! - a server: [`Server`], [`ServerHandle`], [`WeakServerHandle`], and the
 //!   rest of it (routes, handlers, hooks, listings) in [`server`];
 //! - broadcast: [`Hub`], [`Membership`];
 //! - settings: [`Config`], [`KeepAlive`];
 //! - errors: [`Error`] and [`Result`], with [`Timeout`],
 //!   [`ProtocolViolation`], [`CapacityError`], [`HandshakeError`] (with
-//!   [`SocksRefusal`]), [`UrlError`].
+//!   [`SocksRefusal`]), [`UrlError`], and with a TLS feature `TlsError`;
+//! - with the `native-tls` / `rustls` features, those libraries,
+//!   re-exported (`syncws::native_tls`, `syncws::rustls`).
 //!
 //! [`protocol`] is the sans-I/O core under it, public for those who drive
 //! it themselves, under the stability policy stated there.
@@ -57,7 +61,11 @@ mod transport;
 mod url;
 mod websocket;
 
+#[cfg(any(feature = "native-tls", feature = "rustls"))]
+pub use client::TlsBackend;
 pub use client::{ClientBuilder, connect};
+#[cfg(any(feature = "native-tls", feature = "rustls"))]
+pub use error::TlsError;
 pub use error::{
     CapacityError, Error, HandshakeError, ProtocolViolation, Result, SocksRefusal, Timeout,
     UrlError,
@@ -75,6 +83,11 @@ pub use websocket::{Incoming, Sender, WebSocket};
 /// `Certificate` and `TlsConnector`.
 #[cfg(feature = "native-tls")]
 pub use native_tls;
+
+/// The rustls library under `wss://` with the `rustls` feature,
+/// re-exported for its `ClientConfig`, `ServerConfig` and `pki_types`.
+#[cfg(feature = "rustls")]
+pub use rustls;
 
 /// The internals that the fuzz targets of `fuzz/` drive directly, built
 /// only by `cargo fuzz` (which sets `--cfg fuzzing`): not part of the API.

@@ -1,7 +1,7 @@
 //! The command-line client (`examples/client.rs`) as a person runs it:
 //! headers, subprotocols and origin reach the server, `--ca` and
-//! `--insecure` for wss, `--reconnect` through a server restart, and a
-//! bad command line refused with status 2.
+//! `--insecure` for wss, `--proxy` and `--no-proxy`, `--reconnect` through
+//! a server restart, and a bad command line refused with status 2.
 
 mod child;
 
@@ -148,6 +148,81 @@ fn reconnect_follows_the_server_through_a_restart() {
     assert!(line_with(&err, "closed:").contains("1000"));
     assert!(exit_status(&mut client.0).success());
     second.stop();
+}
+
+/// A proxy that refuses every tunnel with 407, after reading the request
+/// head, and counts the requests it saw.
+fn refusing_proxy() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind(local()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut head = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            let connect = head.read_line(&mut line).is_ok() && line.starts_with("CONNECT ");
+            while head.read_line(&mut line).is_ok_and(|n| n > 2) {}
+            if connect {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 407 Proxy Authentication Required\r\n\
+                  Proxy-Authenticate: Basic realm=\"test\"\r\nContent-Length: 0\r\n\r\n",
+            );
+        }
+    });
+    (addr, seen)
+}
+
+/// `--proxy` sends the connection through the proxy named (which refuses
+/// here, and the client says it was the proxy); `--no-proxy` ignores the
+/// one the environment names.
+#[test]
+fn proxy_names_the_proxy_and_no_proxy_ignores_the_environments() {
+    use std::sync::atomic::Ordering;
+    let Some(binary) = client_binary() else {
+        return;
+    };
+    let server = server(local());
+    let url = format!("ws://{}/echo", server.local_addr());
+    let (proxy, seen) = refusing_proxy();
+
+    let output = Command::new(&binary)
+        .args(["--proxy", &format!("http://{proxy}"), &url])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("proxy") && err.contains("407"), "{err}");
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+
+    let mut client = Killed(
+        Command::new(&binary)
+            .args(["--no-proxy", &url])
+            .env("http_proxy", format!("http://{proxy}"))
+            .env("HTTP_PROXY", format!("http://{proxy}"))
+            .env("all_proxy", format!("http://{proxy}"))
+            .env_remove("no_proxy")
+            .env_remove("NO_PROXY")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let out = lines_of(client.0.stdout.take().unwrap());
+    let mut input = client.0.stdin.take().unwrap();
+    writeln!(input, "direct").unwrap();
+    assert_eq!(line_with(&out, "direct"), "direct");
+    drop(input);
+    assert!(exit_status(&mut client.0).success());
+    assert_eq!(seen.load(Ordering::SeqCst), 1, "the proxy was asked again");
+    server.stop();
 }
 
 #[cfg(feature = "native-tls")]

@@ -457,3 +457,31 @@ fn wss_over_a_unix_socket() {
         Message::Text("encrypted, locally".into())
     );
 }
+
+/// The same through rustls, on both ends.
+#[cfg(feature = "rustls")]
+#[test]
+fn wss_over_a_unix_socket_through_rustls() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert_pem, key_pem) = (certified.cert.pem(), certified.signing_key.serialize_pem());
+    let socket = SocketPath::new("wss-rustls");
+    let _server = Server::bind_unix(&socket.0)
+        .unwrap()
+        .rustls_pem(cert_pem.as_bytes(), key_pem.as_bytes())
+        .unwrap()
+        .start(echo)
+        .unwrap();
+    let url = format!("wss+unix:{}:/secure", socket.0.display());
+    let mut ws = syncws::ClientBuilder::new(url)
+        .tls_backend(syncws::TlsBackend::Rustls)
+        .add_root_certificate(cert_pem.as_bytes())
+        .unwrap()
+        .connect()
+        .unwrap();
+    ws.set_read_timeout(Some(TIMEOUT)).unwrap();
+    ws.send_text("encrypted by rustls, locally").unwrap();
+    assert_eq!(
+        ws.read_message().unwrap(),
+        Message::Text("encrypted by rustls, locally".into())
+    );
+}

@@ -32,6 +32,10 @@ macro_rules! metrics {
 }
 
 const WS_KINDS: [Kind; 3] = [Kind::Syncws, Kind::Tungstenite, Kind::Raw];
+/// The `wss-rustls-*` rows: syncws's server on rustls, against the same
+/// tungstenite and raw TCP+TLS servers (native-tls) as the `wss-*` rows,
+/// with the same client (native-tls) for all.
+const RUSTLS_KINDS: [Kind; 3] = [Kind::SyncwsRustls, Kind::Tungstenite, Kind::Raw];
 
 static SPECS: &[Spec] = &[
     Spec {
@@ -146,6 +150,49 @@ static SPECS: &[Spec] = &[
         title: "connect over TLS, one message, close",
         unit: "connection",
         subject: Kind::Syncws,
+        baseline: Kind::Raw,
+        baseline_label: "raw TCP+TLS",
+        has_tungstenite: true,
+        metrics: metrics!["per_s" => "connections/s", "cpu" => "server CPU µs/connection",
+            "cpu_user" => "user part, µs/connection", "cpu_sys" => "system part, µs/connection"],
+    },
+    Spec {
+        id: "wss-rustls-idle",
+        title: "2,000 idle connections over TLS, syncws on rustls",
+        unit: "conn",
+        subject: Kind::SyncwsRustls,
+        baseline: Kind::Raw,
+        baseline_label: "raw TCP+TLS",
+        has_tungstenite: true,
+        metrics: metrics!["kib_per_conn" => "server memory KiB/conn"],
+    },
+    Spec {
+        id: "wss-rustls-echo-16m",
+        title: "16 MiB binary echo over TLS, syncws on rustls",
+        unit: "MiB",
+        subject: Kind::SyncwsRustls,
+        baseline: Kind::Raw,
+        baseline_label: "raw TCP+TLS",
+        has_tungstenite: true,
+        metrics: metrics!["mb_per_s" => "MB/s echoed", "cpu" => "server CPU ms/MiB",
+            "cpu_user" => "user part, ms/MiB", "cpu_sys" => "system part, ms/MiB"],
+    },
+    Spec {
+        id: "wss-rustls-pingpong",
+        title: "64 connections × 32-byte ping-pong over TLS, syncws on rustls",
+        unit: "round trip",
+        subject: Kind::SyncwsRustls,
+        baseline: Kind::Raw,
+        baseline_label: "raw TCP+TLS",
+        has_tungstenite: true,
+        metrics: metrics!["per_s" => "round trips/s", "cpu" => "server CPU µs/round trip",
+            "cpu_user" => "user part, µs/round trip", "cpu_sys" => "system part, µs/round trip"],
+    },
+    Spec {
+        id: "wss-rustls-connect",
+        title: "connect over TLS, one message, close, syncws on rustls",
+        unit: "connection",
+        subject: Kind::SyncwsRustls,
         baseline: Kind::Raw,
         baseline_label: "raw TCP+TLS",
         has_tungstenite: true,
@@ -289,15 +336,22 @@ fn run(options: &Options, args: &[String]) -> i32 {
                     outcome
                 }
             },
-            "wss-idle" | "wss-echo-16m" | "wss-pingpong" | "wss-connect" => match &tls {
-                Some(tls) => match spec.id {
-                    "wss-idle" => workloads::idle(p, &WS_KINDS, p.wss_idle_conns, Some(tls)),
-                    "wss-echo-16m" => workloads::big_echo(p, &WS_KINDS, Some(tls)),
-                    "wss-pingpong" => {
-                        workloads::pingpong(p, &WS_KINDS, p.pingpong_conns, 32, Some(tls), None)
+            "wss-idle" | "wss-echo-16m" | "wss-pingpong" | "wss-connect" | "wss-rustls-idle"
+            | "wss-rustls-echo-16m" | "wss-rustls-pingpong" | "wss-rustls-connect" => match &tls {
+                Some(tls) => {
+                    let (kinds, workload) = match spec.id.strip_prefix("wss-rustls-") {
+                        Some(workload) => (&RUSTLS_KINDS, workload),
+                        None => (&WS_KINDS, &spec.id["wss-".len()..]),
+                    };
+                    match workload {
+                        "idle" => workloads::idle(p, kinds, p.wss_idle_conns, Some(tls)),
+                        "echo-16m" => workloads::big_echo(p, kinds, Some(tls)),
+                        "pingpong" => {
+                            workloads::pingpong(p, kinds, p.pingpong_conns, 32, Some(tls), None)
+                        }
+                        _ => workloads::connect(p, kinds, Some(tls)),
                     }
-                    _ => workloads::connect(p, &WS_KINDS, Some(tls)),
-                },
+                }
                 None => {
                     let mut outcome = Outcome::default();
                     outcome.notes.push("skipped: no TLS certificate".into());

@@ -65,8 +65,12 @@ pub fn main(args: &[String]) -> Res<()> {
         None => None,
     };
     let addr = match kind.as_str() {
-        "syncws" => serve_syncws(&bind, identity, false)?,
-        "syncws-hub" => serve_syncws(&bind, identity, true)?,
+        "syncws" => serve_syncws(&bind, identity, None, false)?,
+        "syncws-rustls" => {
+            let (cert, key) = tls.as_ref().ok_or("syncws-rustls: --tls CERT KEY")?;
+            serve_syncws(&bind, None, Some((cert, key)), false)?
+        }
+        "syncws-hub" => serve_syncws(&bind, identity, None, true)?,
         "attacked" => serve_attacked(&bind, identity, Extra::None)?,
         "attacked-budget" => serve_attacked(&bind, identity, Extra::Budget)?,
         "attacked-per-peer" => serve_attacked(&bind, identity, Extra::PerPeer)?,
@@ -82,7 +86,14 @@ pub fn main(args: &[String]) -> Res<()> {
     std::process::exit(0);
 }
 
-fn serve_syncws(bind: &str, identity: Option<Identity>, hub: bool) -> Res<String> {
+/// syncws's echo (or hub) server, over TLS through native-tls with
+/// `identity` or through rustls with `rustls_pem` (certificate, key).
+fn serve_syncws(
+    bind: &str,
+    identity: Option<Identity>,
+    rustls_pem: Option<(&[u8], &[u8])>,
+    hub: bool,
+) -> Res<String> {
     use syncws::{Config, Hub, Server};
     let config = Config::default()
         .max_frame_size(BIG_LIMIT)
@@ -92,6 +103,11 @@ fn serve_syncws(bind: &str, identity: Option<Identity>, hub: bool) -> Res<String
         .config(config);
     if let Some(identity) = identity {
         server = server.tls(identity).map_err(|e| format!("tls: {e}"))?;
+    }
+    if let Some((cert, key)) = rustls_pem {
+        server = server
+            .rustls_pem(cert, key)
+            .map_err(|e| format!("rustls: {e}"))?;
     }
     let handle = if hub {
         let room = Hub::new();

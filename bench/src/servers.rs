@@ -15,6 +15,8 @@ use crate::wire::{Conn, Proto, Res};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     Syncws,
+    /// syncws serving TLS through rustls (the `wss-rustls-*` rows).
+    SyncwsRustls,
     SyncwsHub,
     Tungstenite,
     Raw,
@@ -26,6 +28,7 @@ impl Kind {
     pub fn label(self) -> &'static str {
         match self {
             Kind::Syncws | Kind::SyncwsHub => "syncws",
+            Kind::SyncwsRustls => "syncws (rustls)",
             Kind::Tungstenite => "tungstenite",
             Kind::Raw => "raw TCP",
             Kind::NodeWs => "Node ws",
@@ -35,6 +38,7 @@ impl Kind {
     fn arg(self) -> &'static str {
         match self {
             Kind::Syncws => "syncws",
+            Kind::SyncwsRustls => "syncws-rustls",
             Kind::SyncwsHub => "syncws-hub",
             Kind::Tungstenite => "tungstenite",
             Kind::Raw => "raw",

@@ -36,7 +36,7 @@ pub(crate) fn attempt_failed(error: Error) -> Verdict {
     let transient = match &error {
         Error::Io(_) | Error::Timeout(_) => true,
         Error::Handshake(HandshakeError::Refused { status, .. }) => (500..=599).contains(status),
-        #[cfg(feature = "native-tls")]
+        #[cfg(any(feature = "native-tls", feature = "rustls"))]
         Error::Tls(e) => caused_by_io(e),
         _ => false,
     };
@@ -52,8 +52,9 @@ pub(crate) fn attempt_failed(error: Error) -> Verdict {
 /// rather than by what was negotiated (a certificate, a name, a protocol
 /// version). The TLS library keeps an I/O error as a source; an end of
 /// stream it reports only in words (OpenSSL: "unexpected EOF", with no
-/// source), so those are looked for too.
-#[cfg(feature = "native-tls")]
+/// source), so those are looked for too. (rustls's handshake, cut by the
+/// network, is already an [`Error::Io`].)
+#[cfg(any(feature = "native-tls", feature = "rustls"))]
 fn caused_by_io(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(error);
     while let Some(e) = cause {

@@ -28,7 +28,7 @@ use crate::websocket::{Home, Opened, WebSocket};
 
 /// Failed TLS handshakes and refused requests are logged once a second at
 /// most: a peer can cause thousands a second.
-#[cfg(feature = "native-tls")]
+#[cfg(any(feature = "native-tls", feature = "rustls"))]
 static TLS_FAILED: Throttled = Throttled::new();
 static REFUSED: Throttled = Throttled::new();
 
@@ -182,13 +182,12 @@ fn open_stream(
     peer: Option<&Address>,
     bounded: &mut Bounded,
 ) -> Option<Transport> {
-    #[cfg(feature = "native-tls")]
-    if let Some(acceptor) = &shared.settings.tls {
-        use crate::transport::{Pipe, TlsTransport};
+    #[cfg(any(feature = "native-tls", feature = "rustls"))]
+    if let Some(tls) = &shared.settings.tls {
         // The server's certificates may be more than a socket buffer.
         bounded.set_on(|t| socket.set_write_timeout(t)).ok()?;
-        return match acceptor.accept(Pipe::new(socket, bounded.deadline)) {
-            Ok(stream) => Some(Transport::Tls(Arc::new(TlsTransport::new(stream)))),
+        return match tls_accept(tls, socket, bounded.deadline) {
+            Ok(stream) => Some(stream),
             Err(e) => {
                 TLS_FAILED.note(|left_out| {
                     log::info!(
@@ -202,6 +201,36 @@ fn open_stream(
     }
     let _ = (shared, peer, bounded);
     Some(Transport::Plain(socket))
+}
+
+/// The server's side of the TLS handshake, all of it by `deadline`.
+#[cfg(any(feature = "native-tls", feature = "rustls"))]
+fn tls_accept(
+    tls: &crate::server::ServerTls,
+    socket: Arc<Socket>,
+    deadline: Option<Instant>,
+) -> Result<Transport, Error> {
+    use crate::server::ServerTls;
+    match tls {
+        #[cfg(feature = "native-tls")]
+        ServerTls::NativeTls(acceptor) => {
+            use crate::transport::{Pipe, TlsTransport};
+            match acceptor.accept(Pipe::new(socket, deadline)) {
+                Ok(stream) => Ok(Transport::Tls(Arc::new(TlsTransport::new(stream)))),
+                Err(native_tls::HandshakeError::Failure(e)) => Err(e.into()),
+                Err(native_tls::HandshakeError::WouldBlock(_)) => {
+                    Err(Error::Timeout(crate::error::Timeout::Handshake))
+                }
+            }
+        }
+        #[cfg(feature = "rustls")]
+        ServerTls::Rustls(config) => {
+            let connection = rustls::ServerConnection::new(Arc::clone(config))?;
+            let transport =
+                crate::transport::rustls::handshake(connection.into(), socket, deadline)?;
+            Ok(Transport::Rustls(Arc::new(transport)))
+        }
+    }
 }
 
 /// Read the request (unless another loop has: `head`) and answer it,

@@ -1,12 +1,13 @@
 //! The byte stream under a connection: plain (TCP or a Unix domain
-//! socket), or TLS over either.
+//! socket), or TLS over either (native-tls or rustls).
 //!
 //! A connection is used by one reading thread and any number of sending
 //! threads at once, so the stream is held in two handles: the reader's and
 //! the writer's. A plain stream shares one [`Socket`] (`Arc<Socket>`: one
 //! file descriptor, read and write timeouts being separate socket
 //! options), and the kernel lets one thread read while another writes.
-//! For TLS both share one [`TlsTransport`], which is built for exactly that.
+//! For TLS both share one [`TlsTransport`] (native-tls) or
+//! [`RustlsTransport`], each built for exactly that.
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
@@ -23,6 +24,14 @@ mod tls;
 pub use socket::Socket;
 #[cfg(unix)]
 pub(crate) use socket::unix_address;
+
+#[cfg(feature = "rustls")]
+pub(crate) mod rustls;
+#[cfg(feature = "rustls")]
+pub(crate) mod rustls_config;
+
+#[cfg(feature = "rustls")]
+pub(crate) use self::rustls::RustlsTransport;
 #[cfg(feature = "native-tls")]
 pub(crate) use tls::{Pipe, TlsTransport};
 
@@ -34,6 +43,9 @@ pub(crate) enum Transport {
     /// TLS over the socket (`wss://`).
     #[cfg(feature = "native-tls")]
     Tls(Arc<TlsTransport>),
+    /// TLS through rustls (`wss://`).
+    #[cfg(feature = "rustls")]
+    Rustls(Arc<RustlsTransport>),
 }
 
 impl Transport {
@@ -43,6 +55,8 @@ impl Transport {
             Transport::Plain(s) => s,
             #[cfg(feature = "native-tls")]
             Transport::Tls(t) => t.socket(),
+            #[cfg(feature = "rustls")]
+            Transport::Rustls(t) => t.socket(),
         }
     }
 
@@ -56,16 +70,23 @@ impl Transport {
                 t.start_sharing();
                 Transport::Tls(Arc::clone(t))
             }
+            #[cfg(feature = "rustls")]
+            Transport::Rustls(t) => {
+                t.start_sharing();
+                Transport::Rustls(Arc::clone(t))
+            }
         }
     }
 
-    /// True for TLS: bytes (its `close_notify`) may follow the peer's close
-    /// frame.
+    /// True for TLS (either backend): bytes (its `close_notify`) may
+    /// follow the peer's close frame.
     pub(crate) fn is_tls(&self) -> bool {
         match self {
             Transport::Plain(_) => false,
             #[cfg(feature = "native-tls")]
             Transport::Tls(_) => true,
+            #[cfg(feature = "rustls")]
+            Transport::Rustls(_) => true,
         }
     }
 
@@ -82,6 +103,8 @@ impl Transport {
             Transport::Plain(s) => s.shutdown(how),
             #[cfg(feature = "native-tls")]
             Transport::Tls(t) => t.shutdown(how),
+            #[cfg(feature = "rustls")]
+            Transport::Rustls(t) => t.shutdown(how),
         }
     }
 
@@ -113,6 +136,8 @@ impl Transport {
             Transport::Plain(s) => s.read_to_end_at_most(buf, max),
             #[cfg(feature = "native-tls")]
             Transport::Tls(_) => Read::take(self, max as u64).read_to_end(buf),
+            #[cfg(feature = "rustls")]
+            Transport::Rustls(_) => Read::take(self, max as u64).read_to_end(buf),
         };
         let n = buf.len() - before;
         debug_assert_eq!(buf.capacity(), capacity, "read_to_end grew the buffer");
@@ -136,6 +161,8 @@ impl Transport {
             Transport::Plain(s) => s.send_now(bytes),
             #[cfg(feature = "native-tls")]
             Transport::Tls(_) => Ok(0),
+            #[cfg(feature = "rustls")]
+            Transport::Rustls(_) => Ok(0),
         };
         match taken {
             Err(e)
@@ -157,6 +184,8 @@ impl Read for &Transport {
             Transport::Plain(s) => (&**s).read(buf),
             #[cfg(feature = "native-tls")]
             Transport::Tls(t) => t.read(buf),
+            #[cfg(feature = "rustls")]
+            Transport::Rustls(t) => t.read(buf),
         }
     }
 }
@@ -167,6 +196,8 @@ impl Write for &Transport {
             Transport::Plain(s) => (&**s).write(buf),
             #[cfg(feature = "native-tls")]
             Transport::Tls(t) => t.write(buf),
+            #[cfg(feature = "rustls")]
+            Transport::Rustls(t) => t.write(buf),
         }
     }
 
@@ -182,6 +213,11 @@ impl Write for &Transport {
                     None => Ok(0),
                 }
             }
+            #[cfg(feature = "rustls")]
+            Transport::Rustls(t) => match bufs.iter().find(|b| !b.is_empty()) {
+                Some(first) => t.write(first),
+                None => Ok(0),
+            },
         }
     }
 

@@ -9,12 +9,13 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use child::TempDir;
 use syncws::{Message, WebSocket};
 
+mod child;
 #[path = "../examples/common/demo_server.rs"]
 mod demo_server;
 
@@ -77,31 +78,6 @@ fn start_demo() -> demo_server::Demo {
     demo_server::start("127.0.0.1:0").expect("start the demo on a free port")
 }
 
-/// A fresh temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |t| t.subsec_nanos());
-        let path = std::env::temp_dir().join(format!(
-            "syncws-browser-{}-{}-{nanos}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&path).expect("create a temporary directory");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A headless Chromium with its DevTools endpoint; closed and killed on
 /// drop.
 struct Browser {
@@ -115,9 +91,9 @@ struct Browser {
 
 impl Browser {
     fn launch(chromium: &Path) -> Browser {
-        let dir = TempDir::new();
-        let profile = dir.0.join("profile");
-        let log = File::create(dir.0.join("chromium.log")).expect("create the log file");
+        let dir = TempDir::new("browser");
+        let profile = dir.path().join("profile");
+        let log = File::create(dir.path().join("chromium.log")).expect("create the log file");
         let mut command = Command::new(chromium);
         command
             .args([
@@ -156,11 +132,14 @@ impl Browser {
                 }
             }
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("Chromium exited at start ({status}):\n{}", log_tail(&dir.0));
+                panic!(
+                    "Chromium exited at start ({status}):\n{}",
+                    log_tail(dir.path())
+                );
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("Chromium did not start in time:\n{}", log_tail(&dir.0));
+                panic!("Chromium did not start in time:\n{}", log_tail(dir.path()));
             }
             std::thread::sleep(POLL);
         };
@@ -192,7 +171,7 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("Chromium's log:\n{}", log_tail(&self.dir.0));
+            eprintln!("Chromium's log:\n{}", log_tail(self.dir.path()));
         }
         // Politely first, then not.
         let _ = self.connection.send("Browser.close", "{}");

@@ -228,11 +228,11 @@ fn proxy_names_the_proxy_and_no_proxy_ignores_the_environments() {
 #[cfg(feature = "native-tls")]
 mod wss {
     use super::*;
-    use child::all_lines;
+    use child::{TempDir, all_lines};
 
     /// A wss echo server with a self-signed certificate for `localhost`,
-    /// and the certificate's PEM in a file of its own.
-    fn tls_server() -> (ServerHandle, tempfile::TempPem) {
+    /// and a directory with the certificate's PEM in `ca.pem`.
+    fn tls_server() -> (ServerHandle, TempDir) {
         let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
         let cert_pem = certified.cert.pem();
         let identity = syncws::native_tls::Identity::from_pkcs8(
@@ -249,7 +249,9 @@ mod wss {
                 let _ = ws.run_with(|message| sender.send_message(message));
             })
             .unwrap();
-        (server, tempfile::TempPem::new(&cert_pem))
+        let dir = TempDir::new("client-cli");
+        std::fs::write(dir.path().join("ca.pem"), cert_pem).unwrap();
+        (server, dir)
     }
 
     /// Run the client with `args` against `url`, send a line, and return
@@ -282,7 +284,8 @@ mod wss {
         if client_binary().is_none() {
             return;
         }
-        let (server, pem) = tls_server();
+        let (server, dir) = tls_server();
+        let pem = dir.path().join("ca.pem");
         let url = format!("wss://localhost:{}/", server.local_addr().port());
 
         let (echoed, err) = echo_once(&[], &url);
@@ -292,40 +295,10 @@ mod wss {
             "{err:?}"
         );
 
-        let (echoed, err) = echo_once(&["--ca", pem.path()], &url);
+        let (echoed, err) = echo_once(&["--ca", pem.to_str().unwrap()], &url);
         assert!(echoed, "{err:?}");
         let (echoed, err) = echo_once(&["--insecure"], &url);
         assert!(echoed, "{err:?}");
         server.stop();
-    }
-
-    /// A PEM file removed when dropped (no crate needed for one file).
-    mod tempfile {
-        pub struct TempPem(String);
-
-        impl TempPem {
-            pub fn new(pem: &str) -> TempPem {
-                let path = std::env::temp_dir().join(format!(
-                    "syncws-client-cli-{}-{}.pem",
-                    std::process::id(),
-                    std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .unwrap()
-                        .as_nanos()
-                ));
-                std::fs::write(&path, pem).unwrap();
-                TempPem(path.to_string_lossy().into_owned())
-            }
-
-            pub fn path(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl Drop for TempPem {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_file(&self.0);
-            }
-        }
     }
 }

@@ -11,6 +11,7 @@
 //! PAM service file, see [`dante`]) and `db_load` (`db-util`). Without the
 //! `native-tls` feature only the `ws://` halves run.
 
+mod child;
 #[path = "common/mod.rs"]
 mod common;
 
@@ -21,8 +22,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use child::TempDir;
 use common::{Peer, TIMEOUT, eventually};
 
 use syncws::{
@@ -76,31 +78,6 @@ fn running_as_root() -> bool {
         .unwrap_or(false)
 }
 
-/// A fresh temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(what: &str) -> TempDir {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |t| t.subsec_nanos());
-        let path = std::env::temp_dir().join(format!(
-            "syncws-{what}-{}-{}-{nanos}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&path).expect("create a temporary directory");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A port that was free a moment ago (the proxies cannot bind port 0 and
 /// say which they got): bound, read and released. Another process may take
 /// it meanwhile; [`Daemon::start`] then tries another.
@@ -135,11 +112,11 @@ impl Daemon {
         terminate: bool,
         command: impl Fn(u16, &Path) -> Command,
     ) -> Daemon {
-        let log = dir.0.join(format!("{what}.log"));
+        let log = dir.path().join(format!("{what}.log"));
         for _attempt in 0..5 {
             let port = free_port();
             let output = File::create(&log).expect("create the log file");
-            let mut child = command(port, &dir.0)
+            let mut child = command(port, dir.path())
                 .stdin(Stdio::null())
                 .stdout(output.try_clone().unwrap())
                 .stderr(output)
@@ -284,7 +261,7 @@ fn dante(auth: SocksAuth, blocked_port: u16) -> Option<Daemon> {
         }
         let mut load = Command::new(db_load)
             .args(["-T", "-t", "hash"])
-            .arg(dir.0.join("users.db"))
+            .arg(dir.path().join("users.db"))
             .stdin(Stdio::piped())
             .spawn()
             .expect("run db_load");
@@ -305,7 +282,7 @@ fn dante(auth: SocksAuth, blocked_port: u16) -> Option<Daemon> {
             &service,
             format!(
                 "auth required pam_userdb.so db={}\naccount required pam_permit.so\n",
-                dir.0.join("users").display()
+                dir.path().join("users").display()
             ),
         )
         .expect("write the PAM service file");

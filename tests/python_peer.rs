@@ -11,35 +11,10 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+mod child;
+
+use child::{peer_script, python};
 use syncws::{ClientBuilder, CloseCode, Config, Error, Message, Server, TlsBackend};
-
-fn python() -> Option<PathBuf> {
-    let candidate = std::env::var_os("SYNCWS_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/py-venv/bin/python")
-        });
-    let usable = Command::new(&candidate)
-        .args(["-c", "import websockets.sync.client"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !usable {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "Python websockets is required in CI: run scripts/test-all.sh"
-        );
-        eprintln!("Python with `websockets` not found; run scripts/test-all.sh to install it");
-    }
-    usable.then_some(candidate)
-}
-
-fn script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/peers")
-        .join(name)
-}
 
 fn big_limits() -> Config {
     Config::default()
@@ -117,12 +92,14 @@ fn our_wss_server(backend: TlsBackend, certificate: &Certificate) -> syncws::Ser
 }
 
 fn python_client_against_our_wss_server(backend: TlsBackend) {
-    let Some(python) = python() else { return };
+    let Some(python) = python("websockets.sync.client") else {
+        return;
+    };
     let certificate = Certificate::new(&format!("py-client-{backend:?}"));
     let server = our_wss_server(backend, &certificate);
     let url = format!("wss://localhost:{}/python", server.local_addr().port());
     let child = Command::new(python)
-        .arg(script("python_wss_client.py"))
+        .arg(peer_script("python_wss_client.py"))
         .arg(&url)
         .arg(&certificate.cert_file)
         .stdout(Stdio::piped())
@@ -152,7 +129,7 @@ fn python_client_against_our_wss_server(backend: TlsBackend) {
 /// it stops the server).
 fn python_wss_server(python: &Path, certificate: &Certificate) -> (Killed, ChildStdin, u16) {
     let mut child = Command::new(python)
-        .arg(script("python_wss_server.py"))
+        .arg(peer_script("python_wss_server.py"))
         .arg(&certificate.cert_file)
         .arg(&certificate.key_file)
         .stdin(Stdio::piped())
@@ -181,7 +158,9 @@ fn python_wss_server(python: &Path, certificate: &Certificate) -> (Killed, Child
 }
 
 fn our_wss_client_against_python_server(backend: TlsBackend) {
-    let Some(python) = python() else { return };
+    let Some(python) = python("websockets.sync.client") else {
+        return;
+    };
     let certificate = Certificate::new(&format!("py-server-{backend:?}"));
     let (child, stdin, port) = python_wss_server(&python, &certificate);
     let mut ws = ClientBuilder::new(format!("wss://localhost:{port}/"))

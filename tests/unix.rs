@@ -8,6 +8,7 @@
 //! Without it they say so and pass, except in CI (`CI` set), where they fail.
 #![cfg(unix)]
 
+mod child;
 #[path = "common/mod.rs"]
 mod common;
 
@@ -24,6 +25,7 @@ use syncws::protocol::handshake::{Headers, accept_response, check_upgrade, parse
 use syncws::server::{ConnectionEnd, EndReason, Route};
 use syncws::{Address, Error, HandshakeError, KeepAlive, Message, Server, Timeout, WebSocket};
 
+use child::{peer_script, python};
 use common::TIMEOUT;
 
 /// A socket path of this test's own in the temporary directory, removed
@@ -46,35 +48,6 @@ impl Drop for SocketPath {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
-}
-
-/// The Python interpreter with `websockets`, or `None` (a failure in CI).
-fn python() -> Option<PathBuf> {
-    let candidate = std::env::var_os("SYNCWS_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/py-venv/bin/python")
-        });
-    let usable = Command::new(&candidate)
-        .args(["-c", "import websockets.sync.server"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !usable {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "Python websockets is required in CI: run scripts/test-all.sh"
-        );
-        eprintln!("Python with `websockets` not found; run scripts/test-all.sh to install it");
-    }
-    usable.then_some(candidate)
-}
-
-fn peer_script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/peers")
-        .join(name)
 }
 
 /// A process this test started, killed by its pid when dropped, so that
@@ -110,7 +83,9 @@ fn echo(mut ws: WebSocket) {
 
 #[test]
 fn our_ws_unix_client_against_python_unix_serve() {
-    let Some(python) = python() else { return };
+    let Some(python) = python("websockets.sync.server") else {
+        return;
+    };
     let socket = SocketPath::new("py-server");
     let mut server = Process(
         Command::new(python)
@@ -147,7 +122,9 @@ fn our_ws_unix_client_against_python_unix_serve() {
 
 #[test]
 fn python_unix_connect_against_our_unix_server() {
-    let Some(python) = python() else { return };
+    let Some(python) = python("websockets.sync.server") else {
+        return;
+    };
     let socket = SocketPath::new("our-server");
     let (end_tx, ends) = mpsc::channel::<ConnectionEnd>();
     let server = Server::bind_unix(&socket.0)

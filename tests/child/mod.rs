@@ -1,15 +1,17 @@
 //! Child processes of a test: the example binaries as `cargo test` built
-//! them, their output read line by line within a deadline, and killed by
-//! their pid when the test ends, whether it passed or not.
+//! them, Python with `websockets` and its peer scripts, their output read
+//! line by line within a deadline, killed by their pid when the test ends
+//! (whether it passed or not), and temporary directories for their files.
 
 // Each test file uses only some of the helpers.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How long a child may take to say what a test waits for.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -112,5 +114,67 @@ pub fn all_lines(lines: mpsc::Receiver<String>) -> Vec<String> {
             Err(mpsc::RecvTimeoutError::Disconnected) => return all,
             Err(mpsc::RecvTimeoutError::Timeout) => panic!("the pipe is still open; got {all:?}"),
         }
+    }
+}
+
+/// The Python that has `websockets` (the venv `scripts/test-all.sh` makes,
+/// or `SYNCWS_PYTHON`), checked by importing `module`; `None`, with a note,
+/// when there is none, and a panic under `CI`, where there must be one.
+pub fn python(module: &str) -> Option<PathBuf> {
+    let candidate = std::env::var_os("SYNCWS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/py-venv/bin/python")
+        });
+    let usable = Command::new(&candidate)
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !usable {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Python websockets is required in CI: run scripts/test-all.sh"
+        );
+        eprintln!("Python with `websockets` not found; run scripts/test-all.sh to install it");
+    }
+    usable.then_some(candidate)
+}
+
+/// A peer script of `tests/peers`.
+pub fn peer_script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/peers")
+        .join(name)
+}
+
+/// A fresh temporary directory, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A new directory whose name starts with `syncws-{what}-`.
+    pub fn new(what: &str) -> TempDir {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |t| t.subsec_nanos());
+        let path = std::env::temp_dir().join(format!(
+            "syncws-{what}-{}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).expect("create a temporary directory");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

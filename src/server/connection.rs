@@ -17,6 +17,7 @@ use crate::protocol::handshake::{
 };
 use crate::protocol::message::CloseCode;
 use crate::protocol::session::State;
+use crate::server::admission::Admission;
 use crate::server::detached::{self, ServerHome};
 use crate::server::route::{Route, Upgrade, best_match, best_match_index};
 use crate::server::workers::{Job, ReadHead, Start};
@@ -115,11 +116,9 @@ pub(crate) fn serve(shared: &Arc<Shared>, job: Job) {
         mut admission,
         start,
     } = job;
-    if let Some((opened, accepted)) = handshake(shared, stream, peer, start) {
-        // Open now: it no longer counts as a connection in its handshake
-        // (it counts against the connection limit until `admission` is
-        // dropped, when this returns).
-        admission.handshake_over();
+    // (`admission` counts it against the connection limit until it is
+    // dropped, when this returns.)
+    if let Some((opened, accepted)) = handshake(shared, stream, peer, start, &mut admission) {
         run_websocket(shared, ConnectionId(n), opened, accepted);
     }
 }
@@ -132,6 +131,7 @@ fn handshake(
     socket: Arc<Socket>,
     peer: Option<Address>,
     start: Start,
+    admission: &mut Admission,
 ) -> Option<(Box<Opened>, Box<Accepted>)> {
     // Small messages go out at once, not after Nagle's delay.
     let _ = socket.set_nodelay();
@@ -154,7 +154,15 @@ fn handshake(
         // Read by another HTTP loop, in the clear.
         Start::Upgrade(head) => (Transport::Plain(socket), Some(head)),
     };
-    let mut accepted = answer_request(shared, &stream, head, peer.clone(), deadline, &mut bounded)?;
+    let mut accepted = answer_request(
+        shared,
+        &stream,
+        head,
+        peer.clone(),
+        deadline,
+        &mut bounded,
+        admission,
+    )?;
     // Both on the heap: what is returned lives in the caller's frame,
     // which stays on the stack below every call of the handshake and the
     // handler.
@@ -248,6 +256,7 @@ fn answer_request(
     peer: Option<Address>,
     deadline: Option<Instant>,
     bounded: &mut Bounded,
+    admission: &mut Admission,
 ) -> Option<Accepted> {
     // Each step below that has locals of its own is a call of its own, so
     // that their frames are side by side rather than stacked (see `serve`).
@@ -289,6 +298,11 @@ fn answer_request(
                 return None;
             }
         };
+    // Open from now on: no longer a connection in its handshake, which
+    // `stop` would drop without a word once the client has its `101`; a
+    // stop from now on finds it open (or, before it is listed, it sees the
+    // stop when it is), and closes it with 1001.
+    admission.handshake_over();
     if send_switching(stream, bounded, &key, protocol.as_deref(), &upgrade.headers).is_err() {
         return None;
     }

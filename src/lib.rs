@@ -3,8 +3,9 @@
 //! A [`WebSocket`] is read by one thread with a blocking
 //! [`read_message`](WebSocket::read_message) while any number of other
 //! threads send on it through [`Sender`]s. Read timeouts are ordinary
-//! errors ([`Error::Timeout`] with [`Timeout::Read`]) that lose nothing. [`connect`] opens a client
-//! connection; [`Server`] serves a thread per connection.
+//! errors ([`Error::Timeout`] with [`Timeout::Read`]) that lose nothing.
+//! [`connect`] opens a client connection; [`Server`] serves a thread per
+//! connection.
 //!
 //! ```no_run
 //! let mut ws = syncws::connect("ws://127.0.0.1:9001/")?;
@@ -42,8 +43,9 @@
 //!
 //! # Layers
 //! Dependencies point down only: the core (`protocol`), then the
-//! transport (TCP or Unix sockets, TLS, reading an HTTP head), then the connection
-//! (`WebSocket`, `Sender`), then the client and the server, then the hub.
+//! transport (TCP or Unix sockets, TLS, reading an HTTP head), then the
+//! connection (`WebSocket`, `Sender`), then the client and the server,
+//! then the hub and the reconnecting client.
 // One exception, allowed where it is and argued there: naming a reused
 // connection thread (`server/workers.rs`).
 #![deny(unsafe_code)]

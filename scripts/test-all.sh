@@ -5,6 +5,11 @@
 # venv under target/). Needs Rust, Python 3 and nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Clients (ours and Python's) use the proxy the environment names, as curl
+# does; the tests talk to 127.0.0.1 only, so never through a proxy of this
+# machine's (tests/proxy.rs and tests/client_handshake.rs set their own).
+export no_proxy="127.0.0.1,localhost,::1${no_proxy:+,$no_proxy}"
+export NO_PROXY="$no_proxy"
 
 echo "== format and lints"
 cargo fmt --all -- --check

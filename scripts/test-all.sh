@@ -50,8 +50,8 @@ echo "== TLS through rustls: alone, then beside native-tls (each against the oth
 # Only what rustls changes: the unit tests, the doc examples and the TLS
 # suites (tests/tls.rs runs every scenario on every pairing of backends;
 # tests/unix.rs runs wss over a Unix socket on rustls).
-cargo test --no-default-features --features rustls -q --lib --test tls --test python_peer --test unix
-cargo test --features rustls -q --test tls --test python_peer --test unix
+cargo test --no-default-features --features rustls -q --lib --test tls --test python_peer --test unix --test streams
+cargo test --features rustls -q --test tls --test python_peer --test unix --test streams
 cargo test --features rustls -q --doc
 
 echo "== conformance: Autobahn TestSuite cases through kosoku, both sides"

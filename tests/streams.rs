@@ -523,3 +523,130 @@ fn an_upgrade_handed_to_a_tls_server_is_served_in_the_clear() {
         Message::Text(format!("{http} /plain"))
     );
 }
+
+/// Another HTTP loop that speaks TLS with rustls: it does the handshake and
+/// reads the head through its own rustls connection, then hands that
+/// connection over with the socket (`upgrade_rustls`).
+#[cfg(feature = "rustls")]
+mod over_rustls {
+    use super::*;
+    use std::sync::Arc;
+    use syncws::rustls;
+    use syncws::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use syncws::{CloseCode, Timeout};
+
+    /// A rustls server configuration for `localhost`, and its certificate
+    /// as PEM for the clients to trust.
+    fn config() -> (Arc<rustls::ServerConfig>, String) {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            certified.signing_key.serialize_der(),
+        ));
+        let chain: Vec<CertificateDer<'static>> = vec![certified.cert.der().clone()];
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        (Arc::new(config), certified.cert.pem())
+    }
+
+    fn tls_http_loop(server: &ServerHandle, config: Arc<rustls::ServerConfig>) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let weak = server.downgrade();
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Some(server) = weak.upgrade() else { return };
+                let stream = stream.unwrap();
+                let config = Arc::clone(&config);
+                thread::spawn(move || serve_one_over_tls(&server, stream, config));
+            }
+        });
+        addr
+    }
+
+    fn serve_one_over_tls(
+        server: &ServerHandle,
+        tcp: TcpStream,
+        config: Arc<rustls::ServerConfig>,
+    ) {
+        tcp.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let connection = rustls::ServerConnection::new(config).unwrap();
+        let mut tls = rustls::StreamOwned::new(connection, tcp);
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = tls.read(&mut chunk).unwrap();
+            if n == 0 {
+                return;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut parsed = httparse::Request::new(&mut headers);
+            let Ok(httparse::Status::Complete(head_len)) = parsed.parse(&buf) else {
+                continue;
+            };
+            let pairs: Vec<(&str, &str)> = parsed
+                .headers
+                .iter()
+                .map(|h| (h.name, std::str::from_utf8(h.value).unwrap()))
+                .collect();
+            let request =
+                Request::from_parts(parsed.method.unwrap(), parsed.path.unwrap(), pairs).unwrap();
+            let rest = buf[head_len..].to_vec();
+            let rustls::StreamOwned { conn, sock } = tls;
+            server.upgrade_rustls(request, rest, sock, conn).unwrap();
+            return;
+        }
+    }
+
+    #[test]
+    fn an_upgrade_read_over_rustls_goes_on_over_that_tls_full_duplex() {
+        let (config, cert_pem) = config();
+        common::a_blocked_reader_never_delays_a_sender(
+            |handler| {
+                let server = Server::bind("127.0.0.1:0").unwrap().start(handler).unwrap();
+                let http = tls_http_loop(&server, Arc::clone(&config));
+                (server, http)
+            },
+            |(_, http)| {
+                ClientBuilder::new(format!("wss://localhost:{}/duplex", http.port()))
+                    .add_root_certificate(cert_pem.as_bytes())
+                    .unwrap()
+                    .connect()
+                    .unwrap()
+            },
+        );
+    }
+
+    /// The routes and their checks apply as to the server's own requests,
+    /// and a read timeout leaves the connection usable.
+    #[test]
+    fn an_upgrade_read_over_rustls_is_judged_and_served_as_the_servers_own() {
+        let (config, cert_pem) = config();
+        let server = embedded_server();
+        let http = tls_http_loop(&server, config);
+        let client = |origin: &str| {
+            ClientBuilder::new(format!("wss://localhost:{}/echo", http.port()))
+                .add_root_certificate(cert_pem.as_bytes())
+                .unwrap()
+                .origin(origin)
+                .connect()
+        };
+        assert_eq!(refused_status(client("http://evil.example")), 403);
+        let mut ws = client("http://good.example").unwrap();
+        ws.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        assert!(matches!(
+            ws.read_message(),
+            Err(Error::Timeout(Timeout::Read))
+        ));
+        ws.set_read_timeout(Some(TIMEOUT)).unwrap();
+        ws.send_text("after a timeout").unwrap();
+        assert_eq!(
+            ws.read_message().unwrap(),
+            Message::Text("after a timeout".into())
+        );
+        ws.close(CloseCode::Normal, "").unwrap();
+    }
+}

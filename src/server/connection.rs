@@ -153,6 +153,11 @@ fn handshake(
         ),
         // Read by another HTTP loop, in the clear.
         Start::Upgrade(head) => (Transport::Plain(socket), Some(head)),
+        #[cfg(feature = "rustls")]
+        Start::UpgradeRustls(head, tls) => (
+            resume_rustls(tls, socket, peer.as_ref(), &mut bounded)?,
+            Some(head),
+        ),
     };
     let mut accepted = answer_request(
         shared,
@@ -209,6 +214,32 @@ fn open_stream(
     }
     let _ = (shared, peer, bounded);
     Some(Transport::Plain(socket))
+}
+
+/// The TLS of a connection another loop took through its handshake with
+/// rustls: what it still has to send goes out by the deadline, and the
+/// connection goes on over the server's rustls transport.
+#[cfg(feature = "rustls")]
+#[inline(never)]
+fn resume_rustls(
+    tls: Box<rustls::ServerConnection>,
+    socket: Arc<Socket>,
+    peer: Option<&Address>,
+    bounded: &mut Bounded,
+) -> Option<Transport> {
+    bounded.set_on(|t| socket.set_write_timeout(t)).ok()?;
+    match crate::transport::rustls::handshake((*tls).into(), socket, bounded.deadline) {
+        Ok(transport) => Some(Transport::Rustls(Arc::new(transport))),
+        Err(e) => {
+            TLS_FAILED.note(|left_out| {
+                log::info!(
+                    "TLS with {} handed over failed: {e} ({left_out} more in the last second)",
+                    show(peer)
+                );
+            });
+            None
+        }
+    }
 }
 
 /// The server's side of the TLS handshake, all of it by `deadline`.

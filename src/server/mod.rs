@@ -602,8 +602,14 @@ impl Shared {
         let stream = Arc::new(socket);
         // Unix peers have no IP address, and are not counted per peer.
         let ip = peer.as_ref().and_then(Address::socket_addr).map(|a| a.ip());
-        // A head read by another loop came in the clear.
-        let tls = self.settings.is_tls() && matches!(start, Start::Accepted);
+        // A head read by another loop came in the clear, unless that loop
+        // handed over its rustls connection.
+        let tls = match &start {
+            Start::Accepted => self.settings.is_tls(),
+            Start::Upgrade(_) => false,
+            #[cfg(feature = "rustls")]
+            Start::UpgradeRustls(..) => true,
+        };
         match self.registry.admit(n, ip, &stream, &self.settings.limits) {
             Ok(admission) => self.workers.serve(
                 self,
@@ -796,6 +802,59 @@ impl ServerHandle {
     ) -> io::Result<()> {
         let head = Box::new(ReadHead { request, rest });
         self.hand_over(stream.into(), Start::Upgrade(head))
+    }
+
+    /// As [`upgrade`](Self::upgrade), for a request that another HTTP loop
+    /// read over TLS it speaks with rustls: `tls` is that loop's rustls
+    /// connection, its handshake done, and `stream` the socket under it.
+    /// `rest` is the plaintext read past the head; what rustls holds
+    /// (records received, plaintext not yet read) goes on with `tls`. The
+    /// connection is then as full duplex as the server's own wss ones: it
+    /// runs on the same transport (the server's own TLS settings are not
+    /// used).
+    ///
+    /// A native-tls stream cannot be handed over so: its TLS state cannot
+    /// be taken out of it, and a connection on it could not be read by
+    /// one thread while others write.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "rustls")] {
+    /// use std::io::Read;
+    /// use std::net::TcpListener;
+    /// use std::sync::Arc;
+    /// use syncws::protocol::handshake::parse_request;
+    /// use syncws::rustls;
+    ///
+    /// # fn config() -> Arc<rustls::ServerConfig> { unimplemented!() }
+    /// let server = syncws::Server::bind("127.0.0.1:0")?.start(|ws| {
+    ///     let _ = ws.send_text("upgraded over TLS");
+    /// })?;
+    /// let (tcp, _) = TcpListener::bind("127.0.0.1:8443")?.accept()?;
+    /// let connection = rustls::ServerConnection::new(config())?;
+    /// let mut tls = rustls::StreamOwned::new(connection, tcp);
+    /// let mut buf = vec![0; 8192];
+    /// let n = tls.read(&mut buf)?; // a real loop reads until the head is whole
+    /// if let Some((request, head_len)) = parse_request(&buf[..n], 8192, 64)? {
+    ///     let rest = buf[head_len..n].to_vec();
+    ///     let rustls::StreamOwned { conn, sock } = tls;
+    ///     server.upgrade_rustls(request, rest, sock, conn)?;
+    /// }
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As for [`serve_stream`](Self::serve_stream).
+    #[cfg(feature = "rustls")]
+    pub fn upgrade_rustls(
+        &self,
+        request: Request,
+        rest: Vec<u8>,
+        stream: impl Into<Socket>,
+        tls: rustls::ServerConnection,
+    ) -> io::Result<()> {
+        let head = Box::new(ReadHead { request, rest });
+        self.hand_over(stream.into(), Start::UpgradeRustls(head, Box::new(tls)))
     }
 
     fn hand_over(&self, socket: Socket, start: Start) -> io::Result<()> {

@@ -52,6 +52,11 @@ pub(crate) enum Start {
     /// Another HTTP loop read the request head: what it read, and the
     /// bytes it read past the head (no TLS: the head came in the clear).
     Upgrade(Box<ReadHead>),
+    /// Another HTTP loop did the TLS handshake with rustls and read the
+    /// request head through it: the head, and the rustls connection,
+    /// which the connection goes on with.
+    #[cfg(feature = "rustls")]
+    UpgradeRustls(Box<ReadHead>, Box<rustls::ServerConnection>),
 }
 
 /// A request head read by another HTTP loop.

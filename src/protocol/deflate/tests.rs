@@ -282,7 +282,7 @@ fn window_8_output_never_reaches_back_more_than_256_bytes() {
     inputs.push(noise);
     let mut longest_seen = 0;
     for level in 0..=9 {
-        for mem_level in [1, 8, 9] {
+        for mem_level in [1, 4, 8, 9] {
             let settings = Settings {
                 window_bits: 8,
                 level,
@@ -641,7 +641,6 @@ fn hibernation_keeps_the_compression_ratio_and_the_stream_valid() {
     // never hibernates checks the stream.
     let mut decompressor = Decompressor::new(Settings::default(), 1 << 20);
     let mut history = Vec::new();
-    let (mut steady_bytes, mut sleepy_bytes) = (0, 0);
     for (i, message) in messages.iter().enumerate() {
         if i % 10 == 5 {
             sleepy.hibernate();
@@ -650,14 +649,9 @@ fn hibernation_keeps_the_compression_ratio_and_the_stream_valid() {
         }
         let a = compressed(&mut steady, message);
         let b = compressed(&mut sleepy, message);
-        steady_bytes += a.len();
-        sleepy_bytes += b.len();
-        assert!(
-            b.len() <= a.len() + 2,
-            "message {i}: {} against {}",
-            b.len(),
-            a.len()
-        );
+        // zlib-rs rebuilds the same state from the dictionary: the bytes
+        // are those it would have sent had it never hibernated.
+        assert_eq!(b, a, "message {i}");
         let (inflated, _) = scan::inflate(&with_tail(&b), &history);
         assert_eq!(&inflated, message);
         assert_eq!(
@@ -666,10 +660,6 @@ fn hibernation_keeps_the_compression_ratio_and_the_stream_valid() {
         );
         history.extend_from_slice(message);
     }
-    assert!(
-        sleepy_bytes <= steady_bytes + 8,
-        "{sleepy_bytes} against {steady_bytes}"
-    );
 }
 
 #[test]
@@ -677,10 +667,14 @@ fn a_full_window_survives_hibernation() {
     // More than the window went by: what is kept is its last 2^bits bytes.
     for bits in [8, 9, 12, 15] {
         let mut compressor = Compressor::new(settings(bits, true));
+        let mut steady = Compressor::new(settings(bits, true));
         let mut decompressor = Decompressor::new(settings(bits, true), 1 << 20);
+        let (mut total, mut steady_total) = (0, 0);
         for i in 0..20 {
             let message = if i % 4 == 0 { document() } else { chat(i) };
             let payload = compressed(&mut compressor, &message);
+            total += payload.len();
+            steady_total += compressed(&mut steady, &message).len();
             assert_eq!(
                 decompressor.decompress(&payload, true).unwrap(),
                 Some(message)
@@ -694,6 +688,10 @@ fn a_full_window_survives_hibernation() {
                 assert!(decompressor.heap_bytes() <= 1 << bits);
             }
         }
+        assert!(
+            total <= steady_total + 20 * 4,
+            "bits {bits}: {total} against {steady_total}"
+        );
     }
 }
 

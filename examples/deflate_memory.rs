@@ -8,7 +8,7 @@
 //! cargo run --release --example deflate_memory
 //! ```
 //!
-//! `deflate_memory rounds chat|doc N [MEM_LEVEL [LEVEL]]` does only N
+//! `deflate_memory rounds chat|doc N [MEM_LEVEL [LEVEL [TAKEOVER]]]` does only N
 //! compress + decompress rounds (default settings otherwise), for
 //! instruction counts:
 //! `valgrind --tool=callgrind` at two values of N, the difference divided.
@@ -170,6 +170,9 @@ fn main() {
         }
         if let Some(level) = args.get(5) {
             settings.level = level.parse().expect("a level");
+        }
+        if let Some(takeover) = args.get(6) {
+            settings.context_takeover = takeover == "1";
         }
         time(settings, &messages, rounds);
         return;

@@ -109,6 +109,9 @@ pub enum ProtocolViolation {
     InvalidClosePayload,
     /// A close frame carried a code that may not be sent (§7.4).
     InvalidCloseCode(u16),
+    /// A compressed message (permessage-deflate, RFC 7692 §7.2.2) was not
+    /// a valid deflate stream, or had bytes after its final block.
+    InvalidCompressedData,
 }
 
 impl ProtocolViolation {
@@ -146,6 +149,9 @@ impl fmt::Display for ProtocolViolation {
             ProtocolViolation::InvalidUtf8 => f.write_str("invalid UTF-8"),
             ProtocolViolation::InvalidClosePayload => f.write_str("close frame of one byte"),
             ProtocolViolation::InvalidCloseCode(code) => write!(f, "invalid close code {code}"),
+            ProtocolViolation::InvalidCompressedData => {
+                f.write_str("compressed message that does not inflate")
+            }
         }
     }
 }

@@ -8,6 +8,8 @@
 //!   end the TCP connection.
 //! - [`frame`] and [`mask`]: the wire format of a frame (RFC 6455 §5).
 //! - [`handshake`]: the opening handshake (§4), both ends.
+//! - `deflate` (feature `deflate`): the permessage-deflate codec (RFC
+//!   7692 §7), per direction, with its limit and hibernation.
 //!
 //! # Stability
 //! The blocking API at the crate root follows semantic versioning. This
@@ -22,6 +24,8 @@ pub(crate) mod budget;
 pub(crate) mod close;
 pub(crate) mod config;
 mod connection;
+#[cfg(feature = "deflate")]
+pub mod deflate;
 pub(crate) mod error;
 pub mod frame;
 pub mod handshake;

@@ -141,10 +141,11 @@ impl ClusterBuilder {
 /// [`shutdown`](Self::shutdown)).
 ///
 /// ```no_run
+/// use syncws::MessageRef;
 /// use syncws_redis::Cluster;
 ///
 /// let cluster = Cluster::connect("redis://127.0.0.1:6379/")?;
-/// let published = cluster.room("news").publish("hello")?;
+/// let published = cluster.room("news").publish(MessageRef::Text("hello"))?;
 /// println!("stored at {}", published.offset);
 /// # Ok::<(), syncws_redis::Error>(())
 /// ```
@@ -310,12 +311,14 @@ impl Room {
     /// returns the first offset, with [`Published::duplicate`] set.
     ///
     /// ```no_run
+    /// use syncws::MessageRef;
     /// use syncws_redis::{Cluster, PublishId};
     ///
     /// let room = Cluster::connect("redis://127.0.0.1:6379/")?.room("orders");
     /// let id = PublishId::random();
-    /// let first = room.publish_with_id(&id, "order 17 shipped")?;
-    /// let again = room.publish_with_id(&id, "order 17 shipped")?;
+    /// let shipped = MessageRef::Text("order 17 shipped");
+    /// let first = room.publish_with_id(&id, shipped)?;
+    /// let again = room.publish_with_id(&id, shipped)?;
     /// assert!(again.duplicate);
     /// assert_eq!(again.offset, first.offset);
     /// # Ok::<(), syncws_redis::Error>(())

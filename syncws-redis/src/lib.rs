@@ -1,4 +1,4 @@
-//! Rooms of [syncws](syncws) WebSocket connections that span many servers,
+//! Rooms of [syncws] WebSocket connections that span many servers,
 //! through Redis: one order per room, an offset for every message, and no
 //! silent loss.
 //!
@@ -46,3 +46,8 @@ mod types;
 pub use cluster::{Cluster, ClusterBuilder, Room, RoomMembership};
 pub use error::{Error, Result};
 pub use types::{Epoch, Loss, LossCallback, LossPolicy, Offset, PublishId, Published, Stats};
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -278,29 +278,39 @@ fn a_slow_member_is_closed_with_1008_and_the_others_get_everything() {
     };
     let redis = Redis::start(binary, Persistence::None);
     let builder = Cluster::builder(&redis.url())
-        .member_limits(8, 256 << 10)
+        .member_limits(32, 4 << 20)
         .max_len(1000);
     let node = Node::start(builder, ROOM);
     let fast = Member::connect(&node.url());
     // Joined, then never read until the end.
     let mut slow = support::open(&node.url());
     let room = node.cluster.room(ROOM);
-    let big = "x".repeat(64 << 10);
-    let count = 400;
-    for i in 0..count {
-        room.publish(MessageRef::Text(&format!("{i:04}{big}")))
-            .unwrap();
+    // 37.5 MiB: more than the slow member's socket buffers and queue hold.
+    let count = 600;
+    let publisher = {
+        let room = room.clone();
+        thread::spawn(move || {
+            let big = "x".repeat(64 << 10);
+            for i in 0..count {
+                room.publish(MessageRef::Text(&format!("{i:04}{big}")))
+                    .unwrap();
+            }
+        })
+    };
+    // The hub drops the slow member when its queue is full, and gives its
+    // close frame a second to go out behind what was queued: read from then
+    // on.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while room.local_members() > 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the slow member was never evicted"
+        );
+        thread::sleep(Duration::from_millis(1));
     }
-    let got = fast.wait(Duration::from_secs(60), |r| r.messages.len() >= count);
-    assert_eq!(got.messages.len(), count);
-    assert!(
-        got.messages
-            .iter()
-            .enumerate()
-            .all(|(i, m)| m.starts_with(&format!("{i:04}")))
-    );
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut read = 0;
+    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let end = loop {
         assert!(Instant::now() < deadline);
         match slow.read_message() {
@@ -316,5 +326,19 @@ fn a_slow_member_is_closed_with_1008_and_the_others_get_everything() {
         syncws::Error::Closed(frame) => assert_eq!(frame.code, CloseCode::Policy),
         other => panic!("expected a 1008 close, got {other}"),
     }
+    publisher.join().unwrap();
+    let got = fast.wait(Duration::from_secs(60), |r| r.messages.len() >= count);
+    assert_eq!(
+        got.messages.len(),
+        count,
+        "the fast member: {:?}",
+        got.close
+    );
+    assert!(
+        got.messages
+            .iter()
+            .enumerate()
+            .all(|(i, m)| m.starts_with(&format!("{i:04}")))
+    );
     assert_eq!(node.cluster.stats().losses, 0);
 }

@@ -6,17 +6,15 @@ use std::fmt;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// Redis cannot be reached, or the connection to it failed or timed
-    /// out. For a publish, the message may or may not be stored: retry with
+    /// Redis cannot be reached, the connection to it failed or timed out,
+    /// or it is still loading its data after a restart. For a publish, the message may or may not be stored: retry with
     /// the same [`PublishId`](crate::PublishId), which stores it at most
     /// once.
     Unavailable(redis::RedisError),
     /// Redis answered with an error (a wrong URL, a refused script, a
-    /// server out of memory).
+    /// server out of memory, an answer of the wrong shape: not Redis 7 or
+    /// later, or the room's keys changed by someone else).
     Redis(redis::RedisError),
-    /// Redis's answer was not what the scripts return: not a Redis this
-    /// crate supports (7 or later), or keys changed by someone else.
-    Unexpected(String),
     /// The member's connection could not join the room's hub (no thread for
     /// it); it was closed with 1013.
     Join(syncws::Error),
@@ -52,7 +50,6 @@ impl fmt::Display for Error {
         match self {
             Error::Unavailable(e) => write!(f, "Redis unavailable: {e}"),
             Error::Redis(e) => write!(f, "Redis error: {e}"),
-            Error::Unexpected(what) => write!(f, "unexpected answer from Redis: {what}"),
             Error::Join(e) => write!(f, "cannot join the room: {e}"),
             Error::Stopped => f.write_str("the cluster has been shut down"),
         }
@@ -64,7 +61,7 @@ impl std::error::Error for Error {
         match self {
             Error::Unavailable(e) | Error::Redis(e) => Some(e),
             Error::Join(e) => Some(e),
-            Error::Unexpected(_) | Error::Stopped => None,
+            Error::Stopped => None,
         }
     }
 }

@@ -110,6 +110,14 @@ pub(crate) fn run(cluster: Weak<Inner>, woken: Receiver<()>, stop: Receiver<()>)
                 for room in inner.rooms().values_mut() {
                     room.checked = false;
                 }
+                // A Redis that answers but fails (loading its AOF after a
+                // restart) is not retried in a tight loop either.
+                failures = failures.saturating_add(1);
+                let delay = inner.settings.backoff.delay(failures, random_fraction());
+                drop(inner);
+                if stop.recv_timeout(delay) != Err(RecvTimeoutError::Timeout) {
+                    return;
+                }
             }
         }
     }

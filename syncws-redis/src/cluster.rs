@@ -229,8 +229,7 @@ impl Cluster {
     /// Stop the reader: local members receive nothing more; publishing and
     /// joining fail with [`Error::Stopped`].
     pub fn shutdown(&self) {
-        self.inner.stopped.store(true, Ordering::Release);
-        self.inner.wake_reader();
+        self.inner.stop();
     }
 }
 
@@ -493,6 +492,11 @@ impl Inner {
 
     pub(crate) fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.wake_reader();
     }
 
     fn check_running(&self) -> Result<()> {

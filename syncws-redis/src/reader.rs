@@ -31,7 +31,16 @@ impl Report {
     fn run(self) {
         match self {
             Report::Close(senders, reason) => close_all(senders, reason),
-            Report::Call(callback, loss, senders) => callback(&loss, &senders),
+            Report::Call(callback, loss, senders) => {
+                // A callback that panics must not end the reader, which
+                // would stop every room of this server without a word.
+                let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    callback(&loss, &senders)
+                }));
+                if called.is_err() {
+                    log::error!("syncws-redis: the loss callback panicked on: {loss}");
+                }
+            }
         }
     }
 }
@@ -58,7 +67,24 @@ fn random_fraction() -> f64 {
     (u64::from_be_bytes(random_bytes()) >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// Stops the cluster if the reader ends by a panic (a bug): publishing and
+/// joining then fail with `Error::Stopped`, rather than members waiting for
+/// deliveries that no thread makes.
+struct StopOnPanic(Weak<Inner>);
+
+impl Drop for StopOnPanic {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            if let Some(inner) = self.0.upgrade() {
+                log::error!("syncws-redis: the reader thread panicked; the cluster stops");
+                inner.stop();
+            }
+        }
+    }
+}
+
 pub(crate) fn run(cluster: Weak<Inner>, woken: Receiver<()>, stop: Receiver<()>) {
+    let _guard = StopOnPanic(cluster.clone());
     let mut connection: Option<Connection> = None;
     let mut failures: u32 = 0;
     let mut run_id: Option<String> = None;

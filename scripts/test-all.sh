@@ -21,6 +21,9 @@ cargo clippy --all-targets --features rustls-webpki-roots -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q --features rustls
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q --no-default-features --features rustls
+# The cluster crate (a member of the workspace, not a default one).
+cargo clippy -p syncws-redis --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q -p syncws-redis
 
 echo "== peers from other languages (Python websockets, for the wss and Unix socket interop tests)"
 if [ ! -x target/py-venv/bin/python ]; then
@@ -42,6 +45,17 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
     fi
 fi
+
+echo "== Redis for the cluster crate's tests (redis-server)"
+if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    if ! command -v redis-server >/dev/null; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    fi
+fi
+
+echo "== the cluster crate (syncws-redis), on redis-servers of its tests' own"
+cargo test -p syncws-redis
 
 echo "== tests without TLS (feature native-tls off)"
 cargo test --no-default-features -q

@@ -1,0 +1,53 @@
+//! Rooms of [syncws] WebSocket connections that span many servers,
+//! through Redis: one order per room, an offset for every message, and no
+//! silent loss.
+//!
+//! Each server process makes one [`Cluster`] from a Redis URL. A
+//! connection joins a [`Room`] on its own server; [`Room::publish`]
+//! returns once Redis has stored the message, with its [`Offset`]; every
+//! server delivers to its own members what it reads back from Redis, in the
+//! order Redis stored it, so every member on every server sees the same
+//! sequence. When a server cannot deliver part of that sequence (the
+//! history was trimmed before it read it, or Redis lost the room), the loss
+//! is reported to the members concerned by the [`LossPolicy`] (close with
+//! 1013 by default) and counted in [`Stats`]. See README.md for the
+//! guarantees and the Redis settings they need.
+//!
+//! ```no_run
+//! use syncws::Server;
+//! use syncws_redis::Cluster;
+//!
+//! let cluster = Cluster::connect("redis://127.0.0.1:6379/")?;
+//! let server = Server::bind("127.0.0.1:0")?.start(move |mut ws| {
+//!     let room = cluster.room("lobby");
+//!     // A member until dropped.
+//!     let Ok(_membership) = room.join(ws.sender()) else { return };
+//!     let _ = ws.run_with(|message| {
+//!         // Delivered to the members on every server, this one included,
+//!         // once Redis has it; an error is the caller's to handle.
+//!         if let Err(e) = room.publish(message) {
+//!             eprintln!("not published: {e}");
+//!         }
+//!         Ok(())
+//!     });
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod cluster;
+mod error;
+mod keys;
+mod reader;
+mod types;
+
+pub use cluster::{Cluster, ClusterBuilder, Room, RoomMembership};
+pub use error::{Error, Result};
+pub use types::{Epoch, Loss, LossCallback, LossPolicy, Offset, PublishId, Published, Stats};
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

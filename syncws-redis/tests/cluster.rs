@@ -277,15 +277,19 @@ fn a_slow_member_is_closed_with_1008_and_the_others_get_everything() {
         return;
     };
     let redis = Redis::start(binary, Persistence::None);
+    // The byte limit, not the count, evicts; a reader that keeps up is
+    // never 16 MiB behind, even on a loaded machine (with 4 MiB the fast
+    // member was evicted too, once, under a parallel build).
     let builder = Cluster::builder(&redis.url())
-        .member_limits(32, 4 << 20)
+        .member_limits(1024, 16 << 20)
         .max_len(1000);
     let node = Node::start(builder, ROOM);
     let fast = Member::connect(&node.url());
     // Joined, then never read until the end.
     let mut slow = support::open(&node.url());
     let room = node.cluster.room(ROOM);
-    // 37.5 MiB: more than the slow member's socket buffers and queue hold.
+    // 37.5 MiB: more than the slow member's socket buffers and its 16 MiB
+    // queue hold.
     let count = 600;
     let publisher = {
         let room = room.clone();

@@ -8,6 +8,9 @@
 //!   end the TCP connection.
 //! - [`frame`] and [`mask`]: the wire format of a frame (RFC 6455 §5).
 //! - [`handshake`]: the opening handshake (§4), both ends.
+//! - [`extension`]: the `Sec-WebSocket-Extensions` header (§9.1) and the
+//!   negotiation of permessage-deflate (RFC 7692), both ends; not wired
+//!   into the handshake yet.
 //!
 //! # Stability
 //! The blocking API at the crate root follows semantic versioning. This
@@ -23,6 +26,7 @@ pub(crate) mod close;
 pub(crate) mod config;
 mod connection;
 pub(crate) mod error;
+pub mod extension;
 pub mod frame;
 pub mod handshake;
 pub mod mask;

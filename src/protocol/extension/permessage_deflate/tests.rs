@@ -43,8 +43,8 @@ fn client_agrees(offers: &[Extension], agreement: &DeflateAgreement) {
 fn rfc7692_browsers_and_libraries_offers_are_accepted() {
     let full = (15, true);
     for (peer, offer, response, agreed) in [
-        // Chrome (and Edge, Node ws's and Python websockets's clients by
-        // default, and WebKit's own implementation).
+        // Chrome (and Edge), and the clients of Node ws and Python
+        // websockets by default.
         (
             "chrome",
             "permessage-deflate; client_max_window_bits",
@@ -72,9 +72,9 @@ fn rfc7692_browsers_and_libraries_offers_are_accepted() {
             "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
             params((15, false), (15, false)),
         ),
-        // An older Safari: the pre-standard extension first, then ours.
+        // A client offering the pre-standard WebKit extension first, then ours.
         (
-            "old safari",
+            "deflate-frame first",
             "x-webkit-deflate-frame, permessage-deflate; client_max_window_bits",
             "permessage-deflate",
             params(full, full),

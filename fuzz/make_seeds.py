@@ -260,6 +260,35 @@ seeds["handshake_response"] = {
 }
 
 
+def extension_input(flags, windows, *lines):
+    """The extension_header target's layout: config bytes, then the lines."""
+    return bytes([flags, windows]) + "\n".join(lines).encode()
+
+
+seeds["extension_header"] = {
+    "seed-chrome": extension_input(0, 7, "permessage-deflate; client_max_window_bits"),
+    "seed-firefox": extension_input(0, 7, "permessage-deflate"),
+    "seed-every-param": extension_input(
+        0x40 | 6 | (3 << 3),
+        2,
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+        "server_max_window_bits=8; client_max_window_bits=8",
+    ),
+    "seed-declined-then-accepted": extension_input(
+        0,
+        7,
+        "permessage-deflate; server_max_window_bits=16, x-webkit-deflate-frame",
+        "permessage-deflate; client_max_window_bits=\"10\"; server_no_context_takeover",
+    ),
+    "seed-quoted-escapes": extension_input(0, 7, 'x; a="\\t\\o\\k"; b , , permessage-deflate;c'),
+    "seed-response-limits": extension_input(
+        0x40 | (2 << 3), 1, "permessage-deflate; server_max_window_bits=9; client_max_window_bits=9"
+    ),
+    "seed-disabled": extension_input(1, 7, "permessage-deflate"),
+    "seed-malformed": extension_input(0, 7, 'permessage-deflate; a="1 2"'),
+}
+
+
 def main():
     for target, files in seeds.items():
         directory = os.path.join(HERE, "corpus", target)

@@ -10,6 +10,9 @@
 //! - [`handshake`]: the opening handshake (§4), both ends.
 //! - `deflate` (feature `deflate`): the permessage-deflate codec (RFC
 //!   7692 §7), per direction, with its limit and hibernation.
+//! - [`extension`]: the `Sec-WebSocket-Extensions` header (§9.1) and the
+//!   negotiation of permessage-deflate (RFC 7692), both ends; not wired
+//!   into the handshake yet.
 //!
 //! # Stability
 //! The blocking API at the crate root follows semantic versioning. This
@@ -27,6 +30,7 @@ mod connection;
 #[cfg(feature = "deflate")]
 pub mod deflate;
 pub(crate) mod error;
+pub mod extension;
 pub mod frame;
 pub mod handshake;
 pub mod mask;

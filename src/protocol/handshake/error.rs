@@ -63,6 +63,11 @@ pub enum HandshakeError {
         /// among them for a 407).
         headers: Headers,
     },
+    /// The server's `Sec-WebSocket-Extensions` answer is one the client
+    /// must fail the handshake on (RFC 6455 §4.1, RFC 7692 §7.1): it does
+    /// not parse, names an extension that was not offered, or gives
+    /// parameters the offer did not allow. Says which.
+    Extension(String),
     /// The SOCKS5 proxy would not open a tunnel to the server.
     SocksRefused(SocksRefusal),
     /// The server redirected more often than
@@ -152,6 +157,7 @@ impl fmt::Display for HandshakeError {
             HandshakeError::Subprotocol(p) => {
                 write!(f, "server chose subprotocol {p:?}, which was not offered")
             }
+            HandshakeError::Extension(why) => write!(f, "extension negotiation failed: {why}"),
             HandshakeError::ProxyRefused { status, .. } => {
                 write!(f, "the HTTP proxy refused the tunnel with HTTP {status}")
             }
@@ -203,6 +209,10 @@ mod tests {
             (
                 HandshakeError::Subprotocol("chat".into()),
                 "server chose subprotocol \"chat\", which was not offered",
+            ),
+            (
+                HandshakeError::Extension("unknown parameter x".into()),
+                "extension negotiation failed: unknown parameter x",
             ),
             (
                 HandshakeError::ProxyRefused {

@@ -3,14 +3,13 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
 use syncws::protocol::frame::{OpCode, write_frame};
-use syncws::protocol::handshake::{Headers, accept_response, check_upgrade, parse_request};
 use syncws::{CloseCode, CloseFrame, Error, Message, Server, Timeout};
 
 const SHORT: Duration = Duration::from_millis(50);
@@ -19,20 +18,7 @@ const SHORT: Duration = Duration::from_millis(50);
 /// returning the raw stream and the first bytes the client sent after it.
 fn accept_raw(listener: &TcpListener) -> TcpStream {
     let (mut stream, _) = listener.accept().unwrap();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 1024];
-    let request = loop {
-        let n = stream.read(&mut chunk).unwrap();
-        assert!(n > 0, "client hung up during the handshake");
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some((request, _)) = parse_request(&buf, 16 << 10, 64).unwrap() {
-            break request;
-        }
-    };
-    let key = check_upgrade(&request).unwrap();
-    stream
-        .write_all(&accept_response(&key, None, &Headers::new()))
-        .unwrap();
+    support::common::answer_handshake(&mut stream);
     stream
 }
 

@@ -21,7 +21,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use syncws::protocol::frame::{OpCode, write_frame};
-use syncws::protocol::handshake::{Headers, accept_response, check_upgrade, parse_request};
 use syncws::{
     ClientBuilder, CloseCode, Config, Error, Message, Server, ServerHandle, Timeout, TlsBackend,
 };
@@ -456,18 +455,7 @@ fn timeout_inside_a_frame_over_tls_loses_nothing(client: Backend) {
     let peer = thread::spawn(move || {
         let (tcp, _) = listener.accept().unwrap();
         let mut tls = peer_backend.raw_server(tcp, &peer_cert, &peer_key);
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 1024];
-        let request = loop {
-            let n = tls.read(&mut chunk).unwrap();
-            buf.extend_from_slice(&chunk[..n]);
-            if let Some((request, _)) = parse_request(&buf, 16 << 10, 64).unwrap() {
-                break request;
-            }
-        };
-        let key = check_upgrade(&request).unwrap();
-        tls.write_all(&accept_response(&key, None, &Headers::new()))
-            .unwrap();
+        common::answer_handshake(&mut tls);
         tls.write_all(&frame[..30_000]).unwrap();
         tls.flush().unwrap();
         go_rx.recv().unwrap();

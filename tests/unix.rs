@@ -21,7 +21,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use syncws::protocol::frame::{OpCode, write_frame};
-use syncws::protocol::handshake::{Headers, accept_response, check_upgrade, parse_request};
 use syncws::server::{ConnectionEnd, EndReason, Route};
 use syncws::{Address, Error, HandshakeError, KeepAlive, Message, Server, Timeout, WebSocket};
 
@@ -299,20 +298,7 @@ fn raw_unix_server(
     thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        let request = loop {
-            let n = stream.read(&mut chunk).unwrap();
-            assert!(n > 0, "the client went away during the handshake");
-            buf.extend_from_slice(&chunk[..n]);
-            if let Some((request, _)) = parse_request(&buf, 16 << 10, 64).unwrap() {
-                break request;
-            }
-        };
-        let key = check_upgrade(&request).unwrap();
-        stream
-            .write_all(&accept_response(&key, None, &Headers::new()))
-            .unwrap();
+        common::answer_handshake(&mut stream);
         then(stream);
     })
 }

@@ -186,9 +186,9 @@ impl WebSocket {
         self.inner.home.as_ref().map(|home| home.id())
     }
 
-    /// The data attached to this connection before the upgrade (see
-    /// [`Route::before_upgrade`](crate::server::Route::before_upgrade)), if
-    /// it is a `T`.
+    /// The data its server attached to this connection before the upgrade
+    /// (a server route's before-upgrade hook does), if it is a `T`. The
+    /// connection reaches it through its `Home`, not by naming the server.
     pub fn data<T: Any + Send + Sync>(&self) -> Option<&T> {
         self.inner.home.as_ref()?.data()?.downcast_ref()
     }

@@ -11,6 +11,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use syncws::protocol::handshake::{Headers, accept_response, check_upgrade, parse_request};
 use syncws::{Error, Message, WebSocket};
 
 /// How long any single blocking step of a test may take.
@@ -193,4 +194,24 @@ pub fn server_sockets(port: u16) -> usize {
 pub fn echo(mut ws: WebSocket) {
     let sender = ws.sender();
     let _ = ws.run_with(|message| sender.send_message(message));
+}
+
+/// Answer a client's opening handshake by hand on `stream` (TCP, Unix or
+/// TLS): read the request head, check it and write the `101`. For tests
+/// whose server then speaks raw frames.
+pub fn answer_handshake(stream: &mut (impl std::io::Read + std::io::Write)) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let request = loop {
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "the client went away during the handshake");
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some((request, _)) = parse_request(&buf, 16 << 10, 64).unwrap() {
+            break request;
+        }
+    };
+    let key = check_upgrade(&request).unwrap();
+    stream
+        .write_all(&accept_response(&key, None, &Headers::new()))
+        .unwrap();
 }

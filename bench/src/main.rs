@@ -336,8 +336,14 @@ fn run(options: &Options, args: &[String]) -> i32 {
                     outcome
                 }
             },
-            "wss-idle" | "wss-echo-16m" | "wss-pingpong" | "wss-connect" | "wss-rustls-idle"
-            | "wss-rustls-echo-16m" | "wss-rustls-pingpong" | "wss-rustls-connect" => match &tls {
+            "wss-idle"
+            | "wss-echo-16m"
+            | "wss-pingpong"
+            | "wss-connect"
+            | "wss-rustls-idle"
+            | "wss-rustls-echo-16m"
+            | "wss-rustls-pingpong"
+            | "wss-rustls-connect" => match &tls {
                 Some(tls) => {
                     let (kinds, workload) = match spec.id.strip_prefix("wss-rustls-") {
                         Some(workload) => (&RUSTLS_KINDS, workload),

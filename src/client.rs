@@ -17,6 +17,7 @@ use crate::error::UrlError;
 use crate::error::{Error, HandshakeError, Result, Timeout};
 use crate::protocol::Role;
 use crate::protocol::config::Config;
+use crate::protocol::extension::permessage_deflate::{self, DeflateConfig, Negotiated};
 use crate::protocol::handshake::{ClientRequest, Headers, check_response, parse_response};
 use crate::transport::head::{handshake_io, read_head, set_deadline};
 use crate::transport::{Socket, Transport};
@@ -94,6 +95,7 @@ pub struct ClientBuilder {
     user_agent: Option<String>,
     proxy: ProxyChoice,
     max_redirects: usize,
+    deflate: DeflateConfig,
     #[cfg(any(feature = "native-tls", feature = "rustls"))]
     tls: ClientTls,
 }
@@ -208,9 +210,31 @@ impl ClientBuilder {
             user_agent: Some(DEFAULT_USER_AGENT.to_owned()),
             proxy: ProxyChoice::default(),
             max_redirects: 0,
+            deflate: DeflateConfig::default(),
             #[cfg(any(feature = "native-tls", feature = "rustls"))]
             tls: ClientTls::default(),
         }
+    }
+
+    /// permessage-deflate (RFC 7692): offered by default (with the crate's
+    /// `deflate` feature, itself on by default), as browsers do; if the
+    /// server agrees, messages of at least the
+    /// [`threshold`](DeflateConfig::threshold) are sent compressed. An
+    /// answer that breaks RFC 7692 fails the handshake with
+    /// [`HandshakeError::Extension`]. Off, nothing is offered.
+    ///
+    /// ```no_run
+    /// use syncws::{ClientBuilder, DeflateConfig};
+    ///
+    /// let ws = ClientBuilder::new("ws://127.0.0.1:9001/")
+    ///     .deflate(DeflateConfig::default().enabled(false))
+    ///     .connect()?;
+    /// assert!(ws.deflate().is_none());
+    /// # Ok::<(), syncws::Error>(())
+    /// ```
+    pub fn deflate(mut self, config: DeflateConfig) -> Self {
+        self.deflate = config;
+        self
     }
 
     /// Add a header to the handshake request. A `User-Agent` replaces the
@@ -426,9 +450,14 @@ impl ClientBuilder {
         } else {
             Transport::Plain(std::sync::Arc::new(socket))
         };
+        let offer = match cfg!(feature = "deflate") {
+            true => self.deflate.offer(),
+            false => None,
+        };
         let request = ClientRequest {
             protocols: self.protocols.clone(),
             origin: self.origin.clone(),
+            extensions: offer.map(|offer| offer.to_extension().to_string()),
             headers,
             ..ClientRequest::new(url.host_header(), url.resource.clone())
         };
@@ -461,6 +490,14 @@ impl ClientBuilder {
             }
             Err(e) => return Err(Error::Handshake(e)),
         };
+        let deflate = match &offer {
+            Some(offer) => permessage_deflate::check_response(
+                offer,
+                head.headers.get_all("Sec-WebSocket-Extensions"),
+            )?
+            .map(|params| Negotiated::new(params, self.deflate.clone())),
+            None => None,
+        };
         let peer = stream.peer_address().ok();
         let opened = Opened {
             transport: stream,
@@ -472,6 +509,7 @@ impl ClientBuilder {
             protocol,
             request: None,
             budget: None,
+            deflate,
         };
         let mut ws = WebSocket::open(opened, Role::Client, config, None)?;
         ws.set_response(head);

@@ -30,10 +30,12 @@ use crossbeam_channel::Receiver;
 use crate::error::{Error, Result};
 use crate::protocol::frame::OpCode;
 use crate::protocol::message::{CloseCode, MessageRef};
-use crate::protocol::outbox::SharedFrame;
+mod frames;
+
 use crate::sync::lock;
 use crate::throttle::Throttled;
 use crate::websocket::{QueueLimit, Queued, Sender};
+use frames::Frames;
 
 /// Default length of each member's queue, in broadcast messages.
 pub const DEFAULT_MEMBER_QUEUE: usize = 1024;
@@ -59,8 +61,12 @@ struct Member {
 impl Member {
     /// Put `frame` in the member's queue (or on its socket). False if the
     /// member is to leave the hub.
-    fn offer(&self, frame: &SharedFrame, limit: QueueLimit) -> bool {
-        match self.sender.send_broadcast_now(frame, limit) {
+    fn offer(&self, frames: &mut Frames<'_>, limit: QueueLimit) -> bool {
+        let (frame, compressed_from) = frames.for_member(self.sender.broadcast_deflate());
+        match self
+            .sender
+            .send_broadcast_now(frame, compressed_from, limit)
+        {
             Ok(Queued::Written | Queued::Waiting { flush: false }) => true,
             Ok(Queued::Waiting { flush: true }) => {
                 // If a wake-up is pending already, it will write this too;
@@ -219,10 +225,10 @@ impl Hub {
             MessageRef::Text(_) => OpCode::Text,
             MessageRef::Binary(_) => OpCode::Binary,
         };
-        let frame = SharedFrame::new(opcode, message.as_bytes());
+        let mut frames = Frames::new(opcode, message.as_bytes());
         let limit = self.inner.limit;
         let mut members = self.members();
-        members.retain(|_, member| member.offer(&frame, limit));
+        members.retain(|_, member| member.offer(&mut frames, limit));
         members.len()
     }
 
@@ -368,6 +374,7 @@ mod tests {
             protocol: None,
             request: None,
             budget: None,
+            deflate: None,
         };
         // The peer never answers the close: dropping the connection waits
         // for it no longer than this.

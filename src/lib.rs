@@ -75,6 +75,7 @@ pub use error::{
 pub use hub::{Hub, Membership};
 pub use protocol::address::Address;
 pub use protocol::config::{Config, KeepAlive};
+pub use protocol::extension::permessage_deflate::DeflateConfig;
 pub use protocol::message::{CloseCode, CloseFrame, Message, MessageRef};
 pub use reconnect::{Backoff, Jitter, Reconnect, reconnect};
 pub use server::{Server, ServerHandle, WeakServerHandle};

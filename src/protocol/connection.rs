@@ -9,11 +9,15 @@
 //! its senders (which share the session under a lock), and calls the same
 //! session methods for every decision.
 
+#[cfg(feature = "deflate")]
+use std::time::Duration;
 use std::time::Instant;
 
 use crate::protocol::Role;
 use crate::protocol::config::{Config, KeepAlive};
 use crate::protocol::error::{Error, Timeout};
+#[cfg(feature = "deflate")]
+use crate::protocol::extension::permessage_deflate::Negotiated;
 use crate::protocol::frame::OpCode;
 use crate::protocol::message::{CloseCode, CloseFrame, Message};
 use crate::protocol::outbox::OutFrame;
@@ -80,6 +84,11 @@ pub struct Connection {
     /// Bytes arrived since the last `next_event`: the peer is alive, even
     /// in the middle of a long frame.
     arrived: bool,
+    /// The latest time given: what a compressed send counts as its time.
+    now: Instant,
+    /// How long deflate waits idle before it hibernates.
+    #[cfg(feature = "deflate")]
+    hibernate_after: Duration,
 }
 
 impl Connection {
@@ -93,6 +102,9 @@ impl Connection {
             close_sent_at: None,
             failure_to_report: None,
             arrived: false,
+            now,
+            #[cfg(feature = "deflate")]
+            hibernate_after: Duration::MAX,
         }
     }
 
@@ -131,6 +143,7 @@ impl Connection {
         if std::mem::take(&mut self.arrived) {
             self.timers.received(now);
         }
+        self.now = now;
         if let Some(failure) = self.failure_to_report.take() {
             return Some(Event::Failed(failure));
         }
@@ -143,7 +156,11 @@ impl Connection {
             }
         };
         Some(match event {
-            receiver::Event::Message(message) => Event::Message(message),
+            receiver::Event::Message(message) => {
+                #[cfg(feature = "deflate")]
+                self.schedule_hibernation(now);
+                Event::Message(message)
+            }
             receiver::Event::Ping(payload) => {
                 self.session.ping_received(&payload);
                 Event::Ping(payload)
@@ -171,8 +188,15 @@ impl Connection {
     }
 
     fn send_data(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), Error> {
+        if payload.len() >= self.session.compress_threshold() {
+            self.session.send_compressed(opcode, &[payload], self.now)?;
+            #[cfg(feature = "deflate")]
+            self.schedule_hibernation(self.now);
+            return Ok(());
+        }
         let frame = OutFrame {
             fin: true,
+            rsv: 0,
             opcode,
             payload,
         };
@@ -255,7 +279,51 @@ impl Connection {
                 }
                 Wake::PongOverdue => return self.fail(Failure::Timeout(Timeout::PongOverdue)),
                 Wake::CloseOverdue => return self.fail(Failure::Timeout(Timeout::CloseOverdue)),
+                Wake::Hibernate => {
+                    #[cfg(feature = "deflate")]
+                    self.hibernation_due(now);
+                }
             }
+        }
+    }
+
+    /// Use permessage-deflate as the handshake agreed (RFC 7692): messages
+    /// received with RSV1 are inflated, and those sent that are at least
+    /// the threshold long compressed. Both directions hibernate after the
+    /// idle time of `negotiated.config` (see
+    /// [`handle_timeout`](Self::handle_timeout)).
+    #[cfg(feature = "deflate")]
+    pub fn enable_deflate(&mut self, negotiated: &Negotiated) {
+        self.receiver.enable_deflate(negotiated);
+        self.session.enable_deflate(negotiated);
+        self.hibernate_after = negotiated.config.get_hibernate_after();
+    }
+
+    /// The decompressor's or the compressor's look at hibernation is due.
+    #[cfg(feature = "deflate")]
+    fn hibernation_due(&mut self, now: Instant) {
+        {
+            let seen = self.receiver.compressed_messages();
+            if self
+                .timers
+                .hibernation_woke(now, self.hibernate_after, seen)
+            {
+                self.receiver.hibernate_inflate();
+            }
+            // Not idle long enough yet: the look below comes back for it.
+            let _ = self.session.hibernate_if_idle(now);
+            self.schedule_hibernation(now);
+        }
+    }
+
+    /// Look at hibernation later if a zlib context lives on either side.
+    #[cfg(feature = "deflate")]
+    fn schedule_hibernation(&mut self, now: Instant) {
+        let live = self.receiver.inflate_has_context() || self.session.hibernation_due().is_some();
+        if live {
+            let seen = self.receiver.compressed_messages();
+            self.timers
+                .schedule_hibernation(now, self.hibernate_after, seen);
         }
     }
 

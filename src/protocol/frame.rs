@@ -242,6 +242,10 @@ impl FrameHeader {
     }
 }
 
+/// RSV1 as [`FrameHeader::rsv`] holds it: permessage-deflate's
+/// "Per-Message Compressed" bit (RFC 7692 §6).
+pub const RSV1: u8 = 0b100;
+
 /// Append a whole frame to `out`: its header, then its payload, masked with
 /// `mask` if given.
 ///
@@ -260,8 +264,23 @@ pub fn write_frame(
     payload: &[u8],
     mask: Option<[u8; 4]>,
 ) {
+    write_frame_with_rsv(out, fin, 0, opcode, payload, mask);
+}
+
+/// [`write_frame`] with reserved bits `rsv` (as [`FrameHeader::rsv`]
+/// holds them: RSV1 is `0b100`), which an extension defines.
+pub(crate) fn write_frame_with_rsv(
+    out: &mut Vec<u8>,
+    fin: bool,
+    rsv: u8,
+    opcode: OpCode,
+    payload: &[u8],
+    mask: Option<[u8; 4]>,
+) {
     let mut head = [0u8; MAX_HEADER_LEN];
-    let head_len = FrameHeader::data(fin, opcode, payload.len(), mask).encode(&mut head);
+    let mut header = FrameHeader::data(fin, opcode, payload.len(), mask);
+    header.rsv = rsv;
+    let head_len = header.encode(&mut head);
     out.reserve(head_len + payload.len());
     out.extend_from_slice(&head[..head_len]);
     let start = out.len();

@@ -14,13 +14,18 @@ use std::sync::Arc;
 
 use crate::protocol::Role;
 use crate::protocol::error::Error;
-use crate::protocol::frame::{FrameHeader, MAX_HEADER_LEN, MAX_SHORT_PAYLOAD, OpCode, write_frame};
+use crate::protocol::frame::{
+    FrameHeader, MAX_HEADER_LEN, MAX_SHORT_PAYLOAD, OpCode, write_frame_with_rsv,
+};
 use crate::protocol::mask::apply_mask_short;
 
 /// One frame to encode.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct OutFrame<'a> {
     pub fin: bool,
+    /// Reserved bits, as [`FrameHeader::rsv`] holds them: RSV1 (`0b100`)
+    /// marks the first frame of a compressed message.
+    pub rsv: u8,
     pub opcode: OpCode,
     pub payload: &'a [u8],
 }
@@ -122,7 +127,14 @@ impl Outbox {
         let before = self.tail.len();
         for frame in frames {
             let mask = self.mask_key()?;
-            write_frame(&mut self.tail, frame.fin, frame.opcode, frame.payload, mask);
+            write_frame_with_rsv(
+                &mut self.tail,
+                frame.fin,
+                frame.rsv,
+                frame.opcode,
+                frame.payload,
+                mask,
+            );
         }
         Ok(self.tail.len() - before)
     }
@@ -141,6 +153,7 @@ impl Outbox {
             debug_assert_eq!(from, 0);
             return self.push_frames(&[OutFrame {
                 fin: true,
+                rsv: frame.rsv,
                 opcode: frame.opcode,
                 payload: frame.payload(),
             }]);
@@ -181,13 +194,22 @@ pub(crate) struct SharedFrame {
     bytes: Arc<[u8]>,
     header_len: usize,
     opcode: OpCode,
+    rsv: u8,
 }
 
 impl SharedFrame {
     /// A final frame carrying `payload`.
     pub(crate) fn new(opcode: OpCode, payload: &[u8]) -> SharedFrame {
+        SharedFrame::with_rsv(opcode, 0, payload)
+    }
+
+    /// A final frame carrying `payload`, with reserved bits `rsv` (RSV1:
+    /// a compressed message).
+    pub(crate) fn with_rsv(opcode: OpCode, rsv: u8, payload: &[u8]) -> SharedFrame {
         let mut head = [0u8; MAX_HEADER_LEN];
-        let header_len = FrameHeader::data(true, opcode, payload.len(), None).encode(&mut head);
+        let mut header = FrameHeader::data(true, opcode, payload.len(), None);
+        header.rsv = rsv;
+        let header_len = header.encode(&mut head);
         let mut bytes = Vec::with_capacity(header_len + payload.len());
         bytes.extend_from_slice(&head[..header_len]);
         bytes.extend_from_slice(payload);
@@ -195,6 +217,7 @@ impl SharedFrame {
             bytes: bytes.into(),
             header_len,
             opcode,
+            rsv,
         }
     }
 
@@ -278,6 +301,7 @@ mod tests {
     fn frame(payload: &[u8]) -> OutFrame<'_> {
         OutFrame {
             fin: true,
+            rsv: 0,
             opcode: OpCode::Binary,
             payload,
         }
@@ -324,7 +348,13 @@ mod tests {
                 let mut short = [0u8; SHORT_HEADER_MAX + MAX_SHORT_PAYLOAD];
                 let n = encode_short_frame(&mut short, OpCode::Text, &payload, mask);
                 let mut general = Vec::new();
-                write_frame(&mut general, true, OpCode::Text, &payload, mask);
+                crate::protocol::frame::write_frame(
+                    &mut general,
+                    true,
+                    OpCode::Text,
+                    &payload,
+                    mask,
+                );
                 assert_eq!(&short[..n], &general[..], "{role:?} {len}");
             }
         }

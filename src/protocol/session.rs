@@ -32,6 +32,8 @@ use crate::protocol::message::{CloseCode, CloseFrame};
 use crate::protocol::outbox::{
     Batch, OutFrame, Outbox, SharedFrame, ShortFrame, encode_short_frame,
 };
+#[cfg(feature = "deflate")]
+use crate::protocol::{deflate::Outgoing, extension::permessage_deflate::Negotiated, frame::RSV1};
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +143,9 @@ pub struct Session {
     state: State,
     outbox: Outbox,
     role: Role,
+    /// permessage-deflate's compressor, once the handshake agreed on it.
+    #[cfg(feature = "deflate")]
+    deflate: Option<Box<Outgoing>>,
 }
 
 impl Session {
@@ -150,7 +155,100 @@ impl Session {
             state: State::Open,
             outbox: Outbox::new(role),
             role,
+            #[cfg(feature = "deflate")]
+            deflate: None,
         }
+    }
+
+    /// Compress the data messages sent from now on that are at least the
+    /// agreed threshold long, as the handshake agreed (RFC 7692). The zlib
+    /// context is made by the first message compressed.
+    #[cfg(feature = "deflate")]
+    pub fn enable_deflate(&mut self, negotiated: &Negotiated) {
+        self.deflate = Some(Box::new(Outgoing::new(negotiated, self.role)));
+    }
+
+    /// The shortest message that is compressed: `usize::MAX` without
+    /// deflate.
+    pub(crate) fn compress_threshold(&self) -> usize {
+        #[cfg(feature = "deflate")]
+        if let Some(deflate) = &self.deflate {
+            return deflate.threshold();
+        }
+        usize::MAX
+    }
+
+    /// The window a broadcast compressed once for many connections must
+    /// keep to for this one (the agreed window of what we send), if this
+    /// connection takes compressed messages at all.
+    pub(crate) fn broadcast_window(&self) -> Option<u8> {
+        #[cfg(feature = "deflate")]
+        if let Some(deflate) = &self.deflate {
+            return Some(deflate.settings().window_bits);
+        }
+        None
+    }
+
+    /// Queue one data message, compressed, with a frame for each of
+    /// `pieces` (RSV1 on the first, RFC 7692 §6); returns the bytes queued.
+    /// Without deflate it is queued as it is.
+    ///
+    /// # Errors
+    /// As for [`send_frames`](Self::send_frames); a failed allocation in
+    /// the compressor is [`Error::Capacity`], and nothing is queued.
+    pub(crate) fn send_compressed(
+        &mut self,
+        opcode: OpCode,
+        pieces: &[&[u8]],
+        now: Instant,
+    ) -> Result<usize, Error> {
+        self.check_open()?;
+        #[cfg(feature = "deflate")]
+        if let Some(deflate) = &mut self.deflate {
+            let mut queued = 0;
+            let payloads = deflate.compress(pieces, now)?;
+            let mut payloads = payloads.peekable();
+            let mut first = true;
+            while let Some(payload) = payloads.next() {
+                queued += self.outbox.push_frames(&[OutFrame {
+                    fin: payloads.peek().is_none(),
+                    rsv: if first { RSV1 } else { 0 },
+                    opcode: if first { opcode } else { OpCode::Continuation },
+                    payload,
+                }])?;
+                first = false;
+            }
+            return Ok(queued);
+        }
+        let _ = now;
+        let frames: Vec<OutFrame<'_>> = pieces
+            .iter()
+            .enumerate()
+            .map(|(i, payload)| OutFrame {
+                fin: i + 1 == pieces.len(),
+                rsv: 0,
+                opcode: if i == 0 { opcode } else { OpCode::Continuation },
+                payload,
+            })
+            .collect();
+        self.outbox.push_frames(&frames)
+    }
+
+    /// Hibernate the compressor if it has been idle long enough at `now`
+    /// (its zlib context goes, its window stays); otherwise when to ask
+    /// again. `None`: nothing to hibernate until the next message.
+    #[cfg(feature = "deflate")]
+    pub(crate) fn hibernate_if_idle(&mut self, now: Instant) -> Option<Instant> {
+        self.deflate.as_mut()?.hibernate_if_idle(now)
+    }
+
+    /// When the compressor may hibernate, if its context lives.
+    pub(crate) fn hibernation_due(&self) -> Option<Instant> {
+        #[cfg(feature = "deflate")]
+        if let Some(deflate) = &self.deflate {
+            return deflate.hibernation_due();
+        }
+        None
     }
 
     /// Where the connection is.
@@ -232,6 +330,22 @@ impl Session {
         self.outbox.push_broadcast(frame, from)
     }
 
+    /// A broadcast compressed elsewhere, whose uncompressed message is
+    /// `message`, is about to be queued or written: our compressor's
+    /// window must take it in, as the peer's does.
+    ///
+    /// # Errors
+    /// As for [`send_frames`](Self::send_frames); a failed allocation.
+    pub(crate) fn compressed_broadcast(&mut self, message: &[u8]) -> Result<(), Error> {
+        self.check_open()?;
+        #[cfg(feature = "deflate")]
+        if let Some(deflate) = &mut self.deflate {
+            return deflate.sent_elsewhere(message);
+        }
+        let _ = message;
+        Ok(())
+    }
+
     /// Queue a ping or an unsolicited pong of the application's (§5.5.2,
     /// §5.5.3); returns the bytes queued.
     ///
@@ -244,6 +358,7 @@ impl Session {
         check_control_payload(payload)?;
         self.send_frames(&[OutFrame {
             fin: true,
+            rsv: 0,
             opcode,
             payload,
         }])
@@ -404,6 +519,7 @@ impl Session {
         let payload = close_payload(code, reason);
         self.outbox.push_frames(&[OutFrame {
             fin: true,
+            rsv: 0,
             opcode: OpCode::Close,
             payload: &payload,
         }])

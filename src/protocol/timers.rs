@@ -25,6 +25,9 @@ pub enum Wake {
     PongOverdue,
     /// The peer has not answered our close frame in time.
     CloseOverdue,
+    /// Time to ask whether the decompressor has been idle long enough to
+    /// hibernate (see [`Timers::hibernation_woke`]).
+    Hibernate,
 }
 
 /// The reader's clocks.
@@ -39,6 +42,10 @@ pub struct Timers {
     /// When our keep-alive ping went out, if it is unanswered.
     ping_sent_at: Option<Instant>,
     pub(crate) close_timeout: Duration,
+    /// permessage-deflate: when to look whether the decompressor has been
+    /// idle long enough to hibernate, and how many compressed messages had
+    /// arrived when that was set.
+    hibernate: Option<(Instant, u64)>,
 }
 
 impl Timers {
@@ -51,6 +58,42 @@ impl Timers {
             close_timeout,
             last_received: now,
             ping_sent_at: None,
+            hibernate: None,
+        }
+    }
+
+    #[cfg(feature = "deflate")]
+    /// The decompressor holds a zlib context, `seen` compressed messages
+    /// having arrived: look at `now + after` whether it may hibernate,
+    /// unless a look is due already.
+    pub fn schedule_hibernation(&mut self, now: Instant, after: Duration, seen: u64) {
+        if self.hibernate.is_none() {
+            self.hibernate = Some((now + after, seen));
+        }
+    }
+
+    #[cfg(feature = "deflate")]
+    /// Whether a look at hibernation is scheduled.
+    #[inline]
+    pub fn hibernation_scheduled(&self) -> bool {
+        self.hibernate.is_some()
+    }
+
+    #[cfg(feature = "deflate")]
+    /// [`Wake::Hibernate`] came at `now`, `seen` compressed messages having
+    /// arrived: true if none arrived since it was scheduled (hibernate
+    /// now); otherwise it is looked at again `after` from now. So a
+    /// decompressor hibernates between one and two idle times after its
+    /// last message, and the clock is read once per idle time, not per
+    /// message.
+    pub fn hibernation_woke(&mut self, now: Instant, after: Duration, seen: u64) -> bool {
+        match self.hibernate.take() {
+            Some((_, before)) if before != seen => {
+                self.hibernate = Some((now + after, seen));
+                false
+            }
+            Some(_) => true,
+            None => false,
         }
     }
 
@@ -89,7 +132,10 @@ impl Timers {
         read_deadline: Option<Instant>,
         close_sent_at: Option<Instant>,
     ) -> bool {
-        read_deadline.is_some() || close_sent_at.is_some() || self.keep_alive.is_some()
+        read_deadline.is_some()
+            || close_sent_at.is_some()
+            || self.keep_alive.is_some()
+            || self.hibernate.is_some()
     }
 
     /// What to do at `now`, given when the current read must give up for
@@ -128,8 +174,9 @@ impl Timers {
             _ => None,
         };
         let read = read_deadline.map(|at| (at, Wake::ReadTimeout));
+        let hibernate = self.hibernate.map(|(at, _)| (at, Wake::Hibernate));
         // `min_by_key` keeps the first of equal deadlines: the order above.
-        [close, keep_alive, read]
+        [close, keep_alive, read, hibernate]
             .into_iter()
             .flatten()
             .min_by_key(|(at, _)| *at)

@@ -12,6 +12,7 @@ use crate::Sender as WebSocketSender;
 use crate::error::{Error, HandshakeError};
 use crate::protocol::Role;
 use crate::protocol::address::Address;
+use crate::protocol::extension::permessage_deflate::Negotiated;
 use crate::protocol::handshake::{
     Headers, Request, Response, check_upgrade, encode_accept_response, parse_request,
 };
@@ -99,6 +100,8 @@ struct Accepted {
     /// Taken by the `WebSocket`.
     protocol: Option<String>,
     upgrade: Upgrade,
+    /// permessage-deflate as agreed; taken by the `WebSocket`.
+    deflate: Option<Negotiated>,
 }
 
 /// Serve the connection numbered `n` on its own thread.
@@ -181,6 +184,7 @@ fn handshake(
         protocol: accepted.protocol.take(),
         request: accepted.request.take(),
         budget: shared.settings.message_budget.clone(),
+        deflate: accepted.deflate.take(),
     });
     Some((opened, Box::new(accepted)))
 }
@@ -334,7 +338,22 @@ fn answer_request(
     // stop from now on finds it open (or, before it is listed, it sees the
     // stop when it is), and closes it with 1001.
     admission.handshake_over();
-    if send_switching(stream, bounded, &key, protocol.as_deref(), &upgrade.headers).is_err() {
+    let deflate = shared.websockets[route_index]
+        .route
+        .negotiate_deflate(&request, &shared.settings.deflate);
+    let extensions = deflate
+        .as_ref()
+        .map(|(agreed, _)| agreed.response.to_string());
+    if send_switching(
+        stream,
+        bounded,
+        &key,
+        protocol.as_deref(),
+        extensions.as_deref(),
+        &upgrade.headers,
+    )
+    .is_err()
+    {
         return None;
     }
     Some(Accepted {
@@ -343,6 +362,7 @@ fn answer_request(
         rest,
         protocol,
         upgrade,
+        deflate: deflate.map(|(agreed, config)| Negotiated::new(agreed.params, config)),
     })
 }
 
@@ -457,10 +477,14 @@ fn send_switching(
     bounded: &mut Bounded,
     key: &str,
     protocol: Option<&str>,
+    extensions: Option<&str>,
     hook_headers: &Headers,
 ) -> std::io::Result<()> {
     let headers = std::iter::once(("Server", "syncws")).chain(hook_headers.iter());
-    bounded.write(stream, &encode_accept_response(key, protocol, headers))
+    bounded.write(
+        stream,
+        &encode_accept_response(key, protocol, extensions, headers),
+    )
 }
 
 /// Run the handler of an accepted upgrade, then report how it ended.
@@ -497,7 +521,7 @@ fn run_websocket(
 /// handed down the handler's calls), and the server's side of it, which
 /// takes the data of the before-upgrade hook from `accepted`.
 #[inline(never)]
-#[expect(
+#[allow(
     clippy::boxed_local,
     reason = "handed down as a pointer; unboxed only here, in a frame that is gone when the handler runs"
 )]
@@ -520,7 +544,7 @@ fn server_websocket(
 
 /// Register a new connection, set its keep-alive and log it.
 #[inline(never)]
-#[expect(
+#[allow(
     clippy::boxed_local,
     reason = "handed over as it was made: a pointer, not 200 bytes on the stack"
 )]
@@ -568,7 +592,7 @@ fn open_websocket(
 /// After the handler returned (or panicked): pump a detached connection
 /// until it ends, then unregister it, log and report how it ended.
 #[inline(never)]
-#[expect(
+#[allow(
     clippy::boxed_local,
     reason = "handed over as it was made: a pointer, not 200 bytes on the handler's stack"
 )]

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use crate::protocol::address::Address;
 use crate::protocol::budget::MessageBudget;
 use crate::protocol::config::{Config, KeepAlive};
+use crate::protocol::extension::permessage_deflate::DeflateConfig;
 use crate::protocol::message::{CloseCode, CloseFrame};
 use crate::transport::Socket;
 use crate::websocket::Sender;
@@ -130,6 +131,8 @@ pub(crate) struct Settings {
     /// What all connections together may hold of messages being received.
     pub message_budget: Option<Arc<MessageBudget>>,
     pub keep_alive: Option<KeepAlive>,
+    /// permessage-deflate, for routes that do not set their own.
+    pub deflate: DeflateConfig,
     pub stop_timeout: Duration,
     pub detached_queue: usize,
     /// At most this many threads wait this long for the next connection.
@@ -242,6 +245,7 @@ impl Server {
                 },
                 message_budget: None,
                 keep_alive: None,
+                deflate: DeflateConfig::default(),
                 stop_timeout: DEFAULT_STOP_TIMEOUT,
                 detached_queue: DEFAULT_DETACHED_QUEUE,
                 idle_threads: (DEFAULT_IDLE_THREADS, DEFAULT_IDLE_KEEP),
@@ -362,6 +366,31 @@ impl Server {
         let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
         self.listener.listen(backlog)?;
         Ok(self)
+    }
+
+    /// permessage-deflate (RFC 7692) for every route that does not set its
+    /// own ([`Route::deflate`]). On by default (with the crate's `deflate`
+    /// feature, itself on by default): a client that offers it (every
+    /// browser does) gets its messages of at least
+    /// [`threshold`](DeflateConfig::threshold) bytes compressed, and may
+    /// compress its own. Off, offers are declined and nothing is
+    /// compressed.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use syncws::{DeflateConfig, Server};
+    ///
+    /// let server = Server::bind("127.0.0.1:0")?
+    ///     .deflate(DeflateConfig::default().level(1).hibernate_after(Duration::from_secs(2)))
+    ///     .start(|_ws| {})?;
+    /// let plain = Server::bind("127.0.0.1:0")?
+    ///     .deflate(DeflateConfig::default().enabled(false))
+    ///     .start(|_ws| {})?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn deflate(mut self, config: DeflateConfig) -> Self {
+        self.settings.deflate = config;
+        self
     }
 
     /// Keep-alive for every route that does not set its own (see

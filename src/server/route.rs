@@ -6,6 +6,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::protocol::config::KeepAlive;
+use crate::protocol::extension::permessage_deflate::{self, DeflateAgreement, DeflateConfig};
+use crate::protocol::extension::{self};
 use crate::protocol::handshake::{Headers, Request, Response};
 use crate::server::ConnectionEnd;
 use crate::server::handler::Handler;
@@ -59,6 +61,7 @@ pub struct Route {
     before_upgrade: Option<Arc<BeforeUpgrade>>,
     after_close: Option<Arc<AfterClose>>,
     keep_alive: Option<Option<KeepAlive>>,
+    deflate: Option<DeflateConfig>,
 }
 
 impl fmt::Debug for Route {
@@ -90,6 +93,7 @@ impl Route {
             before_upgrade: None,
             after_close: None,
             keep_alive: None,
+            deflate: None,
         }
     }
 
@@ -252,6 +256,54 @@ impl Route {
 
     pub(crate) fn after_close_hook(&self) -> Option<Arc<AfterClose>> {
         self.after_close.clone()
+    }
+
+    /// permessage-deflate on this route (default: the server's, see
+    /// [`Server::deflate`](crate::Server::deflate)): off, or other
+    /// settings, e.g. for a route whose messages are compressed already.
+    ///
+    /// ```no_run
+    /// use syncws::{DeflateConfig, Route, Server};
+    ///
+    /// let server = Server::bind("127.0.0.1:0")?
+    ///     // JPEG frames: compressed already.
+    ///     .route(
+    ///         Route::exact("/video").deflate(DeflateConfig::default().enabled(false)),
+    ///         |_ws| {},
+    ///     );
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn deflate(mut self, config: DeflateConfig) -> Route {
+        self.deflate = Some(config);
+        self
+    }
+
+    /// Answer the client's permessage-deflate offers (RFC 7692 §5) with
+    /// this route's settings, or `server`'s: the agreement, or `None` to
+    /// go without (nothing offered, nothing acceptable, or a header that
+    /// is not the grammar's, which is declined rather than refused, as a
+    /// client that cannot be understood can still be served).
+    pub(crate) fn negotiate_deflate(
+        &self,
+        request: &Request,
+        server: &DeflateConfig,
+    ) -> Option<(DeflateAgreement, DeflateConfig)> {
+        if !cfg!(feature = "deflate") {
+            return None;
+        }
+        let config = self.deflate.as_ref().unwrap_or(server);
+        if !config.get_enabled() {
+            return None;
+        }
+        let values = request.headers().get_all("Sec-WebSocket-Extensions");
+        let offers = match extension::parse(values) {
+            Ok(offers) => offers,
+            Err(e) => {
+                log::debug!("{}: extensions declined: {e}", request.path());
+                return None;
+            }
+        };
+        permessage_deflate::negotiate(config, &offers).map(|agreed| (agreed, config.clone()))
     }
 
     pub(crate) fn keep_alive_override(&self) -> Option<Option<KeepAlive>> {

@@ -9,6 +9,8 @@
 //! - `sender.rs`: [`Sender`], the cloneable sending handle.
 //! - `home.rs`: what a connection knows of the server that accepted it.
 
+#[cfg(feature = "deflate")]
+mod hibernation;
 mod home;
 mod reader;
 mod sender;
@@ -26,10 +28,11 @@ use crate::protocol::Role;
 use crate::protocol::address::Address;
 use crate::protocol::budget::MessageBudget;
 use crate::protocol::config::{Config, KeepAlive};
+use crate::protocol::extension::permessage_deflate::Negotiated;
 use crate::protocol::handshake::{Request, ResponseHead};
 use crate::protocol::message::{CloseCode, CloseFrame, Message, MessageRef};
 use crate::protocol::receiver::Receiver;
-use crate::protocol::session::{LINGER_MAX_BYTES, State};
+use crate::protocol::session::{LINGER_MAX_BYTES, Session, State};
 use crate::protocol::timers::Timers;
 use crate::transport::Transport;
 
@@ -59,6 +62,8 @@ pub(crate) struct Opened {
     /// The server's budget for messages being received, shared by its
     /// connections, if it has one.
     pub budget: Option<Arc<MessageBudget>>,
+    /// permessage-deflate, if the handshake agreed on it.
+    pub deflate: Option<Negotiated>,
 }
 
 /// A WebSocket connection, after the opening handshake.
@@ -114,6 +119,11 @@ struct Inner {
     protocol: Option<String>,
     peer: Option<Address>,
     home: Option<Arc<dyn Home>>,
+    /// permessage-deflate, if the handshake agreed on it.
+    deflate: Option<Box<Negotiated>>,
+    /// How long the decompressor waits idle before it hibernates.
+    #[cfg(feature = "deflate")]
+    hibernate_after: Duration,
 }
 
 impl fmt::Debug for WebSocket {
@@ -145,6 +155,7 @@ impl WebSocket {
             protocol,
             request,
             budget,
+            deflate,
         } = opened;
         let writer_transport = transport.share();
         if write_timeout_set {
@@ -152,6 +163,13 @@ impl WebSocket {
             writer_transport.set_write_timeout(None)?;
         }
         let mut receiver = Receiver::new(role, config);
+        #[allow(unused_mut)]
+        let mut session = Session::new(role);
+        #[cfg(feature = "deflate")]
+        if let Some(negotiated) = &deflate {
+            receiver.enable_deflate(negotiated);
+            session.enable_deflate(negotiated);
+        }
         if let Some(budget) = budget {
             receiver.share_budget(budget);
         }
@@ -162,7 +180,7 @@ impl WebSocket {
             reader: transport,
             receiver,
             sender: Sender {
-                writer: Arc::new(Writer::new(role, writer_transport, config.max_write_buffer)),
+                writer: Writer::new(role, writer_transport, config.max_write_buffer, session),
             },
             role,
             timers: Timers::new(config.close_timeout, Instant::now()),
@@ -177,8 +195,29 @@ impl WebSocket {
             protocol,
             peer,
             home,
+            #[cfg(feature = "deflate")]
+            hibernate_after: deflate.as_ref().map_or(Duration::MAX, |negotiated| {
+                negotiated.config.get_hibernate_after()
+            }),
+            deflate: deflate.map(Box::new),
         });
         Ok(WebSocket { inner })
+    }
+
+    /// permessage-deflate as the handshake agreed it (RFC 7692), or `None`
+    /// if the connection goes uncompressed: the parameters of each
+    /// direction, and this end's settings.
+    ///
+    /// ```no_run
+    /// let ws = syncws::connect("ws://127.0.0.1:9001/")?;
+    /// match ws.deflate() {
+    ///     Some(deflate) => println!("compressed: {:?}", deflate.params),
+    ///     None => println!("uncompressed"),
+    /// }
+    /// # Ok::<(), syncws::Error>(())
+    /// ```
+    pub fn deflate(&self) -> Option<&Negotiated> {
+        self.inner.deflate.as_deref()
     }
 
     /// The id the server gave this connection (`None` for a client).

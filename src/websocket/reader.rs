@@ -138,6 +138,10 @@ impl WebSocket {
         }
         // The socket's timeout fired without a deadline of ours being due.
         let mut woke_early = false;
+        #[cfg(feature = "deflate")]
+        if self.inner.receiver.inflate_has_context() && !self.inner.timers.hibernation_scheduled() {
+            self.schedule_hibernation();
+        }
         loop {
             // A socket timeout set with no deadline running is stale, and
             // `prepare_wait` counts it down.
@@ -174,6 +178,35 @@ impl WebSocket {
         }
     }
 
+    /// The decompressor holds a zlib context: look after the idle time
+    /// whether it may hibernate. (The compressor, which other threads use,
+    /// is looked after by `hibernation.rs`.)
+    #[cfg(feature = "deflate")]
+    #[cold]
+    #[inline(never)]
+    fn schedule_hibernation(&mut self) {
+        let seen = self.inner.receiver.compressed_messages();
+        self.inner
+            .timers
+            .schedule_hibernation(Instant::now(), self.inner.hibernate_after, seen);
+    }
+
+    /// The look at the decompressor's hibernation is due at `now`.
+    #[cold]
+    #[inline(never)]
+    fn hibernation_woke(&mut self, now: Instant) {
+        #[cfg(feature = "deflate")]
+        {
+            let seen = self.inner.receiver.compressed_messages();
+            let after = self.inner.hibernate_after;
+            if self.inner.timers.hibernation_woke(now, after, seen) {
+                self.inner.receiver.hibernate_inflate();
+            }
+        }
+        #[cfg(not(feature = "deflate"))]
+        let _ = now;
+    }
+
     /// About to wait for the peer: what `run_with` held goes out now.
     #[cold]
     #[inline(never)]
@@ -200,6 +233,7 @@ impl WebSocket {
                 Wake::ReadTimeout => return Err(Error::Timeout(Timeout::Read)),
                 Wake::PongOverdue => return Err(Error::Timeout(Timeout::PongOverdue)),
                 Wake::CloseOverdue => return Err(Error::Timeout(Timeout::CloseOverdue)),
+                Wake::Hibernate => self.hibernation_woke(now),
             }
         }
     }

@@ -10,7 +10,6 @@ use crate::protocol::frame::OpCode;
 #[cfg(doc)]
 use crate::protocol::message::Message;
 use crate::protocol::message::{CloseCode, MessageRef};
-use crate::protocol::outbox::OutFrame;
 use crate::protocol::outbox::SharedFrame;
 use crate::protocol::session::State;
 use crate::websocket::writer::{QueueLimit, Queued, Writer};
@@ -109,21 +108,29 @@ impl Sender {
     }
 
     fn send_frames(&self, opcode: OpCode, pieces: &[&[u8]]) -> Result<()> {
-        if pieces.len() <= 1 {
-            return self
+        self.writer.send_pieces(opcode, pieces, true)
+    }
+
+    /// Send a message uncompressed even if permessage-deflate was agreed
+    /// and it is longer than the threshold: data that is compressed
+    /// already (images, archives) would cost CPU for nothing.
+    ///
+    /// ```no_run
+    /// let ws = syncws::connect("ws://127.0.0.1:9001/upload")?;
+    /// let jpeg = std::fs::read("photo.jpg")?;
+    /// ws.sender().send_uncompressed(&jpeg[..])?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As for [`send_text`](Self::send_text).
+    pub fn send_uncompressed<'a>(&self, message: impl Into<MessageRef<'a>>) -> Result<()> {
+        match message.into() {
+            MessageRef::Text(text) => self
                 .writer
-                .send_frame(opcode, pieces.first().copied().unwrap_or_default());
+                .send_frame_uncompressed(OpCode::Text, text.as_bytes()),
+            MessageRef::Binary(data) => self.writer.send_frame_uncompressed(OpCode::Binary, data),
         }
-        let frames: Vec<OutFrame<'_>> = pieces
-            .iter()
-            .enumerate()
-            .map(|(i, payload)| OutFrame {
-                fin: i + 1 == pieces.len(),
-                opcode: if i == 0 { opcode } else { OpCode::Continuation },
-                payload,
-            })
-            .collect();
-        self.writer.send_message(&frames)
     }
 
     /// Send a ping. The peer answers with a pong, which the reading
@@ -181,9 +188,18 @@ impl Sender {
     pub(crate) fn send_broadcast_now(
         &self,
         frame: &SharedFrame,
+        compressed_from: Option<&[u8]>,
         limit: QueueLimit,
     ) -> Result<Queued> {
-        self.writer.send_broadcast_now(frame, limit)
+        self.writer
+            .send_broadcast_now(frame, compressed_from, limit)
+    }
+
+    /// The window a broadcast compressed once must keep to for this
+    /// connection, and the shortest message it compresses, if it takes
+    /// compressed messages.
+    pub(crate) fn broadcast_deflate(&self) -> Option<(u8, usize)> {
+        self.writer.broadcast_deflate()
     }
 
     /// Write what is queued, unless a thread is writing it already.

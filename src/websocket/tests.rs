@@ -28,6 +28,7 @@ fn server_with_handshake_timeout(timeout: Duration) -> (WebSocket, TcpStream, Tc
         protocol: None,
         request: None,
         budget: None,
+        deflate: None,
     };
     let ws = WebSocket::open(opened, Role::Server, &Config::default(), None).unwrap();
     (ws, client, observer)

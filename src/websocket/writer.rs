@@ -24,8 +24,10 @@
 //! write.
 
 use std::io::{self, IoSlice, Write};
+#[cfg(feature = "deflate")]
+use std::sync::Weak;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 use crate::error::{Error, Result};
@@ -97,6 +99,15 @@ pub(crate) struct Writer {
     /// sent the close frame): a reconnecting client tells that from a
     /// close its caller asked for.
     dropped_open: AtomicBool,
+    /// The shortest message compressed (permessage-deflate): `usize::MAX`
+    /// when none is.
+    compress_from: usize,
+    /// The window a broadcast compressed once must keep to for this
+    /// connection, if it takes compressed messages.
+    broadcast_window: Option<u8>,
+    /// This writer, for the thread that hibernates idle compressors.
+    #[cfg(feature = "deflate")]
+    me: Weak<Writer>,
 }
 
 /// How much a broadcast may find waiting on a connection.
@@ -121,23 +132,33 @@ pub(crate) enum Queued {
 }
 
 impl Writer {
-    pub(crate) fn new(role: Role, transport: Transport, max_buffer: usize) -> Self {
-        Writer {
+    /// The write side of a connection whose `session` has just opened.
+    pub(crate) fn new(
+        role: Role,
+        transport: Transport,
+        max_buffer: usize,
+        session: Session,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|_me| Writer {
             role,
             transport,
             max_buffer,
+            compress_from: session.compress_threshold(),
+            broadcast_window: session.broadcast_window(),
+            #[cfg(feature = "deflate")]
+            me: _me.clone(),
             state: Mutex::new(WriteState {
                 flushing: false,
                 held_for: None,
                 appended: 0,
                 written: 0,
-                session: Session::new(role),
+                session,
                 spare: Vec::new(),
             }),
             progress: Signal::default(),
             close_sent_at: OnceLock::new(),
             dropped_open: AtomicBool::new(false),
-        }
+        })
     }
 
     pub(crate) fn transport(&self) -> &Transport {
@@ -167,11 +188,86 @@ impl Writer {
         self.finish_send(st, true)
     }
 
-    /// Send one data message of one frame: `send_message` for the common
-    /// case, without the walk over a list of frames.
+    /// Send one data message of one frame (compressed if deflate was
+    /// agreed and it is long enough): `send_message` for the common case,
+    /// without the walk over a list of frames.
+    #[inline]
     pub(crate) fn send_frame(&self, opcode: OpCode, payload: &[u8]) -> Result<()> {
+        if payload.len() >= self.compress_from {
+            return self.send_compressed(opcode, &[payload]);
+        }
+        self.send_frame_uncompressed(opcode, payload)
+    }
+
+    /// Send one data message of a frame for each of `pieces`; with
+    /// `compress`, compressed if deflate was agreed and it is long enough.
+    pub(crate) fn send_pieces(
+        &self,
+        opcode: OpCode,
+        pieces: &[&[u8]],
+        compress: bool,
+    ) -> Result<()> {
+        let total: usize = pieces.iter().map(|piece| piece.len()).sum();
+        if compress && total >= self.compress_from {
+            return self.send_compressed(opcode, pieces);
+        }
+        if pieces.len() <= 1 {
+            let payload = pieces.first().copied().unwrap_or_default();
+            return self.send_frame_uncompressed(opcode, payload);
+        }
+        let frames: Vec<OutFrame<'_>> = pieces
+            .iter()
+            .enumerate()
+            .map(|(i, payload)| OutFrame {
+                fin: i + 1 == pieces.len(),
+                rsv: 0,
+                opcode: if i == 0 { opcode } else { OpCode::Continuation },
+                payload,
+            })
+            .collect();
+        self.send_message(&frames)
+    }
+
+    /// Compress a message, a frame for each of `pieces`, and send it. It
+    /// is compressed under the lock: with context takeover, the order of
+    /// compression is the order on the wire. (No wait for the network
+    /// under it: the frames are queued, and written as any others.)
+    #[inline(never)]
+    fn send_compressed(&self, opcode: OpCode, pieces: &[&[u8]]) -> Result<()> {
+        let mut st = self.lock();
+        let was_hibernating = st.session.hibernation_due().is_none();
+        let queued = st.session.send_compressed(opcode, pieces, Instant::now())?;
+        st.appended += queued as u64;
+        #[cfg(feature = "deflate")]
+        if was_hibernating {
+            if let Some(due) = st.session.hibernation_due() {
+                super::hibernation::watch(self.me.clone(), due);
+            }
+        }
+        #[cfg(not(feature = "deflate"))]
+        let _ = was_hibernating;
+        self.finish_send(st, true)
+    }
+
+    /// Hibernate the compressor if it has been idle long enough at `now`;
+    /// otherwise when to ask again (`None`: until its next message).
+    #[cfg(feature = "deflate")]
+    pub(crate) fn hibernate_if_idle(&self, now: Instant) -> Option<Instant> {
+        self.lock().session.hibernate_if_idle(now)
+    }
+
+    /// The window a broadcast compressed once must keep to for this
+    /// connection, and the shortest message it compresses, if it takes
+    /// compressed messages.
+    pub(crate) fn broadcast_deflate(&self) -> Option<(u8, usize)> {
+        self.broadcast_window.map(|bits| (bits, self.compress_from))
+    }
+
+    /// [`send_frame`](Self::send_frame), never compressed.
+    pub(crate) fn send_frame_uncompressed(&self, opcode: OpCode, payload: &[u8]) -> Result<()> {
         let frame = OutFrame {
             fin: true,
+            rsv: 0,
             opcode,
             payload,
         };
@@ -234,14 +330,31 @@ impl Writer {
     /// queued, in order, unless that would put more than `limit.messages`
     /// broadcast frames in the queue, or more than `limit.bytes` bytes not
     /// yet written on the connection.
+    ///
+    /// A frame compressed once for many connections comes with its
+    /// uncompressed `message`, which this connection's compressor takes
+    /// into its window (see `Session::compressed_broadcast`).
     pub(crate) fn send_broadcast_now(
         &self,
         frame: &SharedFrame,
+        compressed_from: Option<&[u8]>,
         limit: QueueLimit,
     ) -> Result<Queued> {
         let mut st = self.lock();
         st.session.check_open()?;
-        if st.idle() && self.role == Role::Server {
+        let idle = st.idle() && self.role == Role::Server;
+        if !idle {
+            let unwritten = (st.appended - st.written) as usize;
+            if st.session.queued_broadcasts() >= limit.messages
+                || (unwritten > 0 && unwritten + frame.bytes().len() > limit.bytes)
+            {
+                return Ok(Queued::Full);
+            }
+        }
+        if let Some(message) = compressed_from {
+            st.session.compressed_broadcast(message)?;
+        }
+        if idle {
             let bytes = frame.bytes();
             let taken = match self.transport.write_now(bytes) {
                 Ok(n) => n,
@@ -256,12 +369,6 @@ impl Writer {
             let queued = st.session.send_broadcast(frame, taken)?;
             st.written = st.appended - queued as u64;
             return Ok(Queued::Waiting { flush: true });
-        }
-        let unwritten = (st.appended - st.written) as usize;
-        if st.session.queued_broadcasts() >= limit.messages
-            || (unwritten > 0 && unwritten + frame.bytes().len() > limit.bytes)
-        {
-            return Ok(Queued::Full);
         }
         let queued = st.session.send_broadcast(frame, 0)?;
         st.appended += queued as u64;
@@ -678,11 +785,12 @@ mod tests {
         socket2::SockRef::from(&client)
             .set_recv_buffer_size(4096)
             .unwrap();
-        let writer = Arc::new(Writer::new(
+        let writer = Writer::new(
             Role::Server,
             Transport::Plain(Arc::new(server.into())),
             1 << 20,
-        ));
+            Session::new(Role::Server),
+        );
         let pusher = {
             let writer = Arc::clone(&writer);
             thread::spawn(move || {

@@ -158,6 +158,29 @@ impl Compressor {
         Ok(())
     }
 
+    /// A message that this compressor did not compress reached the peer
+    /// between two of its own: a broadcast compressed once for many
+    /// connections, standing alone (no context takeover). With context
+    /// takeover the peer's window now holds it, so ours must too, or the
+    /// next message would refer back to the wrong bytes: it is added to the
+    /// window, and to the zlib context's history if there is one (a raw
+    /// deflate stream takes a dictionary after any flushed block; the
+    /// bytes are hashed, not compressed).
+    pub fn sent_elsewhere(&mut self, message: &[u8]) -> Result<(), Error> {
+        if !self.settings.context_takeover {
+            return Ok(());
+        }
+        debug_assert!(!self.in_message, "messages never interleave");
+        self.window.push(message)?;
+        if let Some(deflate) = &mut self.deflate {
+            if deflate.set_dictionary(message).is_err() {
+                // Rebuilt from the window at the next message.
+                self.deflate = None;
+            }
+        }
+        Ok(())
+    }
+
     /// Drop the zlib context, keeping only the window: between messages
     /// this leaves [`heap_bytes`](Compressor::heap_bytes) at the window's
     /// size (at most `2^window_bits`, and what was sent if less; nothing

@@ -45,6 +45,7 @@
 
 mod compressor;
 mod decompressor;
+mod outgoing;
 mod window;
 
 #[cfg(test)]
@@ -54,8 +55,11 @@ use std::time::{Duration, Instant};
 
 pub use compressor::Compressor;
 pub use decompressor::Decompressor;
+pub(crate) use outgoing::Outgoing;
 
+use crate::protocol::Role;
 use crate::protocol::error::Error;
+use crate::protocol::extension::permessage_deflate::Negotiated;
 
 /// The four octets a sync flush ends with, removed from each message's
 /// payload and appended again to inflate it (RFC 7692 §7.2.1, §7.2.2).
@@ -106,6 +110,29 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// What this end compresses with, as the handshake agreed: the agreed
+    /// window and context takeover of the direction it sends, its own
+    /// level.
+    pub fn outgoing(negotiated: &Negotiated, role: Role) -> Settings {
+        let params = negotiated.params.outgoing(role);
+        Settings {
+            window_bits: params.window_bits,
+            context_takeover: params.context_takeover,
+            level: negotiated.config.get_level(),
+            ..Settings::default()
+        }
+    }
+
+    /// What this end inflates with, as the handshake agreed.
+    pub fn incoming(negotiated: &Negotiated, role: Role) -> Settings {
+        let params = negotiated.params.incoming(role);
+        Settings {
+            window_bits: params.window_bits,
+            context_takeover: params.context_takeover,
+            ..Settings::default()
+        }
+    }
+
     fn clamped(self) -> Settings {
         Settings {
             window_bits: self.window_bits.clamp(8, 15),

@@ -38,6 +38,10 @@ pub struct ClientRequest {
     pub protocols: Vec<String>,
     /// The `Origin` header, if any.
     pub origin: Option<String>,
+    /// The `Sec-WebSocket-Extensions` offer, if any (e.g. a
+    /// [`DeflateOffer`](crate::protocol::extension::permessage_deflate::DeflateOffer)
+    /// formatted).
+    pub extensions: Option<String>,
     /// Extra headers, sent after the handshake's own.
     pub headers: Headers,
 }
@@ -56,6 +60,7 @@ impl ClientRequest {
             key: generate_key(),
             protocols: Vec::new(),
             origin: None,
+            extensions: None,
             headers: Headers::new(),
         }
     }
@@ -63,12 +68,14 @@ impl ClientRequest {
     /// The bytes to send: `GET {resource} HTTP/1.1`, `Host`, `Upgrade:
     /// websocket`, `Connection: Upgrade`, `Sec-WebSocket-Key`,
     /// `Sec-WebSocket-Version: 13`, `Sec-WebSocket-Protocol` (the offers
-    /// joined by `", "`) if any, `Origin` if any, then the extra headers.
+    /// joined by `", "`) if any, `Origin` if any, `Sec-WebSocket-Extensions`
+    /// if any, then the extra headers.
     ///
     /// Bytes of the resource that may not appear in a request line (spaces,
     /// controls, non-ASCII) are percent-encoded. Extra headers that repeat
-    /// one the request already has, or offer extensions (this crate has
-    /// none), are left out; names that are not HTTP tokens are left out and
+    /// one the request already has, or offer extensions (only `extensions`
+    /// does, for code that handles what the server agrees to), are left
+    /// out; names that are not HTTP tokens are left out and
     /// control characters in values sent as spaces, so that no value can
     /// inject a header.
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -85,6 +92,9 @@ impl ClientRequest {
         }
         if let Some(origin) = &self.origin {
             own_headers.push(("Origin", origin));
+        }
+        if let Some(extensions) = &self.extensions {
+            own_headers.push(("Sec-WebSocket-Extensions", extensions));
         }
 
         let mut out = Vec::with_capacity(256);
@@ -256,7 +266,10 @@ pub fn parse_response(
 ///   the body, to fill in.
 /// - An answer breaking RFC 6455 §4.1 gives [`HandshakeError::Invalid`]:
 ///   no `Upgrade: websocket`, no `Connection: Upgrade`, a missing, repeated
-///   or wrong `Sec-WebSocket-Accept`, or any `Sec-WebSocket-Extensions`.
+///   or wrong `Sec-WebSocket-Accept`, or any `Sec-WebSocket-Extensions`
+///   when the request offered none. (When it offered some, the caller
+///   checks the answer: for permessage-deflate with
+///   [`permessage_deflate::check_response`](crate::protocol::extension::permessage_deflate::check_response).)
 /// - A `Sec-WebSocket-Protocol` that was not offered (or repeated) gives
 ///   [`HandshakeError::Subprotocol`].
 pub fn check_response(
@@ -321,8 +334,9 @@ pub fn check_response(
     // §4.1: "If the response includes a |Sec-WebSocket-Extensions| header
     // field and this header field indicates the use of an extension that
     // was not present in the client's handshake ..., the client MUST _Fail
-    // the WebSocket Connection_." This client offers none.
-    if headers.get_all("Sec-WebSocket-Extensions").next().is_some() {
+    // the WebSocket Connection_." With an offer, its code judges the answer.
+    if request.extensions.is_none() && headers.get_all("Sec-WebSocket-Extensions").next().is_some()
+    {
         return Err(HandshakeError::Invalid(
             "the answer names an extension, none was offered".into(),
         ));

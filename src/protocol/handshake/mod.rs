@@ -44,7 +44,7 @@ pub use key::{accept_key, generate_key};
 pub use request::{Request, parse_request};
 pub use response::Response;
 pub(crate) use server::encode_accept_response;
-pub use server::{accept_response, check_upgrade};
+pub use server::{accept_response, accept_response_with_extensions, check_upgrade};
 
 /// The `Sec-WebSocket-Version` this crate speaks (RFC 6455 §4.1: "The value
 /// of this header field MUST be 13").

@@ -219,10 +219,11 @@ fn is_host_byte(byte: u8) -> bool {
 /// `Sec-WebSocket-Accept`, `Sec-WebSocket-Protocol` if `protocol` is given,
 /// then `extra_headers` (e.g. `Set-Cookie`).
 ///
-/// It never answers extensions: this crate implements none, and an
-/// extension agreed to would let the peer set RSV bits (RFC 6455 §5.2). So
-/// `Sec-WebSocket-Extensions` in `extra_headers` is left out, and so are
-/// extra headers repeating one the answer already has.
+/// It answers no extension (see [`accept_response_with_extensions`]): an
+/// extension agreed to lets the peer set RSV bits (RFC 6455 §5.2), which
+/// only the extension's code may allow. So `Sec-WebSocket-Extensions` in
+/// `extra_headers` is left out, and so are extra headers repeating one the
+/// answer already has.
 ///
 /// ```
 /// use syncws::protocol::handshake::{Headers, accept_response};
@@ -240,7 +241,32 @@ fn is_host_byte(byte: u8) -> bool {
 /// );
 /// ```
 pub fn accept_response(key: &str, protocol: Option<&str>, extra_headers: &Headers) -> Vec<u8> {
-    encode_accept_response(key, protocol, extra_headers.iter())
+    encode_accept_response(key, protocol, None, extra_headers.iter())
+}
+
+/// [`accept_response`] that also answers extensions: `extensions` is the
+/// `Sec-WebSocket-Extensions` value agreed (as
+/// [`negotiate`](crate::protocol::extension::permessage_deflate::negotiate)
+/// answers it), for a driver of one's own that uses them.
+///
+/// ```
+/// use syncws::protocol::handshake::{Headers, accept_response_with_extensions};
+///
+/// let answer = accept_response_with_extensions(
+///     "dGhlIHNhbXBsZSBub25jZQ==",
+///     None,
+///     Some("permessage-deflate"),
+///     &Headers::new(),
+/// );
+/// assert!(answer.ends_with(b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"));
+/// ```
+pub fn accept_response_with_extensions(
+    key: &str,
+    protocol: Option<&str>,
+    extensions: Option<&str>,
+    extra_headers: &Headers,
+) -> Vec<u8> {
+    encode_accept_response(key, protocol, extensions, extra_headers.iter())
 }
 
 /// [`accept_response`], with the extra headers from any iterator, written
@@ -249,6 +275,7 @@ pub fn accept_response(key: &str, protocol: Option<&str>, extra_headers: &Header
 pub(crate) fn encode_accept_response<'a>(
     key: &str,
     protocol: Option<&str>,
+    extensions: Option<&str>,
     extra_headers: impl Iterator<Item = (&'a str, &'a str)>,
 ) -> Vec<u8> {
     let mut accept = [0u8; ACCEPT_KEY_LEN];
@@ -266,11 +293,14 @@ pub(crate) fn encode_accept_response<'a>(
     if let Some(protocol) = protocol {
         write_header(&mut out, "Sec-WebSocket-Protocol", protocol);
     }
+    if let Some(extensions) = extensions {
+        write_header(&mut out, "Sec-WebSocket-Extensions", extensions);
+    }
     for (name, value) in extra_headers {
         let repeats_own = own.iter().any(|(own, _)| own.eq_ignore_ascii_case(name))
             || (protocol.is_some() && name.eq_ignore_ascii_case("Sec-WebSocket-Protocol"));
         // A 101 has no body, so no framing headers either (as for any
-        // `Response`), and it never answers extensions.
+        // `Response`), and extensions are answered only as agreed.
         let left_out = repeats_own
             || name.eq_ignore_ascii_case("Sec-WebSocket-Extensions")
             || name.eq_ignore_ascii_case("Content-Length")

@@ -21,10 +21,15 @@ use crate::protocol::budget::MessageBudget;
 use crate::protocol::close::parse_close_payload;
 use crate::protocol::config::Config;
 use crate::protocol::error::{CapacityError, Error, ProtocolViolation};
-use crate::protocol::frame::{FrameHeader, MAX_SHORT_PAYLOAD, OpCode};
+use crate::protocol::frame::{FrameHeader, MAX_SHORT_PAYLOAD, OpCode, RSV1};
 use crate::protocol::mask::{apply_mask, apply_mask_short};
 use crate::protocol::message::{CloseFrame, Message, MessageRef};
 use crate::protocol::utf8::Utf8Validator;
+#[cfg(feature = "deflate")]
+use crate::protocol::{
+    deflate::{Decompressor, Settings},
+    extension::permessage_deflate::Negotiated,
+};
 
 /// The read buffer starts this small: an idle connection costs little. It
 /// doubles while reads fill it.
@@ -97,6 +102,9 @@ struct Frame {
 #[derive(Debug)]
 struct Assembly {
     text: bool,
+    /// The message is compressed (RSV1 on its first frame): `data` holds
+    /// the current frame's compressed payload, inflated at its end.
+    compressed: bool,
     data: Vec<u8>,
     utf8: Utf8Validator,
 }
@@ -133,6 +141,12 @@ pub struct Receiver {
     /// what the message being assembled has taken of it.
     budget: Option<Arc<MessageBudget>>,
     budgeted: usize,
+    /// permessage-deflate's decompressor, once the handshake agreed on it.
+    #[cfg(feature = "deflate")]
+    inflate: Option<Box<Decompressor>>,
+    /// Compressed messages delivered: what tells an idle decompressor.
+    #[cfg(feature = "deflate")]
+    inflated: u64,
 }
 
 impl Receiver {
@@ -156,13 +170,74 @@ impl Receiver {
             finished: false,
             budget: None,
             budgeted: 0,
+            #[cfg(feature = "deflate")]
+            inflate: None,
+            #[cfg(feature = "deflate")]
+            inflated: 0,
         }
+    }
+
+    /// Inflate the messages the peer compresses (RSV1 on their first
+    /// frame), as the handshake agreed. The decompressor's zlib context is
+    /// made by the first compressed message.
+    #[cfg(feature = "deflate")]
+    pub fn enable_deflate(&mut self, negotiated: &Negotiated) {
+        let mut inflate = Decompressor::new(
+            Settings::incoming(negotiated, self.role),
+            self.max_message_size,
+        );
+        if let Some(budget) = &self.budget {
+            inflate.share_budget(Arc::clone(budget));
+        }
+        self.inflate = Some(Box::new(inflate));
+    }
+
+    /// Drop the decompressor's zlib context, keeping its window (a no-op
+    /// without deflate, or in the middle of a message); true if it had one.
+    #[cfg(feature = "deflate")]
+    pub fn hibernate_inflate(&mut self) -> bool {
+        match &mut self.inflate {
+            Some(inflate) if inflate.has_context() && self.message.is_none() => {
+                inflate.hibernate();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The compressed messages delivered so far.
+    #[cfg(feature = "deflate")]
+    pub fn compressed_messages(&self) -> u64 {
+        self.inflated
+    }
+
+    /// True while the decompressor holds a zlib context.
+    #[cfg(feature = "deflate")]
+    pub fn inflate_has_context(&self) -> bool {
+        self.inflate
+            .as_ref()
+            .is_some_and(|inflate| inflate.has_context())
+    }
+
+    /// The RSV bits a data message's first frame may carry: RSV1 once
+    /// deflate is agreed.
+    #[inline]
+    fn allowed_rsv(&self) -> u8 {
+        #[cfg(feature = "deflate")]
+        if self.inflate.is_some() {
+            return RSV1;
+        }
+        0
     }
 
     /// Count what partial messages hold against `budget`, shared with
     /// other connections: a message that would pass it fails this
     /// connection with 1009.
     pub(crate) fn share_budget(&mut self, budget: Arc<MessageBudget>) {
+        #[cfg(feature = "deflate")]
+        if let Some(inflate) = &mut self.inflate {
+            inflate.share_budget(Arc::clone(&budget));
+        }
         self.budget = Some(budget);
     }
 
@@ -373,7 +448,9 @@ impl Receiver {
             OpCode::Binary => false,
             _ => return Ok(None),
         };
-        if !header.fin || header.payload_len > (buffered.len() - len) as u64 {
+        // A compressed message is inflated on the general path (which also
+        // refuses RSV bits nothing agreed to).
+        if header.rsv != 0 || !header.fin || header.payload_len > (buffered.len() - len) as u64 {
             return Ok(None);
         }
         self.check_header(&header)?;
@@ -495,7 +572,17 @@ impl Receiver {
         // §5.2: "If a nonzero value is received and none of the negotiated
         // extensions defines the meaning of such a nonzero value, the
         // receiving endpoint MUST _Fail the WebSocket Connection_."
-        if header.rsv != 0 {
+        //
+        // RFC 7692 §6.1: permessage-deflate defines RSV1 on the first frame
+        // of a data message, and "An endpoint MUST NOT set the 'Per-Message
+        // Compressed' bit of control frames and non-first fragments of a
+        // data message. An endpoint receiving such a frame MUST _Fail the
+        // WebSocket Connection_."
+        let allowed = match header.opcode {
+            OpCode::Text | OpCode::Binary => self.allowed_rsv(),
+            _ => 0,
+        };
+        if header.rsv & !allowed != 0 {
             return Err(Error::Protocol(ProtocolViolation::ReservedBits(header.rsv)));
         }
         // §5.1: "The server MUST close the connection upon receiving a frame
@@ -534,6 +621,7 @@ impl Receiver {
             OpCode::Text | OpCode::Binary => {
                 self.message = Some(Assembly {
                     text: header.opcode == OpCode::Text,
+                    compressed: header.rsv & RSV1 != 0,
                     data: Vec::new(),
                     utf8: Utf8Validator::new(),
                 });
@@ -597,9 +685,11 @@ impl Receiver {
             return Ok(());
         };
         let (target, utf8) = match &mut self.message {
-            Some(message) if !frame.opcode.is_control() => {
-                (&mut message.data, message.text.then_some(&mut message.utf8))
-            }
+            // A compressed message's text is validated once inflated.
+            Some(message) if !frame.opcode.is_control() => (
+                &mut message.data,
+                (message.text && !message.compressed).then_some(&mut message.utf8),
+            ),
             _ => (&mut self.control, None),
         };
         let arrived = &mut target[from..from + n];
@@ -638,6 +728,10 @@ impl Receiver {
                 Event::Close(frame)
             }
             OpCode::Text | OpCode::Binary | OpCode::Continuation => {
+                #[cfg(feature = "deflate")]
+                if self.message.as_ref().is_some_and(|m| m.compressed) {
+                    return self.end_compressed_frame(frame.fin);
+                }
                 if !frame.fin {
                     return Ok(None);
                 }
@@ -657,6 +751,38 @@ impl Receiver {
             }
         };
         Ok(Some(event))
+    }
+}
+
+impl Receiver {
+    /// A frame of a compressed message is complete: inflate it (within
+    /// `max_message_size`, counted across the message's frames, as the
+    /// output grows: RFC 7692 §7.2.2 appends `00 00 ff ff` to the last),
+    /// and deliver the message at its last frame.
+    #[cfg(feature = "deflate")]
+    #[inline(never)]
+    fn end_compressed_frame(&mut self, fin: bool) -> Result<Option<Event>, Error> {
+        let (Some(message), Some(inflate)) = (&mut self.message, &mut self.inflate) else {
+            return Ok(None);
+        };
+        let inflated = inflate.decompress(&message.data, fin)?;
+        message.data.clear();
+        let Some(data) = inflated else {
+            return Ok(None);
+        };
+        let text = message.text;
+        self.message = None;
+        self.inflated += 1;
+        self.give_back_budget();
+        Ok(Some(Event::Message(if text {
+            // §8.1: invalid UTF-8 in a text message MUST fail the connection.
+            Message::Text(
+                String::from_utf8(data)
+                    .map_err(|_| Error::Protocol(ProtocolViolation::InvalidUtf8))?,
+            )
+        } else {
+            Message::Binary(data)
+        })))
     }
 }
 

@@ -20,6 +20,14 @@ pub enum Error {
     Join(syncws::Error),
     /// The cluster has been shut down.
     Stopped,
+    /// Text that is not a [`GlobalId`](crate::GlobalId) (`NODE-N`: 16 lowercase hex
+    /// digits, `-`, a decimal number).
+    InvalidId {
+        /// The text (its first 64 characters).
+        input: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
 }
 
 /// A result with the cluster's [`Error`].
@@ -52,6 +60,7 @@ impl fmt::Display for Error {
             Error::Redis(e) => write!(f, "Redis error: {e}"),
             Error::Join(e) => write!(f, "cannot join the room: {e}"),
             Error::Stopped => f.write_str("the cluster has been shut down"),
+            Error::InvalidId { input, why } => write!(f, "not a connection id: {input:?}: {why}"),
         }
     }
 }
@@ -61,7 +70,7 @@ impl std::error::Error for Error {
         match self {
             Error::Unavailable(e) | Error::Redis(e) => Some(e),
             Error::Join(e) => Some(e),
-            Error::Stopped => None,
+            Error::Stopped | Error::InvalidId { .. } => None,
         }
     }
 }

@@ -39,12 +39,14 @@
 
 mod cluster;
 mod error;
+mod id;
 mod keys;
 mod reader;
 mod types;
 
 pub use cluster::{Cluster, ClusterBuilder, Room, RoomMembership};
 pub use error::{Error, Result};
+pub use id::GlobalId;
 pub use types::{Epoch, Loss, LossCallback, LossPolicy, Offset, PublishId, Published, Stats};
 
 /// The README's examples, compiled as doctests.

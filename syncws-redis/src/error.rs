@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::id::GlobalId;
+
 /// What went wrong talking to Redis.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -20,13 +22,31 @@ pub enum Error {
     Join(syncws::Error),
     /// The cluster has been shut down.
     Stopped,
-    /// Text that is not a [`GlobalId`](crate::GlobalId) (`NODE-N`: 16 lowercase hex
+    /// Text that is not a [`GlobalId`] (`NODE-N`: 16 lowercase hex
     /// digits, `-`, a decimal number).
     InvalidId {
         /// The text (its first 64 characters).
         input: String,
         /// What is wrong with it.
         why: &'static str,
+    },
+    /// No live node has this id: its node shut down, stopped renewing its
+    /// heartbeat (it died, froze, or lost Redis for longer than the
+    /// heartbeat's time to live), or never existed. Nothing was stored.
+    Gone(GlobalId),
+    /// The id's node is live and answered that it has no open connection
+    /// by that id (it ended, or never was); nothing was sent.
+    NoSuchConnection(GlobalId),
+    /// The id's node did not answer within the time given: the message is
+    /// in its inbox and may or may not reach the connection (a node that
+    /// froze, or one that died after its last heartbeat).
+    NoAnswer(GlobalId),
+    /// The node's inbox holds as many unread entries as it may
+    /// ([`inbox_limit`](crate::ClusterBuilder::inbox_limit)): that node
+    /// does not keep up, or is frozen. Nothing was stored.
+    InboxFull {
+        /// The node's id.
+        node: String,
     },
 }
 
@@ -61,6 +81,12 @@ impl fmt::Display for Error {
             Error::Join(e) => write!(f, "cannot join the room: {e}"),
             Error::Stopped => f.write_str("the cluster has been shut down"),
             Error::InvalidId { input, why } => write!(f, "not a connection id: {input:?}: {why}"),
+            Error::Gone(id) => write!(f, "connection {id}: no live node has it"),
+            Error::NoSuchConnection(id) => {
+                write!(f, "connection {id}: its node has no such connection")
+            }
+            Error::NoAnswer(id) => write!(f, "connection {id}: its node did not answer in time"),
+            Error::InboxFull { node } => write!(f, "node {node}: its inbox is full"),
         }
     }
 }
@@ -70,7 +96,12 @@ impl std::error::Error for Error {
         match self {
             Error::Unavailable(e) | Error::Redis(e) => Some(e),
             Error::Join(e) => Some(e),
-            Error::Stopped | Error::InvalidId { .. } => None,
+            Error::Stopped
+            | Error::InvalidId { .. }
+            | Error::Gone(_)
+            | Error::NoSuchConnection(_)
+            | Error::NoAnswer(_)
+            | Error::InboxFull { .. } => None,
         }
     }
 }

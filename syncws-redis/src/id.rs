@@ -30,6 +30,8 @@ pub(crate) const NODE_ID_LEN: usize = 16;
 /// assert!("9f86d081884c7d65".parse::<GlobalId>().is_err());
 /// # Ok::<(), syncws_redis::Error>(())
 /// ```
+///
+/// A connection's own is [`Cluster::global_id`](crate::Cluster::global_id).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GlobalId {
     node: String,

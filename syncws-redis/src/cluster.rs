@@ -10,6 +10,7 @@ use std::time::Duration;
 use redis::{Connection, RedisResult, Script};
 use syncws::{Backoff, Hub, MessageRef, Sender};
 
+use crate::attach;
 use crate::error::{Error, Result};
 use crate::keys::{self, RoomKeys};
 use crate::node::{self, NodeState};
@@ -43,6 +44,10 @@ pub(crate) struct Settings {
     pub(crate) heartbeat: Duration,
     /// Unread entries a node's inbox may hold before posts are refused.
     pub(crate) inbox_limit: usize,
+    /// How long an attacher's lease lives unless renewed.
+    pub(crate) attach_lease: Duration,
+    /// Forwarded messages an attacher may leave unread.
+    pub(crate) attach_backlog: usize,
 }
 
 impl ClusterBuilder {
@@ -212,6 +217,8 @@ impl Cluster {
                     .max(Duration::from_secs(5)),
                 heartbeat: node::DEFAULT_HEARTBEAT,
                 inbox_limit: node::DEFAULT_INBOX_LIMIT,
+                attach_lease: attach::DEFAULT_LEASE,
+                attach_backlog: attach::DEFAULT_BACKLOG,
             },
         }
     }

@@ -48,6 +48,22 @@ pub enum Error {
         /// The node's id.
         node: String,
     },
+    /// Another attacher holds the connection's lease (until it gives it
+    /// up, or its lease expires).
+    AttachedElsewhere(GlobalId),
+    /// The connection is open but its handler has not detached it.
+    NotDetached(GlobalId),
+    /// This attacher's lease expired (it was not renewed in time) and
+    /// another attacher took the connection.
+    LeaseLost(GlobalId),
+    /// The attached connection has ended, after every message it sent
+    /// before: the peer's close frame, if it closed cleanly.
+    Ended {
+        /// The connection.
+        id: GlobalId,
+        /// The close frame it ended with, if any.
+        close: Option<syncws::CloseFrame>,
+    },
 }
 
 /// A result with the cluster's [`Error`].
@@ -87,6 +103,18 @@ impl fmt::Display for Error {
             }
             Error::NoAnswer(id) => write!(f, "connection {id}: its node did not answer in time"),
             Error::InboxFull { node } => write!(f, "node {node}: its inbox is full"),
+            Error::AttachedElsewhere(id) => write!(f, "connection {id}: attached elsewhere"),
+            Error::NotDetached(id) => write!(f, "connection {id}: not detached"),
+            Error::LeaseLost(id) => {
+                write!(f, "connection {id}: the lease expired, taken by another")
+            }
+            Error::Ended {
+                id,
+                close: Some(close),
+            } => write!(f, "connection {id} ended: {close}"),
+            Error::Ended { id, close: None } => {
+                write!(f, "connection {id} ended without a close frame")
+            }
         }
     }
 }
@@ -101,7 +129,11 @@ impl std::error::Error for Error {
             | Error::Gone(_)
             | Error::NoSuchConnection(_)
             | Error::NoAnswer(_)
-            | Error::InboxFull { .. } => None,
+            | Error::InboxFull { .. }
+            | Error::AttachedElsewhere(_)
+            | Error::NotDetached(_)
+            | Error::LeaseLost(_)
+            | Error::Ended { .. } => None,
         }
     }
 }

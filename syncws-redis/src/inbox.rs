@@ -1,6 +1,6 @@
 //! A node's inbox: a Redis stream per node that any node posts to (sends
-//! to a connection here, listing requests, answers to this node's own
-//! requests), read by one thread of this node with XREAD BLOCK.
+//! to a connection here, listing and attach requests, answers to this
+//! node's own requests), read by one thread of this node with XREAD BLOCK.
 //!
 //! A stream rather than pub/sub: what is posted while this node is briefly
 //! away from Redis waits in it, read after the reconnection from where the
@@ -18,7 +18,7 @@ use redis::{Connection, RedisResult, Script, Value};
 use crate::cluster::{Inner, random_bytes};
 use crate::error::Result;
 use crate::node::NodeKeys;
-use crate::{direct, listing};
+use crate::{attach, direct, listing};
 
 /// Entries read per XREAD, at most.
 const BATCH: usize = 256;
@@ -207,12 +207,13 @@ fn handle(inner: &Inner, letter: &Letter) {
         Some("s") => direct::handle_send(inner, letter),
         Some("l") => listing::handle_request(inner, letter),
         Some("a") => direct::handle_answer(inner, letter),
+        Some("t") => attach::handle_request(inner, letter),
         other => log::warn!("syncws-redis: inbox: an entry of unknown kind {other:?}"),
     }
 }
 
 /// The stream id just after `id` (`ms-seq`).
-fn next_id(id: &str) -> String {
+pub(crate) fn next_id(id: &str) -> String {
     match id.split_once('-') {
         Some((ms, seq)) => match seq.parse::<u64>() {
             Ok(seq) => format!("{ms}-{}", seq.saturating_add(1)),

@@ -18,7 +18,9 @@
 //! that no live node has it ([`Error::Gone`]);
 //! [`Cluster::send_to_confirmed`] waits for its node's answer; and
 //! [`Cluster::list_connections`] lists the connections of every live node.
-//! Nodes announce themselves with a heartbeat key that expires.
+//! Nodes announce themselves with a heartbeat key that expires. A
+//! connection detached on its node can be attached from any other with
+//! [`Cluster::attach`].
 //!
 //! ```no_run
 //! use syncws::Server;
@@ -44,6 +46,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod attach;
 mod cluster;
 mod direct;
 mod error;
@@ -55,6 +58,7 @@ mod node;
 mod reader;
 mod types;
 
+pub use attach::Attachment;
 pub use cluster::{Cluster, ClusterBuilder, Room, RoomMembership};
 pub use error::{Error, Result};
 pub use id::GlobalId;

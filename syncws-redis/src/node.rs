@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread;
 use std::time::Duration;
 
@@ -99,6 +99,10 @@ pub(crate) struct NodeState {
     pub(crate) next_request: AtomicU64,
     /// Connections that direct sends reached, each in a hub of its own.
     pub(crate) direct: Mutex<HashMap<ConnectionId, Direct>>,
+    /// The forwarders of attached connections, each woken by an attach.
+    pub(crate) forwarders: Mutex<HashMap<ConnectionId, crossbeam_channel::Sender<()>>>,
+    /// The cluster itself, for the threads this node starts later.
+    me: OnceLock<Weak<Inner>>,
 }
 
 impl NodeState {
@@ -114,12 +118,19 @@ impl NodeState {
             pending: Mutex::new(HashMap::new()),
             next_request: AtomicU64::new(0),
             direct: Mutex::new(HashMap::new()),
+            forwarders: Mutex::new(HashMap::new()),
+            me: OnceLock::new(),
         }
     }
 
     /// The server, if one is served and still runs.
     pub(crate) fn server(&self) -> Option<ServerHandle> {
         lock(&self.server).as_ref()?.upgrade()
+    }
+
+    /// The cluster, weakly.
+    pub(crate) fn this(&self) -> Option<&Weak<Inner>> {
+        self.me.get()
     }
 
     /// A receiver that ends (disconnected) when the node leaves.
@@ -130,6 +141,7 @@ impl NodeState {
 
 /// Announce the node, and start its heartbeat and inbox threads.
 pub(crate) fn start(inner: &Arc<Inner>) -> Result<()> {
+    let _ = inner.node.me.set(Arc::downgrade(inner));
     beat(inner)?;
     let spawn_error = |e: std::io::Error| Error::Unavailable(redis::RedisError::from(e));
     let weak = Arc::downgrade(inner);

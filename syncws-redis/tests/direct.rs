@@ -196,3 +196,39 @@ fn a_listing_has_every_nodes_connections_and_names_the_node_that_did_not_answer(
     assert_eq!(listing.answered, [b.cluster.node_id()]);
     assert_eq!(listing.silent, [frozen]);
 }
+
+#[test]
+fn a_post_to_a_full_inbox_is_refused_not_pushed_out() {
+    let Some(binary) = support::redis_binary() else {
+        return;
+    };
+    let redis = Redis::start(binary, Persistence::None);
+    let b = Addressed::start(builder(&redis).inbox_limit(2));
+    // A live node that reads nothing.
+    let frozen = "f0f0f0f0f0f0f0f0";
+    redis::cmd("SET")
+        .arg(format!("syncws:node:{{{frozen}}}"))
+        .arg("")
+        .arg("PX")
+        .arg(60_000)
+        .query::<()>(&mut support::redis_connection(&redis))
+        .unwrap();
+    let id: GlobalId = format!("{frozen}-1").parse().unwrap();
+    b.cluster.send_to(&id, MessageRef::Text("1")).unwrap();
+    b.cluster.send_to(&id, MessageRef::Text("2")).unwrap();
+    match b.cluster.send_to(&id, MessageRef::Text("3")) {
+        Err(Error::InboxFull { node }) => assert_eq!(node, frozen),
+        other => panic!("expected InboxFull, got {other:?}"),
+    }
+    let kept: usize = redis::cmd("XLEN")
+        .arg(format!("syncws:inbox:{{{frozen}}}"))
+        .query(&mut support::redis_connection(&redis))
+        .unwrap();
+    assert_eq!(kept, 2, "the first two are still there");
+    // A confirmed send to it is not stored either, and says so.
+    assert!(matches!(
+        b.cluster
+            .send_to_confirmed(&id, MessageRef::Text("4"), Duration::from_millis(100)),
+        Err(Error::InboxFull { .. })
+    ));
+}

@@ -8,7 +8,7 @@
 //! is what is unread, and a post to a full inbox is refused, never pushed
 //! out by a cap.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{OnceLock, Weak};
 use std::time::Duration;
 
@@ -18,10 +18,38 @@ use redis::{Connection, RedisResult, Script, Value};
 use crate::cluster::{Inner, random_bytes};
 use crate::error::Result;
 use crate::node::NodeKeys;
+use crate::types::hex;
 use crate::{attach, direct, listing};
 
 /// Entries read per XREAD, at most.
 const BATCH: usize = 256;
+/// Post ids remembered to handle each once: a post run twice is stored
+/// twice next to each other, far fewer than this apart.
+const SEEN: usize = 4096;
+
+/// The post ids handled last.
+#[derive(Default)]
+struct Seen {
+    order: VecDeque<Vec<u8>>,
+    ids: HashSet<Vec<u8>>,
+}
+
+impl Seen {
+    /// True the first time `id` is seen (within the last [`SEEN`]).
+    fn first(&mut self, id: &[u8]) -> bool {
+        if self.ids.contains(id) {
+            return false;
+        }
+        if self.order.len() == SEEN {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+        self.order.push_back(id.to_vec());
+        self.ids.insert(id.to_vec());
+        true
+    }
+}
 
 /// One entry of an inbox: its stream id and its fields.
 #[derive(Debug, Default)]
@@ -85,14 +113,18 @@ return 1
     })
 }
 
-/// Post `fields` to `node`'s inbox.
+/// Post `fields` to `node`'s inbox, with a random post id (`p`): a post
+/// whose connection broke after Redis ran it may be run again (see
+/// `Inner::with_connection`), and the reading node handles each id once.
 pub(crate) fn post(inner: &Inner, node: &str, fields: &[(&str, &[u8])]) -> Result<Posted> {
     let keys = NodeKeys::new(&inner.settings.namespace, node);
     let mut invocation = post_script().prepare_invoke();
     invocation
         .key(&keys.alive)
         .key(&keys.inbox)
-        .arg(inner.settings.inbox_limit);
+        .arg(inner.settings.inbox_limit)
+        .arg("p")
+        .arg(hex(&random_bytes()));
     for (name, value) in fields {
         invocation.arg(*name).arg(*value);
     }
@@ -129,10 +161,11 @@ pub(crate) fn run(cluster: Weak<Inner>, halted: Receiver<()>) {
     let mut connection: Option<Connection> = None;
     // A node id is new at every start, so its inbox starts empty.
     let mut last = String::from("0-0");
+    let mut seen = Seen::default();
     let mut failures: u32 = 0;
     loop {
         let step = match connection.as_mut() {
-            Some(c) => read_once(&cluster, c, &inbox, block, &mut last),
+            Some(c) => read_once(&cluster, c, &inbox, block, &mut last, &mut seen),
             None => match cluster.upgrade() {
                 Some(inner) => inner.open(block + inner.settings.timeout).map(|c| {
                     connection = Some(c);
@@ -166,6 +199,7 @@ fn read_once(
     inbox: &str,
     block: Duration,
     last: &mut String,
+    seen: &mut Seen,
 ) -> RedisResult<Option<()>> {
     let reply: Value = redis::cmd("XREAD")
         .arg("COUNT")
@@ -185,7 +219,9 @@ fn read_once(
             return Ok(None);
         }
         for letter in &letters {
-            handle(&inner, letter);
+            if seen.first(letter.bytes("p")) {
+                handle(&inner, letter);
+            }
             last.clone_from(&letter.id);
         }
         direct::prune(&inner);
@@ -291,6 +327,18 @@ mod tests {
         assert_eq!(letters[0].text("k"), Some("s"));
         assert_eq!(letters[0].number("c"), Some(17));
         assert!(parse_xread(Value::Nil).is_empty());
+    }
+
+    #[test]
+    fn a_post_id_is_handled_once_within_the_last_ones_seen() {
+        let mut seen = Seen::default();
+        assert!(seen.first(b"a"));
+        assert!(!seen.first(b"a"));
+        for i in 0..SEEN {
+            assert!(seen.first(i.to_string().as_bytes()));
+        }
+        assert!(seen.first(b"a"), "forgotten after SEEN others");
+        assert_eq!(seen.ids.len(), SEEN);
     }
 
     #[test]

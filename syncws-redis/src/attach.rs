@@ -26,7 +26,7 @@ use crate::cluster::{Cluster, ClusterBuilder, Inner, lock, random_bytes};
 use crate::direct::{self, Request};
 use crate::error::{Error, Result};
 use crate::id::GlobalId;
-use crate::inbox::{self, Letter, Posted};
+use crate::inbox::{self, Letter, Posted, Seen};
 use crate::node::NodeKeys;
 use crate::types::hex;
 
@@ -206,6 +206,7 @@ pub struct Attachment {
     /// The stream id of the last entry returned to the application.
     returned: String,
     ready: VecDeque<Letter>,
+    seen: Seen,
     ended: bool,
     /// Set by the renewing thread when the lease is no longer ours.
     lost: Arc<AtomicBool>,
@@ -266,6 +267,7 @@ impl Cluster {
             fetched: "0-0".into(),
             returned: "0-0".into(),
             ready: VecDeque::new(),
+            seen: Seen::default(),
             ended: false,
             lost: Arc::clone(&lost),
             _renewing: renewing,
@@ -435,7 +437,9 @@ impl Attachment {
             return Err(Error::LeaseLost(self.id.clone()));
         }
         self.fetched.clone_from(&last.id);
-        self.ready.extend(letters);
+        let seen = &mut self.seen;
+        self.ready
+            .extend(letters.into_iter().filter(|l| seen.first(l.bytes("p"))));
         Ok(())
     }
 
@@ -583,7 +587,11 @@ fn store(inner: &Inner, keys: &AttachKeys, item: &Item) -> Result<Forwarded> {
         .key(&keys.stream)
         .arg(inner.settings.attach_backlog)
         .arg(u8::from(matches!(item, Item::End(_))))
-        .arg(stream_ttl(inner));
+        .arg(stream_ttl(inner))
+        // A store run again on a new connection is read once (see
+        // `inbox::post`).
+        .arg("p")
+        .arg(hex(&random_bytes()));
     match item {
         Item::Message(message) => {
             let kind: &[u8] = match message {

@@ -28,15 +28,19 @@ const BATCH: usize = 256;
 const SEEN: usize = 4096;
 
 /// The post ids handled last.
-#[derive(Default)]
-struct Seen {
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
     order: VecDeque<Vec<u8>>,
     ids: HashSet<Vec<u8>>,
 }
 
 impl Seen {
-    /// True the first time `id` is seen (within the last [`SEEN`]).
-    fn first(&mut self, id: &[u8]) -> bool {
+    /// True the first time `id` is seen (within the last [`SEEN`]), and
+    /// for an entry without one.
+    pub(crate) fn first(&mut self, id: &[u8]) -> bool {
+        if id.is_empty() {
+            return true;
+        }
         if self.ids.contains(id) {
             return false;
         }
@@ -334,6 +338,10 @@ mod tests {
         let mut seen = Seen::default();
         assert!(seen.first(b"a"));
         assert!(!seen.first(b"a"));
+        assert!(
+            seen.first(b"") && seen.first(b""),
+            "no id: never a duplicate"
+        );
         for i in 0..SEEN {
             assert!(seen.first(i.to_string().as_bytes()));
         }

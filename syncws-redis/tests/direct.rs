@@ -6,6 +6,7 @@ mod support;
 
 use std::time::Duration;
 
+use support::proxy::Proxy;
 use support::{Addressed, Member, Persistence, Redis};
 use syncws::MessageRef;
 use syncws_redis::{Cluster, ClusterBuilder, Error, GlobalId};
@@ -231,4 +232,49 @@ fn a_post_to_a_full_inbox_is_refused_not_pushed_out() {
             .send_to_confirmed(&id, MessageRef::Text("4"), Duration::from_millis(100)),
         Err(Error::InboxFull { .. })
     ));
+}
+
+#[test]
+fn a_frozen_node_is_named_as_not_answering_and_is_listed_again_once_thawed() {
+    let Some(binary) = support::redis_binary() else {
+        return;
+    };
+    let redis = Redis::start(binary, Persistence::None);
+    let a = Addressed::start(builder(&redis));
+    // Node b reaches Redis through a proxy the test pauses: frozen, its
+    // heartbeat still there (15 s), nothing it reads or answers gets
+    // through.
+    let proxy = Proxy::start(redis.port);
+    let b = Addressed::start(Cluster::builder(&proxy.url()).timeout(Duration::from_secs(2)));
+    let (_a1, a1) = support::open_addressed(&a.url("/"));
+    let (_b1, b1) = support::open_addressed(&b.url("/"));
+    let listing = a.cluster.list_connections(Duration::from_secs(2)).unwrap();
+    assert_eq!(listing.connections.len(), 2);
+
+    proxy.pause();
+    let listing = a
+        .cluster
+        .list_connections(Duration::from_millis(500))
+        .unwrap();
+    let ids: Vec<GlobalId> = listing.connections.iter().map(|c| c.id.clone()).collect();
+    assert_eq!(ids, std::slice::from_ref(&a1));
+    assert_eq!(listing.silent, [b.cluster.node_id()]);
+    assert!(matches!(
+        a.cluster
+            .send_to_confirmed(&b1, MessageRef::Text("frozen?"), Duration::from_millis(300)),
+        Err(Error::NoAnswer(_))
+    ));
+
+    proxy.resume();
+    let mut expected = vec![a1, b1];
+    expected.sort();
+    let thawed = support::eventually(Duration::from_secs(20), || {
+        let listing = a
+            .cluster
+            .list_connections(Duration::from_millis(500))
+            .unwrap();
+        let ids: Vec<GlobalId> = listing.connections.iter().map(|c| c.id.clone()).collect();
+        ids == expected && listing.silent.is_empty()
+    });
+    assert!(thawed, "the thawed node answers again");
 }

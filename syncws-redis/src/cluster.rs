@@ -109,7 +109,9 @@ impl ClusterBuilder {
         self
     }
 
-    /// Connect, and start the reader thread.
+    /// Connect, and start the node's threads: the rooms' reader, the
+    /// heartbeat (written once before this returns, so the node is live
+    /// when it does) and the inbox's reader.
     ///
     /// # Errors
     /// [`Error::Redis`] for a URL that is not Redis's;

@@ -638,9 +638,14 @@ fn forward(cluster: &Weak<Inner>, id: &GlobalId, attached: &Attached, woken: &Re
     };
     let mut held: Option<Item> = None;
     let mut renewed = Instant::now();
+    // Set once the backlog was full and the connection is being closed:
+    // nothing after that point is forwarded but the end, or an attacher
+    // that caught up would read on past a hole.
+    let mut closing = false;
     loop {
         if held.is_none() {
             held = match attached.read_message_timeout(FORWARDER_POLL) {
+                Ok(_) if closing => None,
                 Ok(message) => Some(Item::Message(message)),
                 Err(syncws::Error::Timeout(_)) => None,
                 Err(syncws::Error::Closed(frame)) => Some(Item::End(Some(frame))),
@@ -694,6 +699,7 @@ fn forward(cluster: &Weak<Inner>, id: &GlobalId, attached: &Attached, woken: &Re
                 // Never thinned: the attacher reads what was forwarded,
                 // then the end.
                 held = None;
+                closing = true;
                 log::info!("syncws-redis: {id}: the attacher's backlog is full; closing with 1013");
                 let _ = attached
                     .sender()

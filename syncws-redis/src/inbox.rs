@@ -224,7 +224,14 @@ fn read_once(
         }
         for letter in &letters {
             if seen.first(letter.bytes("p")) {
-                handle(&inner, letter);
+                // A bug met by one entry must not end the thread: the node
+                // would stay live by its heartbeat and never answer.
+                let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    handle(&inner, letter)
+                }));
+                if handled.is_err() {
+                    log::error!("syncws-redis: inbox: handling entry {} panicked", letter.id);
+                }
             }
             last.clone_from(&letter.id);
         }

@@ -278,3 +278,35 @@ fn a_frozen_node_is_named_as_not_answering_and_is_listed_again_once_thawed() {
     });
     assert!(thawed, "the thawed node answers again");
 }
+
+#[test]
+fn while_redis_is_away_a_send_fails_at_once_and_after_its_restart_the_nodes_are_reached_again() {
+    let Some(binary) = support::redis_binary() else {
+        return;
+    };
+    let mut redis = Redis::start(binary, Persistence::None);
+    let beat = |r: &Redis| builder(r).heartbeat(Duration::from_millis(600));
+    let a = Addressed::start(beat(&redis));
+    let b = Addressed::start(beat(&redis));
+    let (ws, id) = support::open_addressed(&a.url("/"));
+    let client = Member::reading(ws);
+    redis.kill();
+    assert!(matches!(
+        b.cluster.send_to(&id, MessageRef::Text("lost?")),
+        Err(Error::Unavailable(_))
+    ));
+    // Restarted empty: the heartbeats come back with the next renewal,
+    // the inboxes with the next post.
+    redis.restart();
+    let reached = support::eventually(Duration::from_secs(20), || {
+        b.cluster
+            .send_to_confirmed(&id, MessageRef::Text("back"), Duration::from_millis(500))
+            .is_ok()
+    });
+    assert!(reached, "node a answers for its connection again");
+    let got = client.wait(WAIT, |r| r.messages.iter().any(|m| m == "back"));
+    assert!(
+        got.messages.iter().all(|m| m == "back"),
+        "only what was confirmed or may still be: {got:?}"
+    );
+}

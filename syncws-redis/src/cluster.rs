@@ -10,8 +10,10 @@ use std::time::Duration;
 use redis::{Connection, RedisResult, Script};
 use syncws::{Backoff, Hub, MessageRef, Sender};
 
+use crate::attach;
 use crate::error::{Error, Result};
 use crate::keys::{self, RoomKeys};
+use crate::node::{self, NodeState};
 use crate::reader;
 use crate::types::{Epoch, LossPolicy, Offset, PublishId, Published, Stats, hex};
 
@@ -38,6 +40,14 @@ pub(crate) struct Settings {
     pub(crate) member_bytes: usize,
     pub(crate) loss_policy: LossPolicy,
     pub(crate) backoff: Backoff,
+    /// How long a node's heartbeat key lives; renewed every third of it.
+    pub(crate) heartbeat: Duration,
+    /// Unread entries a node's inbox may hold before posts are refused.
+    pub(crate) inbox_limit: usize,
+    /// How long an attacher's lease lives unless renewed.
+    pub(crate) attach_lease: Duration,
+    /// Forwarded messages an attacher may leave unread.
+    pub(crate) attach_backlog: usize,
 }
 
 impl ClusterBuilder {
@@ -99,7 +109,9 @@ impl ClusterBuilder {
         self
     }
 
-    /// Connect, and start the reader thread.
+    /// Connect, and start the node's threads: the rooms' reader, the
+    /// heartbeat (written once before this returns, so the node is live
+    /// when it does) and the inbox's reader.
     ///
     /// # Errors
     /// [`Error::Redis`] for a URL that is not Redis's;
@@ -108,10 +120,12 @@ impl ClusterBuilder {
         let client = redis::Client::open(self.url.as_str()).map_err(Error::Redis)?;
         let (wake, woken) = crossbeam_channel::bounded(1);
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+        let node_id = hex(&random_bytes());
         let inner = Arc::new(Inner {
             client,
+            node: NodeState::new(&self.settings.namespace, &node_id),
             settings: self.settings,
-            node_id: hex(&random_bytes()),
+            node_id,
             rooms: Mutex::new(HashMap::new()),
             pool: Mutex::new(Vec::new()),
             reader_id: Mutex::new(None),
@@ -131,6 +145,8 @@ impl ClusterBuilder {
             .name("syncws-redis-reader".into())
             .spawn(move || reader::run(weak, woken, stopped))
             .map_err(|e| Error::Unavailable(redis::RedisError::from(e)))?;
+        // Announced before this returns: the node's ids are live from now.
+        node::start(&inner)?;
         Ok(Cluster { inner })
     }
 }
@@ -151,7 +167,7 @@ impl ClusterBuilder {
 /// ```
 #[derive(Clone)]
 pub struct Cluster {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl fmt::Debug for Cluster {
@@ -201,6 +217,10 @@ impl Cluster {
                 backoff: Backoff::default()
                     .initial(Duration::from_millis(100))
                     .max(Duration::from_secs(5)),
+                heartbeat: node::DEFAULT_HEARTBEAT,
+                inbox_limit: node::DEFAULT_INBOX_LIMIT,
+                attach_lease: attach::DEFAULT_LEASE,
+                attach_backlog: attach::DEFAULT_BACKLOG,
             },
         }
     }
@@ -227,9 +247,12 @@ impl Cluster {
     }
 
     /// Stop the reader: local members receive nothing more; publishing and
-    /// joining fail with [`Error::Stopped`].
+    /// joining fail with [`Error::Stopped`]. The node's heartbeat key and
+    /// inbox are removed from Redis (best effort, within the cluster's
+    /// timeout), so its ids are answered as [`Error::Gone`] at once.
     pub fn shutdown(&self) {
         self.inner.stop();
+        node::leave(&self.inner);
     }
 }
 
@@ -452,7 +475,9 @@ impl Counters {
 pub(crate) struct Inner {
     client: redis::Client,
     pub(crate) settings: Settings,
-    node_id: String,
+    pub(crate) node_id: String,
+    /// The node's part: its server, heartbeat, inbox and waiting callers.
+    pub(crate) node: NodeState,
     pub(crate) rooms: Mutex<HashMap<String, LocalRoom>>,
     pool: Mutex<Vec<Connection>>,
     /// The reader's connection id in Redis, for CLIENT UNBLOCK.
@@ -499,7 +524,7 @@ impl Inner {
         self.wake_reader();
     }
 
-    fn check_running(&self) -> Result<()> {
+    pub(crate) fn check_running(&self) -> Result<()> {
         if self.is_stopped() {
             Err(Error::Stopped)
         } else {

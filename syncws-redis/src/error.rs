@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::id::GlobalId;
+
 /// What went wrong talking to Redis.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -20,6 +22,48 @@ pub enum Error {
     Join(syncws::Error),
     /// The cluster has been shut down.
     Stopped,
+    /// Text that is not a [`GlobalId`] (`NODE-N`: 16 lowercase hex
+    /// digits, `-`, a decimal number).
+    InvalidId {
+        /// The text (its first 64 characters).
+        input: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// No live node has this id: its node shut down, stopped renewing its
+    /// heartbeat (it died, froze, or lost Redis for longer than the
+    /// heartbeat's time to live), or never existed. Nothing was stored.
+    Gone(GlobalId),
+    /// The id's node is live and answered that it has no open connection
+    /// by that id (it ended, or never was); nothing was sent.
+    NoSuchConnection(GlobalId),
+    /// The id's node did not answer within the time given: the message is
+    /// in its inbox and may or may not reach the connection (a node that
+    /// froze, or one that died after its last heartbeat).
+    NoAnswer(GlobalId),
+    /// The node's inbox holds as many unread entries as it may
+    /// ([`inbox_limit`](crate::ClusterBuilder::inbox_limit)): that node
+    /// does not keep up, or is frozen. Nothing was stored.
+    InboxFull {
+        /// The node's id.
+        node: String,
+    },
+    /// Another attacher holds the connection's lease (until it gives it
+    /// up, or its lease expires).
+    AttachedElsewhere(GlobalId),
+    /// The connection is open but its handler has not detached it.
+    NotDetached(GlobalId),
+    /// This attacher's lease expired (it was not renewed in time) and
+    /// another attacher took the connection.
+    LeaseLost(GlobalId),
+    /// The attached connection has ended, after every message it sent
+    /// before: the peer's close frame, if it closed cleanly.
+    Ended {
+        /// The connection.
+        id: GlobalId,
+        /// The close frame it ended with, if any.
+        close: Option<syncws::CloseFrame>,
+    },
 }
 
 /// A result with the cluster's [`Error`].
@@ -52,6 +96,25 @@ impl fmt::Display for Error {
             Error::Redis(e) => write!(f, "Redis error: {e}"),
             Error::Join(e) => write!(f, "cannot join the room: {e}"),
             Error::Stopped => f.write_str("the cluster has been shut down"),
+            Error::InvalidId { input, why } => write!(f, "not a connection id: {input:?}: {why}"),
+            Error::Gone(id) => write!(f, "connection {id}: no live node has it"),
+            Error::NoSuchConnection(id) => {
+                write!(f, "connection {id}: its node has no such connection")
+            }
+            Error::NoAnswer(id) => write!(f, "connection {id}: its node did not answer in time"),
+            Error::InboxFull { node } => write!(f, "node {node}: its inbox is full"),
+            Error::AttachedElsewhere(id) => write!(f, "connection {id}: attached elsewhere"),
+            Error::NotDetached(id) => write!(f, "connection {id}: not detached"),
+            Error::LeaseLost(id) => {
+                write!(f, "connection {id}: the lease expired, taken by another")
+            }
+            Error::Ended {
+                id,
+                close: Some(close),
+            } => write!(f, "connection {id} ended: {close}"),
+            Error::Ended { id, close: None } => {
+                write!(f, "connection {id} ended without a close frame")
+            }
         }
     }
 }
@@ -61,7 +124,16 @@ impl std::error::Error for Error {
         match self {
             Error::Unavailable(e) | Error::Redis(e) => Some(e),
             Error::Join(e) => Some(e),
-            Error::Stopped => None,
+            Error::Stopped
+            | Error::InvalidId { .. }
+            | Error::Gone(_)
+            | Error::NoSuchConnection(_)
+            | Error::NoAnswer(_)
+            | Error::InboxFull { .. }
+            | Error::AttachedElsewhere(_)
+            | Error::NotDetached(_)
+            | Error::LeaseLost(_)
+            | Error::Ended { .. } => None,
         }
     }
 }

@@ -13,6 +13,15 @@
 //! 1013 by default) and counted in [`Stats`]. See README.md for the
 //! guarantees and the Redis settings they need.
 //!
+//! Every connection of a node's server (see [`Cluster::serve`]) also has a
+//! [`GlobalId`]: [`Cluster::send_to`] reaches it from any node, or answers
+//! that no live node has it ([`Error::Gone`]);
+//! [`Cluster::send_to_confirmed`] waits for its node's answer; and
+//! [`Cluster::list_connections`] lists the connections of every live node.
+//! Nodes announce themselves with a heartbeat key that expires. A
+//! connection detached on its node can be attached from any other with
+//! [`Cluster::attach`].
+//!
 //! ```no_run
 //! use syncws::Server;
 //! use syncws_redis::Cluster;
@@ -37,14 +46,23 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod attach;
 mod cluster;
+mod direct;
 mod error;
+mod id;
+mod inbox;
 mod keys;
+mod listing;
+mod node;
 mod reader;
 mod types;
 
+pub use attach::Attachment;
 pub use cluster::{Cluster, ClusterBuilder, Room, RoomMembership};
 pub use error::{Error, Result};
+pub use id::GlobalId;
+pub use listing::{ListedConnection, Listing};
 pub use types::{Epoch, Loss, LossCallback, LossPolicy, Offset, PublishId, Published, Stats};
 
 /// The README's examples, compiled as doctests.

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -261,5 +263,97 @@ impl Member {
             }
             thread::sleep(Duration::from_millis(10));
         }
+    }
+}
+
+/// A node whose server answers for its connections' global ids: each
+/// connection is told `id:<its global id>`, then its messages are
+/// recorded; `detach` detaches it.
+pub struct Addressed {
+    pub cluster: Cluster,
+    pub server: ServerHandle,
+    /// What the connections of this node sent to the server, in order.
+    pub heard: Arc<Mutex<Vec<String>>>,
+}
+
+impl Addressed {
+    pub fn start(builder: ClusterBuilder) -> Addressed {
+        let cluster = builder.connect().expect("cluster connects");
+        let for_handler = cluster.clone();
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&heard);
+        let server = syncws::Server::bind("127.0.0.1:0")
+            .unwrap()
+            .start(move |mut ws| {
+                let id = for_handler.global_id(&ws).expect("a server connection");
+                if ws.send_text(&format!("id:{id}")).is_err() {
+                    return;
+                }
+                loop {
+                    match ws.read_message() {
+                        Ok(Message::Text(text)) if text == "detach" => {
+                            let _ = ws.detach();
+                            return;
+                        }
+                        Ok(Message::Text(text)) => record.lock().unwrap().push(text),
+                        Ok(_) => {}
+                        Err(_) => return,
+                    }
+                }
+            })
+            .unwrap();
+        cluster.serve(&server);
+        Addressed {
+            cluster,
+            server,
+            heard,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.server.local_addr())
+    }
+}
+
+impl Drop for Addressed {
+    fn drop(&mut self) {
+        self.cluster.shutdown();
+        self.server.stop();
+    }
+}
+
+/// Connect to an addressed node and read the connection's global id.
+pub fn open_addressed(url: &str) -> (WebSocket, syncws_redis::GlobalId) {
+    let mut ws = syncws::connect(url).expect("connect to the node");
+    ws.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    match ws.read_message() {
+        Ok(Message::Text(text)) => {
+            let id = text.strip_prefix("id:").expect("id:<global id>");
+            (ws, id.parse().expect("a global id"))
+        }
+        other => panic!("expected the id, got {other:?}"),
+    }
+}
+
+/// A connection of the test's own to Redis.
+pub fn redis_connection(redis: &Redis) -> redis::Connection {
+    redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection_with_timeout(Duration::from_secs(5))
+        .unwrap()
+}
+
+/// Poll `condition` every 10 ms until it holds or `timeout` has passed;
+/// whether it held.
+pub fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(10));
     }
 }

@@ -219,6 +219,12 @@ impl Hub {
     /// ahead of anything sent on it later (a close frame included), so it
     /// goes out unless that connection fails. Never waits for the network.
     /// Members whose queue is full are evicted and closed with 1008.
+    ///
+    /// The message is encoded once for all members: as it is for those
+    /// without permessage-deflate (or when it is under their threshold),
+    /// and compressed once per window size for those with it (standing
+    /// alone, so one frame is valid for every member with that window,
+    /// and each member's own compressor takes it into its window).
     pub fn broadcast<'a>(&self, message: impl Into<MessageRef<'a>>) -> usize {
         let message = message.into();
         let opcode = match message {

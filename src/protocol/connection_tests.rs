@@ -573,3 +573,77 @@ fn rfc6455_7_1_2_a_close_frame_unanswered_within_the_close_timeout_fails_the_con
         assert_eq!(c.tcp_close(false), Some(TcpClose::Now));
     }
 }
+
+/// RFC 7692: two connections that agreed to permessage-deflate exchange
+/// compressed messages (RSV1, smaller than the message, context takeover
+/// making the second smaller still), short ones go as they are, and both
+/// ends hibernate after the idle time, by `handle_timeout`, and go on.
+#[cfg(feature = "deflate")]
+#[test]
+fn rfc7692_compressed_messages_flow_and_idle_ends_hibernate() {
+    use crate::protocol::extension::permessage_deflate::{DeflateConfig, Negotiated};
+    use crate::protocol::extension::{self, permessage_deflate};
+
+    let t0 = Instant::now();
+    let config = DeflateConfig::default().hibernate_after(Duration::from_secs(5));
+    let offers = extension::parse(["permessage-deflate; client_max_window_bits"]).unwrap();
+    let params = permessage_deflate::negotiate(&config, &offers)
+        .unwrap()
+        .params;
+    let negotiated = Negotiated::new(params, config);
+    let mut client = connection(Role::Client, t0);
+    let mut server = connection(Role::Server, t0);
+    client.enable_deflate(&negotiated);
+    server.enable_deflate(&negotiated);
+    let chat = r#"{"type":"chat","room":"general","text":"hello there, everyone in the room"}"#;
+
+    let mut sizes = Vec::new();
+    for _ in 0..2 {
+        client.send_text(chat).unwrap();
+        let bytes = client.data_to_send();
+        let (header, _) = FrameHeader::parse(&bytes).unwrap().unwrap();
+        assert_eq!(header.rsv, 0b100, "RSV1: compressed");
+        sizes.push(header.payload_len as usize);
+        server.receive_data(&bytes);
+        assert_eq!(
+            server.next_event(t0),
+            Some(Event::Message(Message::Text(chat.into())))
+        );
+    }
+    assert!(
+        sizes[0] < chat.len() && sizes[1] < sizes[0] / 2,
+        "{sizes:?}"
+    );
+    // Under the threshold (32 bytes): as it is.
+    server.send_text("short").unwrap();
+    let bytes = server.data_to_send();
+    assert_eq!(bytes[0], 0x81);
+    client.receive_data(&bytes);
+    assert_eq!(
+        client.next_event(t0),
+        Some(Event::Message(Message::Text("short".into())))
+    );
+
+    // Idle: both sides look, and hibernate, then go on as before.
+    let due = server.poll_timeout().expect("a look at hibernation is due");
+    assert!(due <= t0 + Duration::from_secs(5));
+    for end in [&mut client, &mut server] {
+        end.handle_timeout(t0 + Duration::from_secs(5));
+        end.handle_timeout(t0 + Duration::from_secs(11));
+    }
+    assert!(!server.receiver.inflate_has_context());
+    assert_eq!(server.session.hibernation_due(), None);
+    assert_eq!(client.session.hibernation_due(), None);
+    client.send_text(chat).unwrap();
+    let bytes = client.data_to_send();
+    let (header, _) = FrameHeader::parse(&bytes).unwrap().unwrap();
+    assert!(
+        (header.payload_len as usize) <= sizes[1] + 2,
+        "the window was kept"
+    );
+    server.receive_data(&bytes);
+    assert_eq!(
+        server.next_event(t0 + Duration::from_secs(12)),
+        Some(Event::Message(Message::Text(chat.into())))
+    );
+}

@@ -9,10 +9,10 @@
 //! - [`frame`] and [`mask`]: the wire format of a frame (RFC 6455 §5).
 //! - [`handshake`]: the opening handshake (§4), both ends.
 //! - `deflate` (feature `deflate`): the permessage-deflate codec (RFC
-//!   7692 §7), per direction, with its limit and hibernation.
+//!   7692 §7), per direction, with its limit and hibernation; a
+//!   [`Connection`] uses it once `enable_deflate` is given the agreement.
 //! - [`extension`]: the `Sec-WebSocket-Extensions` header (§9.1) and the
-//!   negotiation of permessage-deflate (RFC 7692), both ends; not wired
-//!   into the handshake yet.
+//!   negotiation of permessage-deflate (RFC 7692), both ends.
 //!
 //! # Stability
 //! The blocking API at the crate root follows semantic versioning. This

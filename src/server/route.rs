@@ -263,14 +263,16 @@ impl Route {
     /// settings, e.g. for a route whose messages are compressed already.
     ///
     /// ```no_run
-    /// use syncws::{DeflateConfig, Route, Server};
+    /// use syncws::server::Route;
+    /// use syncws::{DeflateConfig, Server};
     ///
     /// let server = Server::bind("127.0.0.1:0")?
     ///     // JPEG frames: compressed already.
-    ///     .route(
+    ///     .websocket(
     ///         Route::exact("/video").deflate(DeflateConfig::default().enabled(false)),
     ///         |_ws| {},
-    ///     );
+    ///     )
+    ///     .serve()?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn deflate(mut self, config: DeflateConfig) -> Route {

@@ -118,7 +118,7 @@ impl Sender {
     /// ```no_run
     /// let ws = syncws::connect("ws://127.0.0.1:9001/upload")?;
     /// let jpeg = std::fs::read("photo.jpg")?;
-    /// ws.sender().send_uncompressed(&jpeg[..])?;
+    /// ws.sender().send_uncompressed(syncws::MessageRef::Binary(&jpeg))?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///

@@ -110,6 +110,21 @@ pub(crate) struct Writer {
     me: Weak<Writer>,
 }
 
+#[cfg(feature = "deflate")]
+impl Drop for Writer {
+    /// A compressor with a zlib context is watched for hibernation: the
+    /// watching thread is told to let it go now.
+    fn drop(&mut self) {
+        let state = self
+            .state
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if state.session.hibernation_due().is_some() {
+            super::hibernation::forget();
+        }
+    }
+}
+
 /// How much a broadcast may find waiting on a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct QueueLimit {

@@ -443,9 +443,16 @@ const CHATTER_LIFETIME: Duration = Duration::from_secs(120);
 
 impl Chatter {
     /// Connect to `url` (an echo route) and start exchanging messages.
+    /// Uncompressed: the server's threads and memory are counted around
+    /// it, and a compressed client would add the thread that hibernates
+    /// idle compressors and 330 KiB of zlib state (the bounds of deflate
+    /// are tested in `tests/deflate_*.rs`).
     #[track_caller]
     pub fn start(url: &str) -> Chatter {
-        let mut ws = syncws::connect(url).unwrap_or_else(|e| panic!("good client: {url}: {e}"));
+        let mut ws = syncws::ClientBuilder::new(url)
+            .deflate(syncws::DeflateConfig::default().enabled(false))
+            .connect()
+            .unwrap_or_else(|e| panic!("good client: {url}: {e}"));
         ws.set_read_timeout(Some(TIMEOUT)).unwrap();
         ws.set_write_timeout(Some(TIMEOUT)).unwrap();
         let stop = Arc::new(AtomicBool::new(false));

@@ -96,8 +96,6 @@ impl Decompressor {
     /// growth that would pass it fails this message with
     /// [`CapacityError::OverBudget`] (1009); it is given back when the
     /// message is delivered, fails, or the decompressor is dropped.
-    // Called by the receiver once deflate is wired into it.
-    #[allow(dead_code)]
     pub(crate) fn share_budget(&mut self, budget: Arc<MessageBudget>) {
         self.budget = Some(budget);
     }
@@ -216,7 +214,7 @@ impl Decompressor {
 
     /// Room for more output once the room is used up: doubling what the
     /// message holds (from [`FIRST_STEP`]), never past the limit, taken
-    /// with `try_reserve` and charged to the budget.
+    /// with `try_reserve` and charged to the budget past the first step.
     fn make_room(&mut self) -> Result<(), Error> {
         if self.filled < self.message.len() || self.filled >= self.max_message_size {
             return Ok(());
@@ -229,7 +227,13 @@ impl Decompressor {
         self.message
             .try_reserve_exact(step)
             .map_err(|_| out_of_memory(step))?;
-        let grown = self.message.capacity() - capacity;
+        // The first step is not charged: like the read buffer, which holds
+        // short uncompressed messages whole and is not charged either, it
+        // is a fixed cost per connection, which the connection limit
+        // bounds; so short compressed messages are still served when
+        // long ones have used up the budget.
+        let grown = self.message.capacity().saturating_sub(FIRST_STEP)
+            - capacity.saturating_sub(FIRST_STEP);
         if let Some(budget) = &self.budget {
             if grown > 0 {
                 if !budget.take(grown) {

@@ -3,11 +3,11 @@
 //! [`permessage_deflate`], the negotiation of the one extension this crate
 //! knows (RFC 7692).
 //!
-//! **Not wired into the handshake yet.** The server still answers no
-//! extension and the client still offers none (and fails a response that
-//! names one): agreeing to compression before the codec exists would let a
-//! peer send compressed frames we cannot read. This module is the sans-I/O
-//! part both sides will call once it does.
+//! Both handshakes call it: the server's route answers the first offer it
+//! can honour (`Route::negotiate_deflate`), the client offers its
+//! [`DeflateConfig`](permessage_deflate::DeflateConfig) and checks the
+//! answer; a malformed header from a client is declined (no compression),
+//! a malformed answer fails the client's handshake.
 //!
 //! # The grammar
 //! ```text

@@ -5,9 +5,6 @@
 //! ([`check_response`]). Both end in the same [`DeflateParams`], what the
 //! compressor and the decompressor of each direction must use.
 //!
-//! **Not wired into the handshake yet** (see [the parent module](super)):
-//! the codec comes first.
-//!
 //! # How our settings apply
 //! On the server, for the first offer that is well formed (RFC 7692 §7.1;
 //! any other is skipped, never a failed handshake):

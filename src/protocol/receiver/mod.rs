@@ -331,10 +331,15 @@ impl Receiver {
     fn next_buffered(&mut self) -> Result<Option<Received<'_>>, Error> {
         if self.frame.is_none() && self.message.is_none() && !self.finished {
             let whole = match self.small_message() {
-                Some(found) => Some(found),
+                Some(found) => Some((found, false)),
                 None => self.whole_message()?,
             };
-            if let Some((payload, text)) = whole {
+            if let Some(((payload, text), compressed)) = whole {
+                if compressed {
+                    return self
+                        .inflate_whole(payload, text)
+                        .map(|event| Some(Received::Event(event)));
+                }
                 let more_buffered = self.start < self.end;
                 let bytes = &self.buf[payload];
                 let message = if text {
@@ -437,8 +442,13 @@ impl Receiver {
     /// next read, and whether it is text (not yet validated). Anything else
     /// (a control frame, a fragment, a frame not yet whole, a header the
     /// general path will refuse) is left untouched for the general path.
+    ///
+    /// A compressed message (RSV1, once deflate is agreed) is found the
+    /// same way, and said to be (the second `bool`): it is inflated from
+    /// where it lies, never copied first.
     #[inline(never)]
-    fn whole_message(&mut self) -> Result<Option<(Range<usize>, bool)>, Error> {
+    #[allow(clippy::type_complexity)]
+    fn whole_message(&mut self) -> Result<Option<((Range<usize>, bool), bool)>, Error> {
         let buffered = &self.buf[self.start..self.end];
         let Ok(Some((header, len))) = FrameHeader::parse(buffered) else {
             return Ok(None);
@@ -448,9 +458,13 @@ impl Receiver {
             OpCode::Binary => false,
             _ => return Ok(None),
         };
-        // A compressed message is inflated on the general path (which also
-        // refuses RSV bits nothing agreed to).
-        if header.rsv != 0 || !header.fin || header.payload_len > (buffered.len() - len) as u64 {
+        // RSV bits other than a compressed message's are refused on the
+        // general path (and RSV1 without deflate by `check_header`).
+        let compressed = header.rsv == RSV1;
+        if (header.rsv != 0 && !compressed)
+            || !header.fin
+            || header.payload_len > (buffered.len() - len) as u64
+        {
             return Ok(None);
         }
         self.check_header(&header)?;
@@ -463,7 +477,32 @@ impl Receiver {
             apply_mask(&mut self.buf[payload.clone()], key, 0);
         }
         self.start = payload.end;
-        Ok(Some((payload, text)))
+        Ok(Some(((payload, text), compressed)))
+    }
+
+    /// Inflate a whole compressed message that lies in the read buffer.
+    #[inline(never)]
+    fn inflate_whole(&mut self, payload: Range<usize>, text: bool) -> Result<Event, Error> {
+        #[cfg(feature = "deflate")]
+        if let Some(inflate) = &mut self.inflate {
+            let data = inflate
+                .decompress(&self.buf[payload], true)?
+                .unwrap_or_default();
+            self.inflated += 1;
+            return Ok(Event::Message(if text {
+                // §8.1: invalid UTF-8 in a text message MUST fail the
+                // connection.
+                Message::Text(
+                    String::from_utf8(data)
+                        .map_err(|_| Error::Protocol(ProtocolViolation::InvalidUtf8))?,
+                )
+            } else {
+                Message::Binary(data)
+            }));
+        }
+        // `check_header` refuses RSV1 without deflate.
+        let _ = (payload, text);
+        Err(Error::Protocol(ProtocolViolation::ReservedBits(RSV1)))
     }
 
     /// Where the next bytes read should go. Call only after

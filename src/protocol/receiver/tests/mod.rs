@@ -14,6 +14,8 @@ mod rfc6455_5_4;
 mod rfc6455_5_5;
 mod rfc6455_5_7;
 mod rfc6455_8_1;
+#[cfg(feature = "deflate")]
+mod rfc7692;
 
 use std::collections::BTreeSet;
 
@@ -117,7 +119,12 @@ fn feed_counting(receiver: &mut Receiver, input: &[u8], targets: &mut Targets) -
 /// Feed `pieces` one after the other to a new receiver, as successive
 /// reads would deliver them; stop at the first error.
 fn run(role: Role, config: &Config, pieces: &[&[u8]]) -> (Vec<Outcome>, Targets) {
-    let mut receiver = Receiver::new(role, config);
+    run_on(&|| Receiver::new(role, config), pieces)
+}
+
+/// [`run`] on a receiver `make` makes.
+fn run_on(make: &dyn Fn() -> Receiver, pieces: &[&[u8]]) -> (Vec<Outcome>, Targets) {
+    let mut receiver = make();
     let mut targets = Targets::default();
     let mut events = Vec::new();
     for piece in pieces {
@@ -206,9 +213,19 @@ fn assert_events_with(
     input: &[u8],
     expected: &[Outcome],
 ) -> Vec<Targets> {
+    assert_events_on(role, &|| Receiver::new(role, config), input, expected)
+}
+
+/// [`assert_events`] on receivers `make` makes (for `role`).
+fn assert_events_on(
+    role: Role,
+    make: &dyn Fn() -> Receiver,
+    input: &[u8],
+    expected: &[Outcome],
+) -> Vec<Targets> {
     let mut all = Vec::new();
     let mut check = |how: &str, pieces: &[&[u8]]| {
-        let (events, targets) = run(role, config, pieces);
+        let (events, targets) = run_on(make, pieces);
         assert!(
             events == expected,
             "{role:?} receiver fed {how} ({} bytes):\n   got {}\nexpected {}",

@@ -82,6 +82,8 @@ impl<'a> Frames<'a> {
 /// with RSV1; `None` if memory ran out.
 #[cfg(feature = "deflate")]
 fn compress(opcode: OpCode, message: &[u8], bits: u8) -> Option<SharedFrame> {
+    #[cfg(test)]
+    tests::COMPRESSIONS.with(|count| count.set(count.get() + 1));
     let index = usize::from(bits - 8);
     let kept = crate::sync::lock(&KEPT)[index].pop();
     let mut compressor = kept.unwrap_or_else(|| {
@@ -99,4 +101,73 @@ fn compress(opcode: OpCode, message: &[u8], bits: u8) -> Option<SharedFrame> {
     }
     drop(kept);
     compressed.then(|| SharedFrame::with_rsv(opcode, RSV1, &payload))
+}
+
+#[cfg(all(test, feature = "deflate"))]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::protocol::deflate::Decompressor;
+
+    thread_local! {
+        /// Messages this thread compressed for broadcasts.
+        pub(super) static COMPRESSIONS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// One compression per window size, however many members share it;
+    /// members without deflate, or whose threshold the message is under,
+    /// share the plain frame; each compressed frame inflates alone.
+    #[test]
+    fn a_broadcast_is_compressed_once_per_window_size() {
+        let message =
+            r#"{"type":"chat","text":"a message for every member of the room"}"#.repeat(3);
+        let mut frames = Frames::new(OpCode::Text, message.as_bytes());
+        let before = COMPRESSIONS.with(Cell::get);
+        let mut seen: Vec<(usize, bool)> = Vec::new();
+        let members = [
+            Some((15, 32)),
+            None,
+            Some((15, 32)),
+            Some((10, 32)),
+            Some((15, 32)),
+            Some((10, 64)),
+            Some((15, 10_000)),
+            None,
+        ];
+        for deflate in members {
+            let (frame, compressed_from) = frames.for_member(deflate);
+            seen.push((frame.bytes().as_ptr() as usize, compressed_from.is_some()));
+            if let Some(plain) = compressed_from {
+                assert_eq!(plain, message.as_bytes());
+                // RSV1, and a payload that inflates alone.
+                let bytes = frame.bytes();
+                assert_eq!(bytes[0], 0xc1);
+                let (header, len) = crate::protocol::frame::FrameHeader::parse(bytes)
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(header.payload_len as usize, bytes.len() - len);
+                let settings = Settings {
+                    window_bits: deflate.unwrap().0,
+                    ..Settings::default()
+                };
+                let inflated = Decompressor::new(settings, 1 << 20)
+                    .decompress(&bytes[len..], true)
+                    .unwrap();
+                assert_eq!(inflated.as_deref(), Some(message.as_bytes()));
+            } else {
+                assert_eq!(frame.bytes()[0], 0x81);
+            }
+        }
+        assert_eq!(
+            COMPRESSIONS.with(Cell::get) - before,
+            2,
+            "windows 15 and 10"
+        );
+        let distinct: std::collections::BTreeSet<usize> = seen.iter().map(|(at, _)| *at).collect();
+        assert_eq!(distinct.len(), 3, "the plain frame and two compressed ones");
+        assert_eq!(seen[0], seen[2]);
+        assert_eq!(seen[3], seen[5]);
+        assert_eq!(seen[1], seen[6]);
+    }
 }

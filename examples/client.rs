@@ -18,7 +18,9 @@ use std::io::BufRead;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
-use syncws::{ClientBuilder, CloseCode, Error, Message, Reconnect, Sender, WebSocket};
+use syncws::{
+    ClientBuilder, CloseCode, DeflateConfig, Error, Message, Reconnect, Sender, WebSocket,
+};
 
 /// The most bytes of a binary message shown in hex.
 const HEX_SHOWN: usize = 32;
@@ -35,6 +37,7 @@ options:
                               socks5h://… (default: https_proxy, http_proxy, all_proxy, no_proxy)
       --no-proxy              connect directly, whatever the environment says
       --reconnect             when the connection is lost, connect again (backoff with jitter)
+      --no-deflate            do not offer permessage-deflate (compression, offered by default)
   -h, --help                  show this text";
 
 /// What the command line asks for.
@@ -48,6 +51,7 @@ struct Options {
     proxy: Option<String>,
     no_proxy: bool,
     reconnect: bool,
+    no_deflate: bool,
 }
 
 fn main() -> ExitCode {
@@ -134,15 +138,20 @@ fn run_reconnecting(url: &str, builder: ClientBuilder) -> ExitCode {
 }
 
 fn announce(url: &str, ws: &WebSocket) {
-    match ws.protocol() {
-        Some(protocol) => eprintln!(
-            "connected to {url} (subprotocol {protocol}): type lines to send them, \
-             end of input (Ctrl-D) to close"
-        ),
-        None => {
-            eprintln!("connected to {url}: type lines to send them, end of input (Ctrl-D) to close")
-        }
+    let mut agreed = Vec::new();
+    if let Some(protocol) = ws.protocol() {
+        agreed.push(format!("subprotocol {protocol}"));
     }
+    if ws.deflate().is_some() {
+        agreed.push("permessage-deflate".to_owned());
+    }
+    let agreed = match agreed.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", agreed.join(", ")),
+    };
+    eprintln!(
+        "connected to {url}{agreed}: type lines to send them, end of input (Ctrl-D) to close"
+    );
 }
 
 /// What the input thread sends on: the connection that is up, if any.
@@ -210,6 +219,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, Stri
         proxy: None,
         no_proxy: false,
         reconnect: false,
+        no_deflate: false,
     };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -231,6 +241,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, Stri
             "--proxy" => options.proxy = Some(value(&arg)?),
             "--no-proxy" => options.no_proxy = true,
             "--reconnect" => options.reconnect = true,
+            "--no-deflate" => options.no_deflate = true,
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
             _ if url.is_some() => return Err(format!("a second URL: {arg}")),
             _ => url = Some(arg),
@@ -257,6 +268,9 @@ fn builder(options: &Options) -> Result<ClientBuilder, String> {
     }
     if options.no_proxy {
         builder = builder.no_proxy();
+    }
+    if options.no_deflate {
+        builder = builder.deflate(DeflateConfig::default().enabled(false));
     }
     tls(builder, options)
 }

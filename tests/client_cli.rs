@@ -35,10 +35,11 @@ fn server(bind: SocketAddr) -> ServerHandle {
             |mut ws: WebSocket| {
                 let request = ws.request().unwrap();
                 let seen = format!(
-                    "x-test={} protocol={} origin={}",
+                    "x-test={} protocol={} origin={} deflate={}",
                     request.header("X-Test").unwrap_or("-"),
                     ws.protocol().unwrap_or("-"),
                     request.header("Origin").unwrap_or("-"),
+                    ws.deflate().is_some(),
                 );
                 if ws.send_text(&seen).is_ok() {
                     let sender = ws.sender();
@@ -56,6 +57,32 @@ fn server(bind: SocketAddr) -> ServerHandle {
 
 fn local() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
+}
+
+/// `--no-deflate` offers no compression; the server sees none.
+#[test]
+fn no_deflate_offers_no_compression() {
+    let Some(binary) = client_binary() else {
+        return;
+    };
+    let server = server(local());
+    let mut client = Killed(
+        Command::new(binary)
+            .arg("--no-deflate")
+            .arg(format!("ws://{}/seen", server.local_addr()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let out = lines_of(client.0.stdout.take().unwrap());
+    let err = lines_of(client.0.stderr.take().unwrap());
+    assert!(!line_with(&err, "connected").contains("permessage-deflate"));
+    assert!(line_with(&out, "x-test").ends_with("deflate=false"));
+    drop(client.0.stdin.take());
+    assert!(line_with(&err, "closed:").contains("1000"));
+    assert!(exit_status(&mut client.0).success());
 }
 
 #[test]
@@ -77,10 +104,10 @@ fn headers_protocols_and_origin_reach_the_server() {
     );
     let out = lines_of(client.0.stdout.take().unwrap());
     let err = lines_of(client.0.stderr.take().unwrap());
-    assert!(line_with(&err, "connected").contains("subprotocol chat.v2"));
+    assert!(line_with(&err, "connected").contains("(subprotocol chat.v2, permessage-deflate)"));
     assert_eq!(
         line_with(&out, "x-test"),
-        "x-test=forty two protocol=chat.v2 origin=https://app.test"
+        "x-test=forty two protocol=chat.v2 origin=https://app.test deflate=true"
     );
     let mut input = client.0.stdin.take().unwrap();
     writeln!(input, "and back").unwrap();

@@ -206,8 +206,7 @@ impl Session {
         #[cfg(feature = "deflate")]
         if let Some(deflate) = &mut self.deflate {
             let mut queued = 0;
-            let payloads = deflate.compress(pieces, now)?;
-            let mut payloads = payloads.peekable();
+            let mut payloads = deflate.compress(pieces, now)?.peekable();
             let mut first = true;
             while let Some(payload) = payloads.next() {
                 queued += self.outbox.push_frames(&[OutFrame {
@@ -218,6 +217,8 @@ impl Session {
                 }])?;
                 first = false;
             }
+            drop(payloads);
+            deflate.sent();
             return Ok(queued);
         }
         let _ = now;

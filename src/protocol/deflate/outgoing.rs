@@ -9,6 +9,9 @@ use crate::protocol::Role;
 use crate::protocol::error::Error;
 use crate::protocol::extension::permessage_deflate::Negotiated;
 
+/// The compressed payloads' buffer is kept between messages up to this.
+const KEEP_BUFFER: usize = 64 << 10;
+
 /// One connection's compressor with its threshold and idle time, and the
 /// buffer its frames' payloads are compressed into.
 #[derive(Debug)]
@@ -72,6 +75,15 @@ impl Outgoing {
             .chain(self.ends.iter().copied())
             .zip(self.ends.iter().copied())
             .map(move |(start, end)| &payloads[start..end]))
+    }
+
+    /// After a message was queued: a buffer a large message grew is given
+    /// back, so that an idle connection that once sent one does not keep
+    /// its memory until it hibernates.
+    pub(crate) fn sent(&mut self) {
+        if self.payloads.capacity() > KEEP_BUFFER {
+            self.payloads = Vec::new();
+        }
     }
 
     /// A message compressed elsewhere (a broadcast) went out between ours

@@ -59,17 +59,19 @@ fn local() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
-/// `--no-deflate` offers no compression; the server sees none.
-#[test]
-fn no_deflate_offers_no_compression() {
-    let Some(binary) = client_binary() else {
-        return;
-    };
-    let server = server(local());
+/// The client with `args`, and its standard output and error, line by
+/// line.
+fn spawn_client(
+    binary: &std::path::Path,
+    args: &[&str],
+) -> (
+    Killed,
+    std::sync::mpsc::Receiver<String>,
+    std::sync::mpsc::Receiver<String>,
+) {
     let mut client = Killed(
         Command::new(binary)
-            .arg("--no-deflate")
-            .arg(format!("ws://{}/seen", server.local_addr()))
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -78,6 +80,18 @@ fn no_deflate_offers_no_compression() {
     );
     let out = lines_of(client.0.stdout.take().unwrap());
     let err = lines_of(client.0.stderr.take().unwrap());
+    (client, out, err)
+}
+
+/// `--no-deflate` offers no compression; the server sees none.
+#[test]
+fn no_deflate_offers_no_compression() {
+    let Some(binary) = client_binary() else {
+        return;
+    };
+    let server = server(local());
+    let url = format!("ws://{}/seen", server.local_addr());
+    let (mut client, out, err) = spawn_client(&binary, &["--no-deflate", &url]);
     assert!(!line_with(&err, "connected").contains("permessage-deflate"));
     assert!(line_with(&out, "x-test").ends_with("deflate=false"));
     drop(client.0.stdin.take());
@@ -91,19 +105,12 @@ fn headers_protocols_and_origin_reach_the_server() {
         return;
     };
     let server = server(local());
-    let mut client = Killed(
-        Command::new(binary)
-            .args(["-H", "X-Test: forty two", "--protocol", "chat.v2"])
-            .args(["--origin", "https://app.test"])
-            .arg(format!("ws://{}/seen", server.local_addr()))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+    let url = format!("ws://{}/seen", server.local_addr());
+    let args = ["-H", "X-Test: forty two", "--protocol", "chat.v2"];
+    let (mut client, out, err) = spawn_client(
+        &binary,
+        &[&args[..], &["--origin", "https://app.test", &url]].concat(),
     );
-    let out = lines_of(client.0.stdout.take().unwrap());
-    let err = lines_of(client.0.stderr.take().unwrap());
     assert!(line_with(&err, "connected").contains("(subprotocol chat.v2, permessage-deflate)"));
     assert_eq!(
         line_with(&out, "x-test"),

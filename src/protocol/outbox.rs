@@ -30,6 +30,22 @@ pub(crate) struct OutFrame<'a> {
     pub payload: &'a [u8],
 }
 
+/// The frames of one data message sent as it is, a frame for each of
+/// `pieces` (RFC 6455 §5.4: the first with the message's opcode, the rest
+/// continuations, the last final).
+pub(crate) fn message_frames<'a>(opcode: OpCode, pieces: &[&'a [u8]]) -> Vec<OutFrame<'a>> {
+    pieces
+        .iter()
+        .enumerate()
+        .map(|(i, payload)| OutFrame {
+            fin: i + 1 == pieces.len(),
+            rsv: 0,
+            opcode: if i == 0 { opcode } else { OpCode::Continuation },
+            payload,
+        })
+        .collect()
+}
+
 /// A run of queued bytes ahead of the tail.
 #[derive(Debug)]
 pub(crate) enum Chunk {

@@ -30,7 +30,7 @@ use crate::protocol::error::{Error, Timeout};
 use crate::protocol::frame::{MAX_CONTROL_PAYLOAD, OpCode};
 use crate::protocol::message::{CloseCode, CloseFrame};
 use crate::protocol::outbox::{
-    Batch, OutFrame, Outbox, SharedFrame, ShortFrame, encode_short_frame,
+    Batch, OutFrame, Outbox, SharedFrame, ShortFrame, encode_short_frame, message_frames,
 };
 #[cfg(feature = "deflate")]
 use crate::protocol::{deflate::Outgoing, extension::permessage_deflate::Negotiated, frame::RSV1};
@@ -222,17 +222,7 @@ impl Session {
             return Ok(queued);
         }
         let _ = now;
-        let frames: Vec<OutFrame<'_>> = pieces
-            .iter()
-            .enumerate()
-            .map(|(i, payload)| OutFrame {
-                fin: i + 1 == pieces.len(),
-                rsv: 0,
-                opcode: if i == 0 { opcode } else { OpCode::Continuation },
-                payload,
-            })
-            .collect();
-        self.outbox.push_frames(&frames)
+        self.outbox.push_frames(&message_frames(opcode, pieces))
     }
 
     /// Hibernate the compressor if it has been idle long enough at `now`

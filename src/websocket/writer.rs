@@ -34,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::protocol::frame::{FrameHeader, MAX_HEADER_LEN, MAX_SHORT_PAYLOAD, OpCode};
 use crate::protocol::mask::apply_mask;
 use crate::protocol::message::{CloseCode, CloseFrame};
-use crate::protocol::outbox::{Batch, OutFrame, SHORT_HEADER_MAX, SharedFrame};
+use crate::protocol::outbox::{Batch, OutFrame, SHORT_HEADER_MAX, SharedFrame, message_frames};
 use crate::protocol::session::{Failure, Session, State, TcpClose};
 use crate::protocol::{Role, Timeout};
 use crate::sync::{Signal, lock};
@@ -230,17 +230,7 @@ impl Writer {
             let payload = pieces.first().copied().unwrap_or_default();
             return self.send_frame_uncompressed(opcode, payload);
         }
-        let frames: Vec<OutFrame<'_>> = pieces
-            .iter()
-            .enumerate()
-            .map(|(i, payload)| OutFrame {
-                fin: i + 1 == pieces.len(),
-                rsv: 0,
-                opcode: if i == 0 { opcode } else { OpCode::Continuation },
-                payload,
-            })
-            .collect();
-        self.send_message(&frames)
+        self.send_message(&message_frames(opcode, pieces))
     }
 
     /// Compress a message, a frame for each of `pieces`, and send it. It

@@ -8,6 +8,7 @@ The input layouts are described at the top of each fuzz_targets/*.rs.
 
 import os
 import struct
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KEY = bytes([0x37, 0xFA, 0x21, 0x3D])  # the masking key of RFC 6455 §5.7
@@ -286,6 +287,70 @@ seeds["extension_header"] = {
     ),
     "seed-disabled": extension_input(1, 7, "permessage-deflate"),
     "seed-malformed": extension_input(0, 7, 'permessage-deflate; a="1 2"'),
+}
+
+
+# --- receiver_deflate: flags, agreement, chunk sizes, push length, stream ----
+
+
+def deflate(payload, bits=15, keep=None):
+    """A message compressed as RFC 7692 §7.2.1 says: raw deflate, flushed,
+    the 00 00 ff ff tail removed. `keep` is a compressor to continue with
+    (context takeover)."""
+    c = keep or zlib.compressobj(6, zlib.DEFLATED, -max(bits, 9))
+    out = c.compress(payload) + c.flush(zlib.Z_SYNC_FLUSH)
+    assert out.endswith(b"\x00\x00\xff\xff")
+    return out[:-4]
+
+
+def deflate_input(stream, client, bits=15, no_takeover=False, chunks=(), hibernate=False, tiny=False):
+    """The receiver_deflate target's layout."""
+    flags = (1 if client else 0) | (4 if tiny else 0) | (8 if hibernate else 0)
+    agreement = (bits - 8) | (8 if no_takeover else 0)
+    out = bytes([flags, agreement, len(chunks)])
+    for c in chunks:
+        out += struct.pack("<H", c)
+    return out + stream
+
+
+CHAT = b'{"user":"ada","text":"hello, hello, hello again","room":"general"}'
+DOC = b"".join(b'{"id":%d,"name":"item %d","tags":["a","b","c"]},' % (i, i) for i in range(600))
+_takeover = zlib.compressobj(6, zlib.DEFLATED, -15)
+_first, _second = deflate(CHAT, keep=_takeover), deflate(CHAT, keep=_takeover)
+_doc = deflate(DOC)
+_zeros = deflate(b"\x00" * 200_000)
+_mid = len(_doc) // 2
+_final = zlib.compressobj(6, zlib.DEFLATED, -15)  # ends with a final block
+
+seeds["receiver_deflate"] = {
+    "seed-compressed-text-client": deflate_input(frame(0x1, deflate(CHAT), rsv=4), client=True),
+    "seed-compressed-text-server": deflate_input(frame(0x1, deflate(CHAT), mask=KEY, rsv=4), client=False),
+    "seed-context-takeover-hibernate": deflate_input(
+        frame(0x1, _first, rsv=4) + frame(0x1, _second, rsv=4), client=True, chunks=(7, 0, 30), hibernate=True
+    ),
+    "seed-no-takeover-window-9": deflate_input(
+        frame(0x2, deflate(CHAT, 9), rsv=4) + frame(0x2, deflate(CHAT, 9), rsv=4), client=True, bits=9, no_takeover=True
+    ),
+    "seed-fragmented-with-ping": deflate_input(
+        frame(0x1, _doc[:_mid], fin=False, rsv=4) + frame(0x9, b"ping") + frame(0x0, _doc[_mid:]),
+        client=True,
+        chunks=(1000, 0, 3),
+    ),
+    "seed-uncompressed-beside": deflate_input(RFC_HELLO + frame(0x1, deflate(CHAT), rsv=4), client=True),
+    "seed-zeros-200k": deflate_input(frame(0x2, _zeros, rsv=4), client=True),
+    "seed-bomb-over-limit": deflate_input(frame(0x2, deflate(b"\x00" * 600), rsv=4), client=True, tiny=True),
+    "seed-rsv1-continuation": deflate_input(
+        frame(0x1, _doc[:_mid], fin=False, rsv=4) + frame(0x0, _doc[_mid:], rsv=4), client=True
+    ),
+    "seed-rsv1-ping": deflate_input(frame(0x9, b"x", rsv=4), client=True),
+    "seed-rsv2": deflate_input(frame(0x1, CHAT, rsv=2), client=True),
+    "seed-invalid-deflate": deflate_input(frame(0x1, b"\xff\xff\xff\xff", rsv=4), client=True),
+    "seed-invalid-utf8": deflate_input(frame(0x1, deflate(b"\xed\xa0\x80"), rsv=4), client=True),
+    "seed-final-block": deflate_input(
+        frame(0x1, _final.compress(CHAT) + _final.flush(zlib.Z_FINISH), rsv=4),
+        client=True,
+    ),
+    "seed-close": deflate_input(frame(0x1, deflate(CHAT), rsv=4) + close(1000, b"bye"), client=True),
 }
 
 

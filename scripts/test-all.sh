@@ -33,6 +33,15 @@ target/py-venv/bin/python -c "import websockets" 2>/dev/null ||
     target/py-venv/bin/pip install -q websockets==17.4
 export SYNCWS_PYTHON="$PWD/target/py-venv/bin/python"
 
+echo "== Node ws (bench/node's, pinned by its package-lock.json) for tests/deflate_interop.rs"
+if [ ! -f bench/node/node_modules/ws/package.json ]; then
+    if command -v npm >/dev/null; then
+        (cd bench/node && npm ci --no-audit --no-fund)
+    else
+        echo "npm not found: the Node interop tests fail under CI"
+    fi
+fi
+
 echo "== proxies for tests/proxy.rs (tinyproxy, dante; db_load for dante's PAM user list)"
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     missing=""

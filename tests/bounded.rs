@@ -136,6 +136,10 @@ struct Usage {
     rss: u64,
     /// Address space, bytes.
     address_space: u64,
+    /// The most resident memory the process ever had, bytes (read by the
+    /// deflate bomb's test).
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    peak_rss: u64,
 }
 
 impl Usage {
@@ -155,6 +159,7 @@ impl Usage {
                 .count() as u64,
             rss: field("VmRSS:") << 10,
             address_space: field("VmSize:") << 10,
+            peak_rss: field("VmHWM:") << 10,
         }
     }
 }
@@ -457,4 +462,93 @@ fn a_message_budget_fails_the_connection_that_would_pass_it_and_only_that_one() 
     assert_eq!(second.read_frame().unwrap().payload.len(), 3 * PART + 3);
     good.wait_progress(3, "after");
     good.finish();
+}
+
+/// A deflate bomb: `copies` MiB of zeros in about `copies` KiB, one
+/// permessage-deflate payload (RFC 7692 §7.2.1, tail removed). zlib
+/// compresses 1 MiB of zeros to about 1 KiB; that block, sync-flushed (so
+/// it ends byte-aligned) and repeated, is a valid deflate stream, each copy
+/// inflating to the next MiB of zeros.
+#[cfg(feature = "deflate")]
+fn deflate_bomb(copies: usize) -> Vec<u8> {
+    use syncws::protocol::deflate::{Compressor, Settings};
+    const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+    let mut block = Vec::new();
+    Compressor::new(Settings::default())
+        .compress(&vec![0u8; 1 << 20], &mut block)
+        .unwrap();
+    block.extend_from_slice(&TAIL);
+    let mut bomb = block.repeat(copies);
+    bomb.truncate(bomb.len() - TAIL.len());
+    bomb
+}
+
+/// A decompression bomb (RFC 7692 §8: "an attacker may try to send a small
+/// compressed message that expands to a huge message"): one frame of about
+/// 1 MiB that would inflate to 1 GiB, to a server whose messages may be
+/// 16 MiB. The server answers 1009 having grown by less than 3 times the
+/// limit at its peak (it inflates as the output grows, never to the end),
+/// and another client is served before, during and after.
+#[cfg(feature = "deflate")]
+#[test]
+fn a_deflate_bomb_is_answered_1009_before_memory_passes_the_limit() {
+    use hostile_raw::raw_frame;
+    use syncws::protocol::deflate::{Decompressor, Settings};
+    const LIMIT: usize = 16 << 20;
+    const COPIES: usize = 1024;
+    let config = Config::default()
+        .max_message_size(LIMIT)
+        .max_frame_size(LIMIT);
+    if serve_if_child(config) {
+        return;
+    }
+    let bomb = deflate_bomb(COPIES);
+    // What it is: its first 3 copies inflate to 3 MiB.
+    let copy = bomb.len().div_ceil(COPIES);
+    let three = Decompressor::new(Settings::default(), 4 << 20)
+        .decompress(&bomb[..3 * copy - 4], true)
+        .unwrap()
+        .unwrap();
+    assert!(three.len() == 3 << 20 && three.iter().all(|&b| b == 0));
+
+    let mut child = ChildServer::start(
+        "a_deflate_bomb_is_answered_1009_before_memory_passes_the_limit",
+        "bomb",
+        2 << 30,
+    );
+    let good = Chatter::start(&url(child.addr, "/echo"));
+    good.wait_progress(3, "before the bomb");
+    let before = child.usage();
+    let (mut attacker, answer) = RawWs::connect_offering(child.addr, "/echo", "permessage-deflate");
+    assert!(
+        answer.is_some_and(|a| a.starts_with("permessage-deflate")),
+        "deflate agreed"
+    );
+    let frame = raw_frame(0x80 | 0x40 | 0x02, &bomb, true);
+    // The server may answer before it has read the whole frame.
+    let _ = attacker.send_raw(&frame);
+    let close = attacker.expect_close(1009, "the bomb");
+    good.wait_progress(3, "after the bomb");
+    assert!(child.alive(), "the server process died");
+    let after = child.usage();
+    let grew = after.peak_rss.saturating_sub(before.rss);
+    println!(
+        "deflate bomb: {} KiB compressed, {COPIES} MiB inflated; 1009 ({:?}); \
+         resident {} MiB before, peak {} MiB after (+{} MiB, limit {} MiB)",
+        bomb.len() >> 10,
+        close.reason_text(),
+        before.rss >> 20,
+        after.peak_rss >> 20,
+        grew >> 20,
+        LIMIT >> 20
+    );
+    assert!(
+        grew < 3 * LIMIT as u64,
+        "the server's peak resident memory grew by {} MiB for a {} MiB limit",
+        grew >> 20,
+        LIMIT >> 20
+    );
+    drop(attacker);
+    good.finish();
+    child.stop();
 }

@@ -468,6 +468,34 @@ fn echo_page_shows_the_response_to_what_was_sent() {
     assert!(!log.contains("ERROR"), "{log}");
 }
 
+/// Chromium offers permessage-deflate on every connection and the demo
+/// (deflate on by default) accepts it: the page's socket reports it in
+/// `WebSocket.extensions`, and messages long enough to be compressed
+/// (the threshold is 32 bytes) flow both ways.
+#[test]
+fn echo_page_negotiates_permessage_deflate() {
+    let _one = one_browser();
+    let demo = start_demo();
+    let Some(mut browser) = browser_or_skip() else {
+        return;
+    };
+    let mut page = browser.open(&format!("{}/ws-echo-client", demo.http_base()));
+    page.wait_for("log", "CONNECTED");
+    let extensions = page.eval("ws.extensions").unwrap();
+    assert!(
+        extensions.starts_with("permessage-deflate"),
+        "the page's socket reports {extensions:?}"
+    );
+    println!("Chromium's socket reports extensions {extensions:?}");
+    let long = "compressed both ways, compressed both ways, compressed both ways ✓";
+    page.type_into("message", long);
+    page.click("send");
+    page.wait_for("log", &format!("RESPONSE: {long}"));
+    // Sent and received on the same socket, still open and compressed.
+    assert_eq!(page.eval("ws.extensions").unwrap(), extensions);
+    assert!(!page.text("log").contains("ERROR"));
+}
+
 #[test]
 fn status_page_shows_successive_reports() {
     let _one = one_browser();

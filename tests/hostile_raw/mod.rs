@@ -187,6 +187,42 @@ impl RawWs {
         panic!("no whole HTTP head after 1000 reads");
     }
 
+    /// Open `path` on `addr` offering `Sec-WebSocket-Extensions: offer`;
+    /// panics unless the server answers `101`. Returns the connection and
+    /// the server's `Sec-WebSocket-Extensions` answer, if it gave one (the
+    /// frames that follow are the test's to write, compressed or not).
+    #[track_caller]
+    pub fn connect_offering(addr: SocketAddr, path: &str, offer: &str) -> (RawWs, Option<String>) {
+        let mut stream = tcp(addr);
+        let mut request = ClientRequest::new(addr.to_string(), path);
+        request.extensions = Some(offer.to_owned());
+        stream
+            .write_all(&request.to_bytes())
+            .expect("send the upgrade request");
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        for _ in 0..1000 {
+            if let Some((head, len)) = parse_response(&buf, 64 << 10, 100).expect("an HTTP head") {
+                assert_eq!(
+                    head.status,
+                    101,
+                    "upgrade refused: {:?}",
+                    String::from_utf8_lossy(&buf)
+                );
+                let answer = head
+                    .headers
+                    .get("Sec-WebSocket-Extensions")
+                    .map(str::to_owned);
+                buf.drain(..len);
+                return (RawWs { stream, buf }, answer);
+            }
+            let n = stream.read(&mut chunk).expect("read the 101");
+            assert!(n > 0, "the server hung up during the handshake");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        panic!("no whole HTTP head after 1000 reads");
+    }
+
     /// Take over a socket on which a `101` has been read (and nothing
     /// after it).
     pub fn from_stream(stream: TcpStream) -> RawWs {

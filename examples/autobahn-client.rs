@@ -4,7 +4,8 @@
 //!
 //! The standard Autobahn client protocol: ask the server how many cases
 //! there are, run each one by echoing every message until the connection
-//! ends, then ask the server to write its reports.
+//! ends, then ask the server to write its reports. Two cases run at a
+//! time (the fuzzing server serves them concurrently).
 //!
 //! The compression cases (12.*, 13.*) need the permessage-deflate offer the
 //! suite's reference client makes for each (see [`deflate_for`]), and the
@@ -13,11 +14,18 @@
 //! the ids, one a line, in the server's order (`run.sh` writes it from
 //! kosoku's case index); without it every case gets our default offer.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use syncws::{ClientBuilder, CloseCode, Config, DeflateConfig, Message, Result, WebSocket};
 
 const AGENT: &str = "syncws";
 /// The suite sends messages of up to 16 MiB (cases 9.*): allow far more.
 const LIMIT: usize = 64 << 20;
+/// Cases run at once, as `run.sh` runs the server side's (`-p 2`): the
+/// compression cases (12.*, 13.*) spend most of their time in zlib on one
+/// end or the other, so two at a time keep two cores busy and halve the
+/// run.
+const WORKERS: usize = 2;
 
 fn connect(addr: &str, path: &str, deflate: DeflateConfig) -> Result<WebSocket> {
     let config = Config::default()
@@ -131,12 +139,24 @@ fn main() {
     let count = case_count(&addr).expect("getCaseCount failed");
     let ids = case_ids(args.next(), count);
     println!("{count} cases");
-    for (case, id) in (1..=count).zip(ids) {
-        let deflate = id.as_deref().map_or_else(default_deflate, deflate_for);
-        if let Err(e) = run_case(&addr, case, deflate) {
-            eprintln!("case {case} ({}): {e}", id.as_deref().unwrap_or("?"));
+    // Each case is its own connection, judged on its own, so they run
+    // `WORKERS` at a time, each worker taking the next case not taken.
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..WORKERS {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(id) = ids.get(index) else { break };
+                    let deflate = id.as_deref().map_or_else(default_deflate, deflate_for);
+                    let case = index + 1;
+                    if let Err(e) = run_case(&addr, case, deflate) {
+                        eprintln!("case {case} ({}): {e}", id.as_deref().unwrap_or("?"));
+                    }
+                }
+            });
         }
-    }
+    });
     // The fuzzing server writes its reports when this connection opens. It
     // may then drop the TCP connection without a close frame (kosoku does),
     // so how the close ends does not matter.

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::sync::{Barrier, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -762,6 +762,7 @@ pub fn broadcast(p: &Params, kinds: &[Kind], style: Style) -> Outcome {
         let publisher = server.connect("/pub", 4096)?;
         let poll = mio::Poll::new().map_err(|e| format!("poll: {e}"))?;
         let mut subs = Vec::with_capacity(p.broadcast_subs);
+        let standalone = Arc::new(zwire::Standalone::default());
         for i in 0..p.broadcast_subs {
             let mut tcp = wire::tcp(server.addr)?;
             let host = server.addr.to_string();
@@ -774,10 +775,8 @@ pub fn broadcast(p: &Params, kinds: &[Kind], style: Style) -> Outcome {
                 Style::Chat => {
                     let (leftover, params) = zwire::handshake(&mut tcp, &host, "/sub")
                         .map_err(|e| format!("subscriber {i}: {e}"))?;
-                    (
-                        Inbox::Zipped(Box::new(ZIn::new(params, &leftover))),
-                        params.is_some(),
-                    )
+                    let inp = ZIn::new(params, &leftover).standalone(standalone.clone());
+                    (Inbox::Zipped(Box::new(inp)), params.is_some())
                 }
             };
             tcp.set_nonblocking(true).map_err(|e| e.to_string())?;

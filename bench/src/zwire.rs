@@ -8,6 +8,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use syncws::protocol::deflate::{Compressor, Decompressor, Settings};
@@ -53,6 +54,37 @@ pub fn handshake(
     Ok((leftover, params))
 }
 
+/// The last single-frame compressed payload that a set of subscribers
+/// received, and what it inflates to standing alone (with no history):
+/// a broadcast compressed once reaches every member as the same bytes, so
+/// the client inflates it once, not once per member. Inflating with no
+/// history fails for a payload that refers back to earlier messages, so a
+/// match proves the bytes right for every member, whatever its window.
+#[derive(Default)]
+pub struct Standalone {
+    last: Mutex<Option<(Vec<u8>, Vec<u8>)>>,
+}
+
+impl Standalone {
+    /// What `payload` inflates to, alone, in a window of `bits`.
+    fn inflate(&self, payload: &[u8], bits: u8) -> Res<Vec<u8>> {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        match &*last {
+            Some((bytes, message)) if bytes == payload => return Ok(message.clone()),
+            _ => {}
+        }
+        let mut settings = Settings::default();
+        settings.window_bits = bits;
+        settings.context_takeover = false;
+        let message = Decompressor::new(settings, MAX_MESSAGE)
+            .decompress(payload, true)
+            .map_err(|e| format!("inflating a broadcast alone: {e}"))?
+            .unwrap_or_default();
+        *last = Some((payload.to_vec(), message.clone()));
+        Ok(message)
+    }
+}
+
 /// A message received.
 pub struct Received<'a> {
     pub data: &'a [u8],
@@ -77,6 +109,10 @@ pub struct ZIn {
     done: bool,
     /// Pings to answer (their payloads).
     pub pings: Vec<Vec<u8>>,
+    /// Single-frame messages are inflated alone, once per distinct
+    /// payload (the broadcast subscribers), not by `decompressor`.
+    standalone: Option<(Arc<Standalone>, u8)>,
+    params: Option<DeflateParams>,
     /// Bytes read from the stream.
     pub read: u64,
 }
@@ -96,8 +132,18 @@ impl ZIn {
             first: None,
             done: true,
             pings: Vec::new(),
+            standalone: None,
+            params,
             read: 0,
         }
+    }
+
+    /// Inflate single-frame messages with `shared` (see [`Standalone`]).
+    pub fn standalone(mut self, shared: Arc<Standalone>) -> ZIn {
+        if let Some(params) = self.params {
+            self.standalone = Some((shared, params.server_to_client.window_bits));
+        }
+        self
     }
 
     /// Read once. `Ok(0)` is the end of the stream.
@@ -217,6 +263,19 @@ impl ZIn {
                 }
             };
             self.first = Some((opcode, compressed));
+            let alone = match &self.standalone {
+                Some((shared, bits))
+                    if compressed && header.fin && header.opcode != OpCode::Continuation =>
+                {
+                    Some(shared.inflate(payload, *bits)?)
+                }
+                _ => None,
+            };
+            if let Some(message) = alone {
+                self.message = message;
+                self.done = true;
+                return Ok(true);
+            }
             if compressed {
                 let decompressor = self.decompressor.as_mut().expect("checked at RSV1");
                 let inflated = decompressor
@@ -407,5 +466,18 @@ mod tests {
         let wire = [0xc1, 0x01, 0x00];
         let mut inp = ZIn::new(None, &[]);
         assert!(inp.recv(&mut Cursor::new(wire)).is_err());
+    }
+
+    #[test]
+    fn a_payload_that_refers_back_is_refused_standing_alone() {
+        let mut server = Compressor::new(Settings::default());
+        let message = br#"{"type":"message","text":"hello hello hello hello"}"#;
+        let (mut first, mut second) = (Vec::new(), Vec::new());
+        server.compress(message, &mut first).unwrap();
+        server.compress(message, &mut second).unwrap();
+        let shared = Standalone::default();
+        assert_eq!(shared.inflate(&first, 15).unwrap(), message);
+        assert_eq!(shared.inflate(&first, 15).unwrap(), message);
+        assert!(shared.inflate(&second, 15).is_err());
     }
 }

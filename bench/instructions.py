@@ -8,7 +8,8 @@ start, the handshakes and the end.
     cargo build --release --manifest-path bench/Cargo.toml
     python3 bench/instructions.py bench/target/release/syncws-bench [syncws|tungstenite|raw]
 
-`... syncws-deflate chat` counts a compressed chat round trip instead: a
+`... syncws-deflate chat` counts a compressed chat round trip instead (and
+`... syncws-deflate doc` a 64 KiB JSON document, 4 connections): a
 ~220-byte JSON message, different each time, compressed by the client with
 Python's zlib (window 15, context takeover, as a browser does) and echoed
 compressed by the server; it then lists the functions where the server's
@@ -20,14 +21,28 @@ import os, socket, struct, subprocess, sys, re, tempfile, zlib
 
 binary = sys.argv[1]
 kind = sys.argv[2] if len(sys.argv) > 2 else "syncws"
-CHAT = len(sys.argv) > 3 and sys.argv[3] == "chat"
-CONNS = 64
+MODE = sys.argv[3] if len(sys.argv) > 3 else "echo"
+CHAT = MODE in ("chat", "doc")
+# A 64 KiB document costs some 5,000 times a 32-byte echo: fewer connections.
+CONNS = 4 if MODE == "doc" else 64
 PAYLOAD = b"x" * 32
 
 def chat(conn, i):
     return (f'{{"type":"message","room":"general","id":{i},"conn":{conn},"user":{{"id":{i % 7},'
             f'"name":"user{i % 7}","avatar":"/img/u{i % 7}.png"}},"text":"message number {i} says '
             f'hello to everyone in the room, how are you all today?","ts":{1700000000 + i * 37}}}').encode()
+
+def document(conn, i):
+    items = []
+    n = 0
+    size = 0
+    while size < 65536 - 200:
+        item = (f'{{"id":{n},"name":"item {n}","price":{n * 13 % 997}.{n % 100:02},'
+                f'"tags":["t{n % 11}","t{n % 17}"],"in_stock":{"true" if n % 3 == 0 else "false"}}},')
+        items.append(item)
+        size += len(item)
+        n += 1
+    return (f'{{"seq":{i},"conn":{conn},"items":[' + "".join(items) + "{}]}").encode()
 
 def compressed_frame(compressor, payload):
     data = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
@@ -36,7 +51,12 @@ def compressed_frame(compressor, payload):
     mask = b"\x01\x02\x03\x04"
     masked = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
     n = len(data)
-    head = bytes([0xc1, 0x80 | n]) if n < 126 else bytes([0xc1, 0xfe]) + struct.pack(">H", n)
+    if n < 126:
+        head = bytes([0xc1, 0x80 | n])
+    elif n < 65536:
+        head = bytes([0xc1, 0xfe]) + struct.pack(">H", n)
+    else:
+        head = bytes([0xc1, 0xff]) + struct.pack(">Q", n)
     return head + mask + masked
 
 def read_frame(s):
@@ -44,6 +64,8 @@ def read_frame(s):
     n = b1 & 0x7f
     if n == 126:
         n = struct.unpack(">H", recv_exact(s, 2))[0]
+    elif n == 127:
+        n = struct.unpack(">Q", recv_exact(s, 8))[0]
     return b0, recv_exact(s, n)
 
 def function_costs(text):
@@ -102,7 +124,7 @@ def run(rounds):
         for r in range(rounds):
             sent = []
             for c, s in enumerate(socks):
-                message = chat(c, r)
+                message = document(c, r) if MODE == "doc" else chat(c, r)
                 sent.append(message)
                 s.sendall(compressed_frame(compressors[c], message))
             for c, s in enumerate(socks):
@@ -129,7 +151,7 @@ def run(rounds):
 n = int(os.environ.get("ROUNDS", "300"))
 a, costs_a = run(n)
 b, costs_b = run(2 * n)
-what = "chat round trip" if CHAT else "echo"
+what = {"chat": "chat round trip", "doc": "64 KiB document round trip"}.get(MODE, "echo")
 print(f"{kind}: {(b - a) / (n * CONNS):.0f} instructions per {what} ({a} / {b})")
 if CHAT:
     per = {k: (costs_b.get(k, 0) - costs_a.get(k, 0)) / (n * CONNS) for k in set(costs_a) | set(costs_b)}

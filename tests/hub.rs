@@ -306,3 +306,53 @@ fn a_member_that_never_reads_is_evicted_by_its_byte_limit() {
          the reading member got all {BROADCASTS}"
     );
 }
+
+/// A chat message: similar to the others, so that compressing one refers
+/// back to earlier ones.
+fn chat(i: usize) -> Message {
+    Message::from(format!(
+        r#"{{"type":"message","room":"general","id":{i},"user":{{"id":{},"name":"user{}"}},"text":"message number {i} says hello to everyone in the room","ts":{}}}"#,
+        i % 7,
+        i % 7,
+        1_700_000_000 + i * 37
+    ))
+}
+
+#[test]
+fn compressed_broadcasts_interleaved_with_a_members_own_sends_all_inflate() {
+    // Broadcasts are compressed once, standing alone; the member's own
+    // sends (echoes, from its own compressor with context takeover) refer
+    // back to what went before, broadcasts included. Our client inflates
+    // with its own decompressor, which holds every message in its window:
+    // a wrong distance would come out as other bytes or fail.
+    let hub = Hub::new();
+    let (joined_tx, joined) = mpsc::channel();
+    let member_hub = hub.clone();
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .websocket("/hub", move |mut ws: WebSocket| {
+            let _membership = member_hub.join(ws.sender()).unwrap();
+            let _ = joined_tx.send(());
+            let sender = ws.sender();
+            let _ = ws.run_with(|message| sender.send_message(message));
+        })
+        .serve()
+        .unwrap();
+    let mut ws = connect(&server);
+    assert!(
+        ws.deflate().is_some(),
+        "permessage-deflate is on by default"
+    );
+    await_joins(&joined, 1);
+    // Broadcasts before the member's compressor ever ran, then own sends
+    // and broadcasts in turn while it lives.
+    for i in 0..60 {
+        let message = chat(i);
+        if i % 3 == 2 {
+            ws.send_message(&message).unwrap();
+        } else {
+            assert_eq!(hub.broadcast(&message), 1);
+        }
+        assert_eq!(ws.read_message().unwrap(), message, "message {i}");
+    }
+}

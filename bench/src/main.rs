@@ -12,6 +12,7 @@
 //! ```
 
 mod attacks;
+mod compressed;
 mod procfs;
 mod report;
 mod serve;
@@ -19,6 +20,7 @@ mod servers;
 mod thread_names;
 mod wire;
 mod workloads;
+mod zwire;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -32,6 +34,12 @@ macro_rules! metrics {
 }
 
 const WS_KINDS: [Kind; 3] = [Kind::Syncws, Kind::Tungstenite, Kind::Raw];
+/// The second comparison of most rows.
+const TUNGSTENITE: Option<(Kind, &str)> = Some((Kind::Tungstenite, "tungstenite"));
+/// The compressed rows: syncws, Node ws and Python websockets, each with
+/// permessage-deflate on by its own defaults.
+const DEFLATE_KINDS: [Kind; 3] = [Kind::SyncwsDeflate, Kind::NodeWsDeflate, Kind::PythonWs];
+const PYTHON: Option<(Kind, &str)> = Some((Kind::PythonWs, "Python websockets"));
 /// The `wss-rustls-*` rows: syncws's server on rustls, against the same
 /// tungstenite and raw TCP+TLS servers (native-tls) as the `wss-*` rows,
 /// with the same client (native-tls) for all.
@@ -45,7 +53,7 @@ static SPECS: &[Spec] = &[
         subject: Kind::Syncws,
         baseline: Kind::Raw,
         baseline_label: "raw TCP",
-        has_tungstenite: true,
+        peer: TUNGSTENITE,
         metrics: metrics!["kib_per_conn" => "server memory KiB/conn"],
     },
     Spec {
@@ -55,7 +63,7 @@ static SPECS: &[Spec] = &[
         subject: Kind::Syncws,
         baseline: Kind::Raw,
         baseline_label: "raw TCP",
-        has_tungstenite: true,
+        peer: TUNGSTENITE,
         metrics: metrics!["per_s" => "round trips/s", "cpu" => "server CPU µs/round trip",
             "cpu_user" => "user part, µs/round trip", "cpu_sys" => "system part, µs/round trip"],
     },
@@ -66,7 +74,7 @@ static SPECS: &[Spec] = &[
         subject: Kind::Syncws,
         baseline: Kind::Raw,
         baseline_label: "raw TCP",
-        has_tungstenite: true,
+        peer: TUNGSTENITE,
         metrics: metrics!["per_s" => "round trips/s", "cpu" => "server CPU µs/round trip"],
     },
     Spec {
@@ -76,7 +84,7 @@ static SPECS: &[Spec] = &[
         subject: Kind::Syncws,
         baseline: Kind::Raw,
         baseline_label: "raw TCP",
-        has_tungstenite: true,
+        peer: TUNGSTENITE,
         metrics: metrics!["mb_per_s" => "MB/s echoed", "cpu" => "server CPU ms/MiB",
             "cpu_user" => "user part, ms/MiB", "cpu_sys" => "system part, ms/MiB"],
     },
@@ -87,7 +95,7 @@ static SPECS: &[Spec] = &[
         subject: Kind::Syncws,
         baseline: Kind::Raw,
         baseline_label: "raw TCP",
-        has_tungstenite: true,
+        peer: TUNGSTENITE,
         metrics: metrics!["per_s" => "messages/s", "cpu" => "server CPU µs/message",
             "cpu_user" => "user part, µs/message", "cpu_sys" => "system part, µs/message"],
     },
@@ -98,7 +106,7 @@ static SPECS: &[Spec] = &[
         subject: Kind::Syncws,
         baseline: Kind::Raw,
         baseline_label: "raw TCP",
-        has_tungstenite: true,
+        peer: TUNGSTENITE,
         metrics: metrics!["per_s" => "connections/s", "cpu" => "server CPU µs/connection",
             "cpu_user" => "user part, µs/connection", "cpu_sys" => "system part, µs/connection"],
     },
@@ -109,7 +117,7 @@ static SPECS: &[Spec] = &[
         subject: Kind::SyncwsHub,
         baseline: Kind::NodeWs,
         baseline_label: "Node ws",
-        has_tungstenite: false,
+        peer: None,
         metrics: metrics!["per_s" => "deliveries/s", "p50_ms" => "p50 latency ms",
             "p99_ms" => "p99 latency ms", "cpu" => "server CPU µs/delivery"],
     },
@@ -120,7 +128,7 @@ static SPECS: &[Spec] = &[
         subject: Kind::Syncws,
         baseline: Kind::Raw,
         baseline_label: "raw TCP+TLS",
-        has_tungstenite: true,
+        peer: TUNGSTENITE,
         metrics: metrics!["kib_per_conn" => "server memory KiB/conn"],
     },
     Spec {
@@ -130,7 +138,7 @@ static SPECS: &[Spec] = &[
         subject: Kind::Syncws,
         baseline: Kind::Raw,
         baseline_label: "raw TCP+TLS",
-        has_tungstenite: true,
+        peer: TUNGSTENITE,
         metrics: metrics!["mb_per_s" => "MB/s echoed", "cpu" => "server CPU ms/MiB",
             "cpu_user" => "user part, ms/MiB", "cpu_sys" => "system part, ms/MiB"],
     },
@@ -141,7 +149,7 @@ static SPECS: &[Spec] = &[
         subject: Kind::Syncws,
         baseline: Kind::Raw,
         baseline_label: "raw TCP+TLS",
-        has_tungstenite: true,
+        peer: TUNGSTENITE,
         metrics: metrics!["per_s" => "round trips/s", "cpu" => "server CPU µs/round trip",
             "cpu_user" => "user part, µs/round trip", "cpu_sys" => "system part, µs/round trip"],
     },
@@ -152,7 +160,7 @@ static SPECS: &[Spec] = &[
         subject: Kind::Syncws,
         baseline: Kind::Raw,
         baseline_label: "raw TCP+TLS",
-        has_tungstenite: true,
+        peer: TUNGSTENITE,
         metrics: metrics!["per_s" => "connections/s", "cpu" => "server CPU µs/connection",
             "cpu_user" => "user part, µs/connection", "cpu_sys" => "system part, µs/connection"],
     },
@@ -163,7 +171,7 @@ static SPECS: &[Spec] = &[
         subject: Kind::SyncwsRustls,
         baseline: Kind::Raw,
         baseline_label: "raw TCP+TLS",
-        has_tungstenite: true,
+        peer: TUNGSTENITE,
         metrics: metrics!["kib_per_conn" => "server memory KiB/conn"],
     },
     Spec {
@@ -173,7 +181,7 @@ static SPECS: &[Spec] = &[
         subject: Kind::SyncwsRustls,
         baseline: Kind::Raw,
         baseline_label: "raw TCP+TLS",
-        has_tungstenite: true,
+        peer: TUNGSTENITE,
         metrics: metrics!["mb_per_s" => "MB/s echoed", "cpu" => "server CPU ms/MiB",
             "cpu_user" => "user part, ms/MiB", "cpu_sys" => "system part, ms/MiB"],
     },
@@ -184,7 +192,7 @@ static SPECS: &[Spec] = &[
         subject: Kind::SyncwsRustls,
         baseline: Kind::Raw,
         baseline_label: "raw TCP+TLS",
-        has_tungstenite: true,
+        peer: TUNGSTENITE,
         metrics: metrics!["per_s" => "round trips/s", "cpu" => "server CPU µs/round trip",
             "cpu_user" => "user part, µs/round trip", "cpu_sys" => "system part, µs/round trip"],
     },
@@ -195,9 +203,53 @@ static SPECS: &[Spec] = &[
         subject: Kind::SyncwsRustls,
         baseline: Kind::Raw,
         baseline_label: "raw TCP+TLS",
-        has_tungstenite: true,
+        peer: TUNGSTENITE,
         metrics: metrics!["per_s" => "connections/s", "cpu" => "server CPU µs/connection",
             "cpu_user" => "user part, µs/connection", "cpu_sys" => "system part, µs/connection"],
+    },
+    Spec {
+        id: "deflate-chat",
+        title: "16 connections × ~220-byte JSON chat message, compressed",
+        unit: "round trip",
+        subject: Kind::SyncwsDeflate,
+        baseline: Kind::NodeWsDeflate,
+        baseline_label: "Node ws",
+        peer: PYTHON,
+        metrics: metrics!["per_s" => "round trips/s", "cpu" => "server CPU µs/round trip",
+            "bytes" => "bytes on the wire/round trip", "compressed" => "echoes compressed, %"],
+    },
+    Spec {
+        id: "deflate-doc",
+        title: "4 connections × 64 KiB JSON document, compressed",
+        unit: "round trip",
+        subject: Kind::SyncwsDeflate,
+        baseline: Kind::NodeWsDeflate,
+        baseline_label: "Node ws",
+        peer: PYTHON,
+        metrics: metrics!["per_s" => "round trips/s", "cpu" => "server CPU µs/round trip",
+            "bytes" => "bytes on the wire/round trip", "compressed" => "echoes compressed, %"],
+    },
+    Spec {
+        id: "deflate-memory",
+        title: "1,000 compressed connections: memory",
+        unit: "conn",
+        subject: Kind::SyncwsDeflate,
+        baseline: Kind::NodeWsDeflate,
+        baseline_label: "Node ws",
+        peer: PYTHON,
+        metrics: metrics!["kib_handshake" => "KiB/conn after the handshake",
+            "kib_idle" => "KiB/conn after 20 messages each way, 6 s idle"],
+    },
+    Spec {
+        id: "deflate-broadcast",
+        title: "broadcast: 1,000 subscribers × ~220-byte chat messages, compressed",
+        unit: "delivery",
+        subject: Kind::SyncwsHubDeflate,
+        baseline: Kind::SyncwsHub,
+        baseline_label: "syncws uncompressed",
+        peer: None,
+        metrics: metrics!["per_s" => "deliveries/s", "p99_ms" => "p99 latency ms",
+            "cpu" => "server CPU µs/delivery", "bytes" => "bytes on the wire/delivery"],
     },
 ];
 
@@ -328,14 +380,45 @@ fn run(options: &Options, args: &[String]) -> i32 {
             "pipeline" => workloads::pipeline(p, &WS_KINDS),
             "connect" => workloads::connect(p, &WS_KINDS, None),
             "broadcast" => match servers::node_ready() {
-                Ok(()) => workloads::broadcast(p, &[Kind::SyncwsHub, Kind::NodeWs]),
+                Ok(()) => workloads::broadcast(
+                    p,
+                    &[Kind::SyncwsHub, Kind::NodeWs],
+                    workloads::Style::Random,
+                ),
                 Err(e) => {
                     eprintln!("  Node ws: {e}");
-                    let mut outcome = workloads::broadcast(p, &[Kind::SyncwsHub]);
+                    let mut outcome =
+                        workloads::broadcast(p, &[Kind::SyncwsHub], workloads::Style::Random);
                     outcome.errors.insert(Kind::NodeWs, e);
                     outcome
                 }
             },
+            "deflate-chat" | "deflate-doc" | "deflate-memory" => {
+                let mut kinds = DEFLATE_KINDS.to_vec();
+                let mut skipped = Vec::new();
+                for (kind, ready) in [
+                    (Kind::NodeWsDeflate, servers::node_ready()),
+                    (Kind::PythonWs, servers::python_ready()),
+                ] {
+                    if let Err(e) = ready {
+                        eprintln!("  {}: {e}", kind.label());
+                        kinds.retain(|k| *k != kind);
+                        skipped.push((kind, e));
+                    }
+                }
+                let mut outcome = match spec.id {
+                    "deflate-chat" => compressed::round_trips(p, &kinds, compressed::Doc::Chat),
+                    "deflate-doc" => compressed::round_trips(p, &kinds, compressed::Doc::Json64k),
+                    _ => compressed::memory(p, &kinds),
+                };
+                outcome.errors.extend(skipped);
+                outcome
+            }
+            "deflate-broadcast" => workloads::broadcast(
+                p,
+                &[Kind::SyncwsHubDeflate, Kind::SyncwsHub],
+                workloads::Style::Chat,
+            ),
             "wss-idle"
             | "wss-echo-16m"
             | "wss-pingpong"

@@ -18,7 +18,9 @@ pub struct Spec {
     /// The comparison in the third column: raw TCP (or TLS), or Node ws.
     pub baseline: Kind,
     pub baseline_label: &'static str,
-    pub has_tungstenite: bool,
+    /// The second comparison (tungstenite, or Python websockets for the
+    /// compressed rows), and what its column is called.
+    pub peer: Option<(Kind, &'static str)>,
     pub metrics: &'static [Metric],
 }
 
@@ -170,6 +172,76 @@ pub const TARGETS: &[Target] = &[
         measure: "p99 delivery latency",
         today: "no hub",
     },
+    Target {
+        workload: "deflate-chat",
+        metric: "cpu",
+        against: Against::Baseline,
+        at_most: true,
+        value: 0.35,
+        text: "server CPU per round trip ≤ 0.35× Node ws",
+        measure: "server CPU per chat round trip",
+        today: "ws about 79 µs",
+    },
+    Target {
+        workload: "deflate-chat",
+        metric: "bytes",
+        against: Against::Baseline,
+        at_most: true,
+        value: 1.03,
+        text: "bytes on the wire ≤ 1.03× Node ws",
+        measure: "bytes per chat round trip",
+        today: "no deflate",
+    },
+    Target {
+        workload: "deflate-doc",
+        metric: "cpu",
+        against: Against::Baseline,
+        at_most: true,
+        value: 0.65,
+        text: "server CPU per round trip ≤ 0.65× Node ws",
+        measure: "server CPU per 64 KiB round trip",
+        today: "no deflate",
+    },
+    Target {
+        workload: "deflate-doc",
+        metric: "bytes",
+        against: Against::Baseline,
+        at_most: true,
+        value: 1.03,
+        text: "bytes on the wire ≤ 1.03× Node ws",
+        measure: "bytes per 64 KiB round trip",
+        today: "no deflate",
+    },
+    Target {
+        workload: "deflate-memory",
+        metric: "kib_handshake",
+        against: Against::Absolute,
+        at_most: true,
+        value: 16.0,
+        text: "≤ 16 KiB per connection after the handshake",
+        measure: "memory per compressed connection, fresh",
+        today: "websockets 48, ws 11 KiB",
+    },
+    Target {
+        workload: "deflate-memory",
+        metric: "kib_idle",
+        against: Against::Absolute,
+        at_most: true,
+        value: 24.0,
+        text: "≤ 24 KiB per connection after 20 messages, 6 s idle",
+        measure: "memory per compressed connection, idle",
+        today: "websockets 61, ws 266 KiB",
+    },
+    Target {
+        workload: "deflate-broadcast",
+        metric: "cpu",
+        against: Against::Baseline,
+        at_most: true,
+        value: 1.3,
+        text: "server CPU per delivery ≤ 1.3× uncompressed",
+        measure: "server CPU per delivery",
+        today: "no deflate",
+    },
 ];
 
 /// A number with about three significant digits.
@@ -302,6 +374,8 @@ pub struct Row {
     pub measure: String,
     pub syncws: f64,
     pub tungstenite: Option<f64>,
+    /// What the `tungstenite` figures are of (tungstenite, or another peer).
+    pub peer_label: Option<&'static str>,
     pub baseline: f64,
     pub baseline_label: &'static str,
     pub vs_tungstenite: Option<f64>,
@@ -312,6 +386,9 @@ pub struct Row {
 /// The verdict on one target.
 pub struct Verdict {
     pub target: &'static Target,
+    /// What the target's baseline and second comparison are called.
+    pub baseline_label: &'static str,
+    pub peer_label: &'static str,
     /// syncws's ratio (or its absolute figure for an absolute target).
     pub measured: f64,
     /// The same comparison for tungstenite, where it is not the reference.
@@ -349,23 +426,19 @@ pub fn build(results: &[(&'static Spec, Outcome)]) -> Report {
         }
         for m in spec.metrics {
             let label = m.label.replace("{unit}", spec.unit);
-            let tung = spec
-                .has_tungstenite
-                .then(|| figure(outcome, Kind::Tungstenite, m.key));
+            let peer = spec.peer.map(|(kind, _)| kind);
             rows.push(Row {
                 workload: spec.id,
                 measure: label,
                 syncws: figure(outcome, spec.subject, m.key),
-                tungstenite: tung,
+                tungstenite: peer.map(|peer| figure(outcome, peer, m.key)),
+                peer_label: spec.peer.map(|(_, label)| label),
                 baseline: figure(outcome, spec.baseline, m.key),
                 baseline_label: spec.baseline_label,
-                vs_tungstenite: spec
-                    .has_tungstenite
-                    .then(|| ratio(outcome, spec.subject, Kind::Tungstenite, m.key)),
+                vs_tungstenite: peer.map(|peer| ratio(outcome, spec.subject, peer, m.key)),
                 vs_baseline: ratio(outcome, spec.subject, spec.baseline, m.key),
-                tungstenite_vs_baseline: spec
-                    .has_tungstenite
-                    .then(|| ratio(outcome, Kind::Tungstenite, spec.baseline, m.key)),
+                tungstenite_vs_baseline: peer
+                    .map(|peer| ratio(outcome, peer, spec.baseline, m.key)),
             });
         }
     }
@@ -374,27 +447,30 @@ pub fn build(results: &[(&'static Spec, Outcome)]) -> Report {
         let Some((spec, outcome)) = by_id.get(target.workload) else {
             continue;
         };
+        let (peer, peer_label) = spec.peer.unwrap_or((Kind::Tungstenite, "tungstenite"));
         let (measured, tungstenite, shown) = match target.against {
             Against::Absolute => {
                 let v = figure(outcome, spec.subject, target.metric);
-                let t = figure(outcome, Kind::Tungstenite, target.metric);
-                (
-                    v,
-                    Some(t),
-                    format!("{} KiB (tungstenite {} KiB)", num(v), num(t)),
-                )
+                let t = figure(outcome, peer, target.metric);
+                let mut shown = format!("{} KiB ({peer_label} {} KiB", num(v), num(t));
+                if spec.baseline != Kind::Raw {
+                    let b = figure(outcome, spec.baseline, target.metric);
+                    let _ = write!(shown, ", {} {} KiB", spec.baseline_label, num(b));
+                }
+                shown.push(')');
+                (v, Some(t), shown)
             }
             Against::Tungstenite => {
-                let v = ratio(outcome, spec.subject, Kind::Tungstenite, target.metric);
+                let v = ratio(outcome, spec.subject, peer, target.metric);
                 (v, None, format!("{}×", ratio_num(v)))
             }
             Against::Baseline => {
                 let v = ratio(outcome, spec.subject, spec.baseline, target.metric);
                 let t = spec
-                    .has_tungstenite
-                    .then(|| ratio(outcome, Kind::Tungstenite, spec.baseline, target.metric));
+                    .peer
+                    .map(|(peer, _)| ratio(outcome, peer, spec.baseline, target.metric));
                 let shown = match t {
-                    Some(t) => format!("{}× (tungstenite {}×)", ratio_num(v), ratio_num(t)),
+                    Some(t) => format!("{}× ({peer_label} {}×)", ratio_num(v), ratio_num(t)),
                     None => format!("{}×", ratio_num(v)),
                 };
                 (v, t, shown)
@@ -407,18 +483,17 @@ pub fn build(results: &[(&'static Spec, Outcome)]) -> Report {
         });
         let interval = match target.against {
             Against::Absolute => None,
-            Against::Tungstenite => median_interval(&ratios(
-                outcome,
-                spec.subject,
-                Kind::Tungstenite,
-                target.metric,
-            )),
+            Against::Tungstenite => {
+                median_interval(&ratios(outcome, spec.subject, peer, target.metric))
+            }
             Against::Baseline => {
                 median_interval(&ratios(outcome, spec.subject, spec.baseline, target.metric))
             }
         };
         verdicts.push(Verdict {
             target,
+            baseline_label: spec.baseline_label,
+            peer_label,
             measured,
             tungstenite,
             met,
@@ -451,17 +526,29 @@ fn met_text(met: Option<bool>) -> &'static str {
 
 /// The results as a plain-text table.
 pub fn text(report: &Report) -> String {
-    let mut lines: Vec<[String; 8]> = vec![[
-        "workload".into(),
-        "measure".into(),
-        "syncws".into(),
-        "tungstenite".into(),
-        "baseline".into(),
-        "sy/tung".into(),
-        "sy/base".into(),
-        "tung/base".into(),
-    ]];
+    let heading = |peer: &str, short: &str| -> [String; 8] {
+        [
+            "workload".into(),
+            "measure".into(),
+            "syncws".into(),
+            peer.into(),
+            "baseline".into(),
+            format!("sy/{short}"),
+            "sy/base".into(),
+            format!("{short}/base"),
+        ]
+    };
+    let mut lines: Vec<[String; 8]> = Vec::new();
+    let mut headings = Vec::new();
+    let mut peer: Option<&str> = None;
     for r in &report.rows {
+        // A table for each peer in turn; rows without one stay in the last.
+        let label = r.peer_label.or(peer).unwrap_or("tungstenite");
+        if peer != Some(label) {
+            peer = Some(label);
+            headings.push(lines.len());
+            lines.push(heading(label, &label[..4]));
+        }
         lines.push([
             r.workload.into(),
             r.measure.clone(),
@@ -490,7 +577,7 @@ pub fn text(report: &Report) -> String {
             }
         }
         out.push('\n');
-        if i == 0 {
+        if headings.contains(&i) {
             out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 16));
             out.push('\n');
         }
@@ -583,11 +670,25 @@ pub fn markdown(report: &Report, run: &RunInfo) -> String {
          noise and another run may give the other one.\n",
     );
     md.push_str("\n## All figures\n\n");
-    md.push_str(
-        "| workload | measure | syncws | tungstenite | baseline | syncws ÷ tungstenite | syncws ÷ baseline | tungstenite ÷ baseline |\n\
-         |---|---|--:|--:|--:|--:|--:|--:|\n",
-    );
+    let heading = |peer: &str| {
+        format!(
+            "| workload | measure | syncws | {peer} | baseline | syncws ÷ {peer} | syncws ÷ baseline | {peer} ÷ baseline |\n\
+             |---|---|--:|--:|--:|--:|--:|--:|\n"
+        )
+    };
+    let mut peer: Option<&str> = None;
     for r in &report.rows {
+        let label = r.peer_label.or(peer).unwrap_or("tungstenite");
+        if peer != Some(label) {
+            if peer.is_some() {
+                md.push_str(
+                    "\n### With permessage-deflate\n\nEvery server compresses by its own \
+                     defaults; the same client, offering what Chrome offers, for all.\n\n",
+                );
+            }
+            peer = Some(label);
+            md.push_str(&heading(label));
+        }
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} ({}) | {} | {} | {} |",
@@ -755,19 +856,10 @@ pub fn svg(report: &Report, run: &RunInfo) -> String {
             // The absolute target drawn as a ratio to tungstenite's figure.
             Against::Absolute => {
                 let tung = v.tungstenite.unwrap_or(f64::NAN);
-                (v.measured / tung, t.value / tung, None, "tungstenite")
+                (v.measured / tung, t.value / tung, None, v.peer_label)
             }
-            Against::Tungstenite => (v.measured, t.value, None, "tungstenite"),
-            Against::Baseline => (
-                v.measured,
-                t.value,
-                v.tungstenite,
-                if t.workload == "broadcast" {
-                    "Node ws"
-                } else {
-                    "raw TCP"
-                },
-            ),
+            Against::Tungstenite => (v.measured, t.value, None, v.peer_label),
+            Against::Baseline => (v.measured, t.value, v.tungstenite, v.baseline_label),
         };
         let color = match v.met {
             Some(true) => "#2e8b57",

@@ -6,8 +6,12 @@
 //! - `syncws`: the echo server of syncws's README (`run_with` +
 //!   `send_message`), thread per connection, default settings but the
 //!   frame limit.
+//!   Uncompressed: permessage-deflate is on by default, so it is turned
+//!   off explicitly (the rows compare with servers that do not compress).
+//! - `syncws-deflate`: the same with permessage-deflate on, its defaults.
 //! - `syncws-hub`: a `Hub`; connections to `/sub` join it and listen, every
-//!   message from `/pub` is broadcast to them.
+//!   message from `/pub` is broadcast to them. Uncompressed.
+//! - `syncws-hub-deflate`: the same with permessage-deflate on.
 //! - `tungstenite`: the same echo with `tungstenite` 0.30 (sync), a thread
 //!   per connection from `std::thread::spawn`, default buffers, the message
 //!   and frame limits raised to 64 MiB.
@@ -65,12 +69,14 @@ pub fn main(args: &[String]) -> Res<()> {
         None => None,
     };
     let addr = match kind.as_str() {
-        "syncws" => serve_syncws(&bind, identity, None, false)?,
+        "syncws" => serve_syncws(&bind, identity, None, Role::Echo, false)?,
+        "syncws-deflate" => serve_syncws(&bind, identity, None, Role::Echo, true)?,
         "syncws-rustls" => {
             let (cert, key) = tls.as_ref().ok_or("syncws-rustls: --tls CERT KEY")?;
-            serve_syncws(&bind, None, Some((cert, key)), false)?
+            serve_syncws(&bind, None, Some((cert, key)), Role::Echo, false)?
         }
-        "syncws-hub" => serve_syncws(&bind, identity, None, true)?,
+        "syncws-hub" => serve_syncws(&bind, identity, None, Role::Hub, false)?,
+        "syncws-hub-deflate" => serve_syncws(&bind, identity, None, Role::Hub, true)?,
         "attacked" => serve_attacked(&bind, identity, Extra::None)?,
         "attacked-budget" => serve_attacked(&bind, identity, Extra::Budget)?,
         "attacked-per-peer" => serve_attacked(&bind, identity, Extra::PerPeer)?,
@@ -86,21 +92,35 @@ pub fn main(args: &[String]) -> Res<()> {
     std::process::exit(0);
 }
 
+/// What a syncws server under test does with its connections.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Echo every message back.
+    Echo,
+    /// `/sub` joins a `Hub`, `/pub`'s messages are broadcast to it.
+    Hub,
+}
+
 /// syncws's echo (or hub) server, over TLS through native-tls with
-/// `identity` or through rustls with `rustls_pem` (certificate, key).
+/// `identity` or through rustls with `rustls_pem` (certificate, key), with
+/// permessage-deflate if `deflate` (its defaults), otherwise explicitly
+/// without: it is on by default, and the uncompressed rows compare with
+/// servers that do not compress.
 fn serve_syncws(
     bind: &str,
     identity: Option<Identity>,
     rustls_pem: Option<(&[u8], &[u8])>,
-    hub: bool,
+    role: Role,
+    deflate: bool,
 ) -> Res<String> {
-    use syncws::{Config, Hub, Server};
+    use syncws::{Config, DeflateConfig, Hub, Server};
     let config = Config::default()
         .max_frame_size(BIG_LIMIT)
         .max_message_size(BIG_LIMIT);
     let mut server = Server::bind(bind)
         .map_err(|e| format!("bind: {e}"))?
-        .config(config);
+        .config(config)
+        .deflate(DeflateConfig::default().enabled(deflate));
     if let Some(identity) = identity {
         server = server.tls(identity).map_err(|e| format!("tls: {e}"))?;
     }
@@ -109,7 +129,7 @@ fn serve_syncws(
             .rustls_pem(cert, key)
             .map_err(|e| format!("rustls: {e}"))?;
     }
-    let handle = if hub {
+    let handle = if role == Role::Hub {
         let room = Hub::new();
         let publish = room.clone();
         server
@@ -156,10 +176,13 @@ enum Extra {
 fn serve_attacked(bind: &str, identity: Option<Identity>, extra: Extra) -> Res<String> {
     use std::time::Duration;
     use syncws::server::{ConnectionEnd, EndReason, Route};
-    use syncws::{Hub, KeepAlive, Server};
+    use syncws::{DeflateConfig, Hub, KeepAlive, Server};
     let room = Hub::new();
+    // Uncompressed, as the attacks were written for (deflate is on by
+    // default).
     let mut server = Server::bind(bind)
         .map_err(|e| format!("bind: {e}"))?
+        .deflate(DeflateConfig::default().enabled(false))
         .keep_alive(KeepAlive::new(
             Duration::from_secs(30),
             Duration::from_secs(10),

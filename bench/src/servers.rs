@@ -21,17 +21,29 @@ pub enum Kind {
     Tungstenite,
     Raw,
     NodeWs,
+    /// syncws's echo with permessage-deflate on (its defaults).
+    SyncwsDeflate,
+    /// syncws's `Hub` with permessage-deflate on.
+    SyncwsHubDeflate,
+    /// Node's `ws` echo with `perMessageDeflate: true` (bench/node/echo.js).
+    NodeWsDeflate,
+    /// Python's `websockets` echo, compression on by default
+    /// (bench/python/echo.py).
+    PythonWs,
 }
 
 impl Kind {
     /// The column it reports in.
     pub fn label(self) -> &'static str {
         match self {
-            Kind::Syncws | Kind::SyncwsHub => "syncws",
+            Kind::Syncws | Kind::SyncwsHub | Kind::SyncwsDeflate | Kind::SyncwsHubDeflate => {
+                "syncws"
+            }
             Kind::SyncwsRustls => "syncws (rustls)",
             Kind::Tungstenite => "tungstenite",
             Kind::Raw => "raw TCP",
-            Kind::NodeWs => "Node ws",
+            Kind::NodeWs | Kind::NodeWsDeflate => "Node ws",
+            Kind::PythonWs => "Python websockets",
         }
     }
 
@@ -43,6 +55,10 @@ impl Kind {
             Kind::Tungstenite => "tungstenite",
             Kind::Raw => "raw",
             Kind::NodeWs => "node-ws",
+            Kind::SyncwsDeflate => "syncws-deflate",
+            Kind::SyncwsHubDeflate => "syncws-hub-deflate",
+            Kind::NodeWsDeflate => "node-ws-deflate",
+            Kind::PythonWs => "python-websockets",
         }
     }
 
@@ -138,6 +154,39 @@ pub fn node_ready() -> Res<()> {
     Ok(())
 }
 
+/// The Python that runs bench/python/echo.py: `$SYNCWS_PYTHON`, else the
+/// venv of scripts/test-all.sh (target/py-venv), else `python3`.
+pub fn python() -> PathBuf {
+    if let Some(python) = std::env::var_os("SYNCWS_PYTHON") {
+        return PathBuf::from(python);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let venv = root.join("../target/py-venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+/// Whether that Python has `websockets`. `Err` says why not.
+pub fn python_ready() -> Res<()> {
+    let python = python();
+    let ok = Command::new(&python)
+        .args(["-c", "import websockets.asyncio.server"])
+        .stderr(Stdio::null())
+        .status();
+    if matches!(ok, Ok(s) if s.success()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} has no `websockets` (13 or later): run scripts/test-all.sh, which makes \
+             target/py-venv, or set SYNCWS_PYTHON",
+            python.display()
+        ))
+    }
+}
+
 /// A server running in a child process.
 pub struct Server {
     pub kind: Kind,
@@ -157,6 +206,17 @@ impl Server {
             Kind::NodeWs => vec![
                 "node".into(),
                 node_dir().join("broadcast.js").display().to_string(),
+            ],
+            Kind::NodeWsDeflate => vec![
+                "node".into(),
+                node_dir().join("echo.js").display().to_string(),
+            ],
+            Kind::PythonWs => vec![
+                python().display().to_string(),
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("python/echo.py")
+                    .display()
+                    .to_string(),
             ],
             _ => serve_argv(kind.arg()),
         };

@@ -452,6 +452,17 @@ pub fn handshake(s: &mut impl Stream, host: &str, path: &str) -> Res<Vec<u8>> {
 
 /// The same with `extra` header lines (each ending in CRLF) in the request.
 pub fn handshake_with(s: &mut impl Stream, host: &str, path: &str, extra: &str) -> Res<Vec<u8>> {
+    handshake_head(s, host, path, extra).map(|(_, leftover)| leftover)
+}
+
+/// [`handshake_with`], returning the response's head (status line and
+/// headers) too.
+pub fn handshake_head(
+    s: &mut impl Stream,
+    host: &str,
+    path: &str,
+    extra: &str,
+) -> Res<(String, Vec<u8>)> {
     let key = generate_key();
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -487,7 +498,7 @@ pub fn handshake_with(s: &mut impl Stream, host: &str, path: &str, extra: &str) 
     if accept.as_deref() != Some(accept_key(key.as_bytes()).as_str()) {
         return Err(format!("bad Sec-WebSocket-Accept: {accept:?}"));
     }
-    Ok(buf[head_end..].to_vec())
+    Ok((head.into_owned(), buf[head_end..].to_vec()))
 }
 
 /// Open a TCP connection to `addr`, with Nagle off as every server here has.

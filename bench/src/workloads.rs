@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::sync::{Barrier, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crate::procfs::{self, Cpu};
 use crate::servers::{Kind, Server, Tls};
 use crate::wire::{self, Big, Conn, In, Out, Proto, Res, payload};
+use crate::zwire::{self, ZIn};
 
 /// One round's figures, by metric key.
 pub type Figures = BTreeMap<&'static str, f64>;
@@ -30,7 +31,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn fail(&mut self, kind: Kind, error: String) {
+    pub fn fail(&mut self, kind: Kind, error: String) {
         eprintln!("  {}: FAILED: {error}", kind.label());
         self.errors.entry(kind).or_insert(error);
     }
@@ -115,7 +116,7 @@ fn rate_and_cpu(total: u64, elapsed: f64, cpu: Cpu) -> Figures {
     f
 }
 
-fn cpu_figures(f: &mut Figures, cpu: Cpu, units: f64, prefix: [&'static str; 3], scale: f64) {
+pub fn cpu_figures(f: &mut Figures, cpu: Cpu, units: f64, prefix: [&'static str; 3], scale: f64) {
     let units = units.max(1.0);
     f.insert(prefix[0], cpu.user.as_secs_f64() * scale / units);
     f.insert(prefix[1], cpu.system.as_secs_f64() * scale / units);
@@ -124,7 +125,7 @@ fn cpu_figures(f: &mut Figures, cpu: Cpu, units: f64, prefix: [&'static str; 3],
 
 /// Run `rounds` rounds alternating over `states`, after one warm-up round
 /// each; a server that fails is left out of later rounds.
-fn alternate<S>(
+pub fn alternate<S>(
     outcome: &mut Outcome,
     states: &mut [(Kind, S)],
     rounds: usize,
@@ -156,7 +157,7 @@ fn alternate<S>(
     }
 }
 
-fn brief(f: &Figures) -> String {
+pub fn brief(f: &Figures) -> String {
     f.iter()
         .map(|(k, v)| format!("{k}={}", crate::report::num(*v)))
         .collect::<Vec<_>>()
@@ -164,7 +165,7 @@ fn brief(f: &Figures) -> String {
 }
 
 /// Start each server, and set up its state with `setup`.
-fn start_all<S>(
+pub fn start_all<S>(
     outcome: &mut Outcome,
     kinds: &[Kind],
     tls: Option<&Tls>,
@@ -644,9 +645,50 @@ pub fn connect(p: &Params, kinds: &[Kind], tls: Option<&Tls>) -> Outcome {
 // ---------------------------------------------------------------------------
 // Broadcast
 
+/// What a subscriber reads with: the plain client, or the one that offers
+/// permessage-deflate and inflates (and counts the bytes it reads).
+enum Inbox {
+    Plain(In),
+    Zipped(Box<ZIn>),
+}
+
+impl Inbox {
+    fn fill_nonblocking(&mut self, r: &mut impl std::io::Read) -> Res<bool> {
+        match self {
+            Inbox::Plain(inp) => inp.fill_nonblocking(r),
+            Inbox::Zipped(inp) => inp.fill_nonblocking(r),
+        }
+    }
+
+    /// The next whole message buffered; a zipped inbox whose server agreed
+    /// to deflate (`compressed`) takes only compressed ones.
+    fn next_buffered(&mut self, compressed: bool) -> Res<Option<&[u8]>> {
+        match self {
+            Inbox::Plain(inp) => inp.next_buffered(),
+            Inbox::Zipped(inp) => match inp.next_buffered()? {
+                Some(m) if m.compressed != compressed => Err(format!(
+                    "a message came {}compressed",
+                    if m.compressed { "" } else { "un" }
+                )),
+                Some(m) => Ok(Some(m.data)),
+                None => Ok(None),
+            },
+        }
+    }
+
+    fn bytes_read(&self) -> u64 {
+        match self {
+            Inbox::Plain(_) => 0,
+            Inbox::Zipped(inp) => inp.read,
+        }
+    }
+}
+
 struct Subscriber {
     stream: mio::net::TcpStream,
-    inp: In,
+    inp: Inbox,
+    /// The server agreed to compress.
+    compressed: bool,
     next: u64,
     warm: bool,
 }
@@ -659,17 +701,43 @@ struct Hubbed {
     seq: u64,
 }
 
-const BROADCAST_SIZE: usize = 100;
+/// The messages a broadcast row sends.
+#[derive(Clone, Copy)]
+pub enum Style {
+    /// 100 bytes, mostly pseudo-random (the uncompressed row, against
+    /// Node ws), read by the plain client.
+    Random,
+    /// A 24-byte head (sequence number, marker and send time, binary) and a
+    /// JSON chat message, 212 bytes in all, read by the client that offers
+    /// permessage-deflate.
+    Chat,
+}
+
 /// Marks a broadcast message as measured (1) or warm-up (0), in the
 /// connection field of its payload.
 const MEASURED: u32 = 1;
 const WARMUP: u32 = 0;
 
-fn broadcast_message(kind: u32, seq: u64, sent_ns: u64) -> [u8; BROADCAST_SIZE] {
-    let mut m = [0u8; BROADCAST_SIZE];
-    payload(&mut m, kind, seq);
-    m[16..24].copy_from_slice(&sent_ns.to_le_bytes());
-    m
+/// The body of a chat broadcast after its 24-byte head.
+const CHAT_BODY: &[u8] = br#"{"type":"message","room":"general","user":{"id":3,"name":"user3","avatar":"/img/u3.png"},"text":"a message that says hello to everyone in the room, how are you all today?","ts":1700000111}"#;
+
+fn broadcast_message(style: Style, kind: u32, seq: u64, sent_ns: u64) -> Vec<u8> {
+    match style {
+        Style::Random => {
+            let mut m = vec![0u8; 100];
+            payload(&mut m, kind, seq);
+            m[16..24].copy_from_slice(&sent_ns.to_le_bytes());
+            m
+        }
+        Style::Chat => {
+            let mut m = vec![0u8; 24];
+            m[..8].copy_from_slice(&seq.to_le_bytes());
+            m[8..12].copy_from_slice(&kind.to_le_bytes());
+            m[16..24].copy_from_slice(&sent_ns.to_le_bytes());
+            m.extend_from_slice(CHAT_BODY);
+            m
+        }
+    }
 }
 
 /// Progress of a broadcast round, shared by the receiving thread and the
@@ -685,16 +753,32 @@ struct Progress {
 /// subscriber. One client thread receives for all subscribers (epoll,
 /// through mio), checks every byte and order, and records each delivery's
 /// latency from the send time the message carries.
-pub fn broadcast(p: &Params, kinds: &[Kind]) -> Outcome {
+///
+/// With [`Style::Chat`] every subscriber offers permessage-deflate; the
+/// bytes it reads are counted.
+pub fn broadcast(p: &Params, kinds: &[Kind], style: Style) -> Outcome {
     let mut outcome = Outcome::default();
     let mut states = start_all(&mut outcome, kinds, None, None, |server| {
         let publisher = server.connect("/pub", 4096)?;
         let poll = mio::Poll::new().map_err(|e| format!("poll: {e}"))?;
         let mut subs = Vec::with_capacity(p.broadcast_subs);
+        let standalone = Arc::new(zwire::Standalone::default());
         for i in 0..p.broadcast_subs {
             let mut tcp = wire::tcp(server.addr)?;
-            let leftover = wire::handshake(&mut tcp, &server.addr.to_string(), "/sub")
-                .map_err(|e| format!("subscriber {i}: {e}"))?;
+            let host = server.addr.to_string();
+            let (inp, compressed) = match style {
+                Style::Random => {
+                    let leftover = wire::handshake(&mut tcp, &host, "/sub")
+                        .map_err(|e| format!("subscriber {i}: {e}"))?;
+                    (Inbox::Plain(In::new(Proto::Ws, 4096, &leftover)), false)
+                }
+                Style::Chat => {
+                    let (leftover, params) = zwire::handshake(&mut tcp, &host, "/sub")
+                        .map_err(|e| format!("subscriber {i}: {e}"))?;
+                    let inp = ZIn::new(params, &leftover).standalone(standalone.clone());
+                    (Inbox::Zipped(Box::new(inp)), params.is_some())
+                }
+            };
             tcp.set_nonblocking(true).map_err(|e| e.to_string())?;
             let mut stream = mio::net::TcpStream::from_std(tcp);
             poll.registry()
@@ -702,7 +786,8 @@ pub fn broadcast(p: &Params, kinds: &[Kind]) -> Outcome {
                 .map_err(|e| format!("register: {e}"))?;
             subs.push(Subscriber {
                 stream,
-                inp: In::new(Proto::Ws, 4096, &leftover),
+                inp,
+                compressed,
                 next: 0,
                 warm: false,
             });
@@ -714,12 +799,15 @@ pub fn broadcast(p: &Params, kinds: &[Kind]) -> Outcome {
             poll,
             seq: 0,
         };
-        warm_up(&mut state)?;
+        warm_up(&mut state, style)?;
         Ok(state)
     });
     outcome.notes.push(format!(
-        "{} subscribers, {} messages of {BROADCAST_SIZE} bytes per round, at most {} in flight",
-        p.broadcast_subs, p.broadcast_msgs, p.broadcast_window
+        "{} subscribers, {} messages of {} bytes per round, at most {} in flight",
+        p.broadcast_subs,
+        p.broadcast_msgs,
+        broadcast_message(style, 0, 0, 0).len(),
+        p.broadcast_window
     ));
     alternate(
         &mut outcome,
@@ -731,7 +819,7 @@ pub fn broadcast(p: &Params, kinds: &[Kind]) -> Outcome {
             } else {
                 p.broadcast_msgs
             };
-            broadcast_round(st, msgs as u64, p.broadcast_window as u64)
+            broadcast_round(st, msgs as u64, p.broadcast_window as u64, style)
         },
     );
     outcome
@@ -740,7 +828,8 @@ pub fn broadcast(p: &Params, kinds: &[Kind]) -> Outcome {
 /// Publish warm-up messages until every subscriber has received one: then
 /// every subscriber is in the hub (a server may add it a moment after the
 /// handshake).
-fn warm_up(st: &mut Hubbed) -> Res<()> {
+fn warm_up(st: &mut Hubbed, style: Style) -> Res<()> {
+    let warm_message = broadcast_message(style, WARMUP, 0, 0);
     let mut events = mio::Events::with_capacity(1024);
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut warm = 0;
@@ -753,8 +842,7 @@ fn warm_up(st: &mut Hubbed) -> Res<()> {
             ));
         }
         if last_sent.elapsed() >= Duration::from_millis(50) {
-            let m = broadcast_message(WARMUP, 0, 0);
-            st.publisher.out.push(&m);
+            st.publisher.out.push(&warm_message);
             st.publisher.out.flush(&mut st.publisher.stream)?;
             last_sent = Instant::now();
         }
@@ -764,8 +852,8 @@ fn warm_up(st: &mut Hubbed) -> Res<()> {
         for event in events.iter() {
             let sub = &mut st.subs[event.token().0];
             while sub.inp.fill_nonblocking(&mut sub.stream)? {
-                while let Some(m) = sub.inp.next_buffered()? {
-                    if m != broadcast_message(WARMUP, 0, 0) {
+                while let Some(m) = sub.inp.next_buffered(sub.compressed)? {
+                    if m != warm_message {
                         return Err("a warm-up broadcast arrived changed".into());
                     }
                     if !sub.warm {
@@ -779,13 +867,15 @@ fn warm_up(st: &mut Hubbed) -> Res<()> {
     Ok(())
 }
 
-fn broadcast_round(st: &mut Hubbed, msgs: u64, window: u64) -> Res<Figures> {
+fn broadcast_round(st: &mut Hubbed, msgs: u64, window: u64, style: Style) -> Res<Figures> {
     let n = st.subs.len() as u64;
     let total = n * msgs;
     let first = st.seq;
-    let expected: Vec<[u8; BROADCAST_SIZE]> = (0..msgs)
-        .map(|i| broadcast_message(MEASURED, first + i, 0))
+    let expected: Vec<Vec<u8>> = (0..msgs)
+        .map(|i| broadcast_message(style, MEASURED, first + i, 0))
         .collect();
+    let read_before: u64 = st.subs.iter().map(|s| s.inp.bytes_read()).sum();
+    let warm_message = broadcast_message(style, WARMUP, 0, 0);
     let progress = Progress {
         delivered: Mutex::new(0),
         changed: Condvar::new(),
@@ -803,7 +893,8 @@ fn broadcast_round(st: &mut Hubbed, msgs: u64, window: u64) -> Res<Figures> {
         let progress = &progress;
         let expected = &expected;
         let receiver = s.spawn(move || -> Res<(Vec<u32>, Duration)> {
-            let result = receive(subs, poll, expected, first, total, epoch, progress);
+            let warm = &warm_message;
+            let result = receive(subs, poll, expected, warm, first, total, epoch, progress);
             if result.is_err() {
                 progress.failed.store(true, Ordering::Release);
                 progress.changed.notify_all();
@@ -834,7 +925,7 @@ fn broadcast_round(st: &mut Hubbed, msgs: u64, window: u64) -> Res<Figures> {
                 }
                 let sent = epoch.elapsed();
                 start.get_or_insert(sent);
-                let m = broadcast_message(MEASURED, first + i, sent.as_nanos() as u64);
+                let m = broadcast_message(style, MEASURED, first + i, sent.as_nanos() as u64);
                 publisher.out.push(&m);
                 publisher.out.flush(&mut publisher.stream)?;
             }
@@ -860,15 +951,21 @@ fn broadcast_round(st: &mut Hubbed, msgs: u64, window: u64) -> Res<Figures> {
     let mut f = rate_and_cpu(total, elapsed, cpu);
     f.insert("p50_ms", pct(0.50));
     f.insert("p99_ms", pct(0.99));
+    if matches!(style, Style::Chat) {
+        let read: u64 = st.subs.iter().map(|s| s.inp.bytes_read()).sum();
+        f.insert("bytes", (read - read_before) as f64 / total as f64);
+    }
     Ok(f)
 }
 
 /// Receive until every subscriber has every measured message; return the
 /// latencies (µs) and the time of the last delivery.
+#[allow(clippy::too_many_arguments)]
 fn receive(
     subs: &mut [Subscriber],
     poll: &mut mio::Poll,
-    expected: &[[u8; BROADCAST_SIZE]],
+    expected: &[Vec<u8>],
+    warm_message: &[u8],
     first: u64,
     total: u64,
     epoch: Instant,
@@ -892,16 +989,23 @@ fn receive(
         for event in events.iter() {
             let i = event.token().0;
             let Subscriber {
-                stream, inp, next, ..
+                stream,
+                inp,
+                next,
+                compressed,
+                ..
             } = &mut subs[i];
             while inp.fill_nonblocking(stream)? {
-                while let Some(m) = inp.next_buffered()? {
+                while let Some(m) = inp.next_buffered(*compressed)? {
+                    if m.len() < 24 {
+                        return Err(format!("subscriber {i} got a {}-byte message", m.len()));
+                    }
                     let kind = u32::from_le_bytes(m[8..12].try_into().expect("4 bytes"));
-                    if kind == WARMUP && m == broadcast_message(WARMUP, 0, 0) {
+                    if kind == WARMUP && m == warm_message {
                         continue;
                     }
                     let seq = u64::from_le_bytes(m[..8].try_into().expect("8 bytes"));
-                    if seq != *next || m.len() != BROADCAST_SIZE {
+                    if seq != *next || m.len() != warm_message.len() {
                         return Err(format!(
                             "subscriber {i} got message {seq} when {} was due",
                             *next

@@ -714,3 +714,61 @@ fn hibernation_waits_for_a_message_half_done() {
         Some(message)
     );
 }
+
+/// A broadcast, compressed once by another compressor standing alone,
+/// reaching the peer between a connection's own messages.
+fn broadcast(message: &[u8]) -> Vec<u8> {
+    compressed(&mut Compressor::new(settings(15, false)), message)
+}
+
+#[test]
+fn own_messages_interleaved_with_broadcasts_inflate_with_an_independent_inflater() {
+    // Own messages and broadcasts in turn, some runs of broadcasts while
+    // the compressor is live, some after it hibernated or before it ever
+    // ran; the peer's decompressor and an independent inflater (which
+    // keeps the whole history) read every message.
+    let mut own = Compressor::new(Settings::default());
+    let mut decompressor = Decompressor::new(Settings::default(), 1 << 20);
+    let mut history = Vec::new();
+    for i in 0..60 {
+        let message = chat(i);
+        let payload = if i >= 6 && i % 3 == 0 {
+            compressed(&mut own, &message)
+        } else {
+            if i % 12 == 4 {
+                own.hibernate();
+            }
+            own.sent_elsewhere(&message).unwrap();
+            broadcast(&message)
+        };
+        let (inflated, _) = scan::inflate(&with_tail(&payload), &history);
+        assert_eq!(inflated, message, "message {i}");
+        assert_eq!(
+            decompressor.decompress(&payload, true).unwrap().as_ref(),
+            Some(&message),
+            "message {i}"
+        );
+        history.extend_from_slice(&message);
+    }
+}
+
+#[test]
+fn a_listener_keeps_no_window_of_broadcasts_and_a_talker_refers_back_to_them() {
+    // Never sent, or hibernated: nothing is kept.
+    let mut listener = Compressor::new(Settings::default());
+    for i in 0..100 {
+        listener.sent_elsewhere(&chat(i)).unwrap();
+    }
+    assert_eq!(listener.heap_bytes(), 0);
+    // Live: the broadcast is history, so repeating it costs a few bytes.
+    let mut talker = Compressor::new(Settings::default());
+    let first = compressed(&mut talker, &chat(1));
+    talker.sent_elsewhere(&chat(2)).unwrap();
+    let repeat = compressed(&mut talker, &chat(2));
+    assert!(
+        repeat.len() < first.len() / 4,
+        "{} {}",
+        repeat.len(),
+        first.len()
+    );
+}

@@ -64,6 +64,12 @@ impl Window {
         &self.bytes
     }
 
+    /// Forget every byte, and give back the memory.
+    pub(crate) fn clear(&mut self) {
+        self.bytes = Vec::new();
+        self.next = 0;
+    }
+
     /// Give back the room not used yet (at hibernation).
     pub(crate) fn shrink(&mut self) {
         self.contiguous();

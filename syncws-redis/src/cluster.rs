@@ -8,8 +8,9 @@ use std::thread;
 use std::time::Duration;
 
 use redis::{Connection, RedisResult, Script};
-use syncws::{Backoff, Hub, MessageRef, Sender};
+use syncws::{Backoff, Hub, Message, MessageRef, Sender};
 
+use crate::envelope::{Delivery, Wrapping};
 use crate::error::{Error, Result};
 use crate::keys::{self, RoomKeys};
 use crate::reader;
@@ -38,6 +39,7 @@ pub(crate) struct Settings {
     pub(crate) member_bytes: usize,
     pub(crate) loss_policy: LossPolicy,
     pub(crate) backoff: Backoff,
+    pub(crate) envelope: Wrapping,
 }
 
 impl ClusterBuilder {
@@ -89,6 +91,34 @@ impl ClusterBuilder {
     /// (default [`LossPolicy::Close`]).
     pub fn loss_policy(mut self, policy: LossPolicy) -> Self {
         self.settings.loss_policy = policy;
+        self
+    }
+
+    /// What members receive for each stored message (default: the message
+    /// as it was published): `envelope` is called once per message and
+    /// server, with the room and the offset, and its result goes to every
+    /// member there, live or resuming from the history
+    /// ([`Room::join_after`]). It runs on the reader thread with the rooms
+    /// locked: it must be quick and must not call into the cluster.
+    ///
+    /// ```no_run
+    /// use syncws::Message;
+    /// use syncws_redis::{Cluster, Delivery};
+    ///
+    /// // Each member learns each message's place, to resume from it.
+    /// let cluster = Cluster::builder("redis://127.0.0.1:6379/")
+    ///     .envelope(|d: &Delivery<'_>| {
+    ///         let text = d.message.as_text().unwrap_or("<binary>");
+    ///         Message::from(format!("{} {text}", d.offset))
+    ///     })
+    ///     .connect()?;
+    /// # Ok::<(), syncws_redis::Error>(())
+    /// ```
+    pub fn envelope<F>(mut self, envelope: F) -> Self
+    where
+        F: Fn(&Delivery<'_>) -> Message + Send + Sync + 'static,
+    {
+        self.settings.envelope = Wrapping(Some(Arc::new(envelope)));
         self
     }
 
@@ -201,6 +231,7 @@ impl Cluster {
                 backoff: Backoff::default()
                     .initial(Duration::from_millis(100))
                     .max(Duration::from_secs(5)),
+                envelope: Wrapping::default(),
             },
         }
     }

@@ -38,12 +38,14 @@
 #![deny(missing_docs)]
 
 mod cluster;
+mod envelope;
 mod error;
 mod keys;
 mod reader;
 mod types;
 
 pub use cluster::{Cluster, ClusterBuilder, Room, RoomMembership};
+pub use envelope::{Delivery, Envelope};
 pub use error::{Error, Result};
 pub use types::{Epoch, Loss, LossCallback, LossPolicy, Offset, PublishId, Published, Stats};
 

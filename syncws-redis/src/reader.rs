@@ -8,9 +8,10 @@ use std::thread;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use redis::{Connection, RedisResult, Value};
-use syncws::{CloseCode, MessageRef, Sender};
+use syncws::{CloseCode, Sender};
 
 use crate::cluster::{Cursor, Inner, LocalRoom, random_bytes};
+use crate::envelope::Stored;
 use crate::types::{Epoch, Loss, LossPolicy};
 
 /// One message read from a room's stream.
@@ -317,10 +318,14 @@ fn deliver(inner: &Inner, name: &str, generation: u64, entries: &[Entry]) {
                     room.cursor.seq = entry.seq - 1;
                     break;
                 }
-                match std::str::from_utf8(&entry.data) {
-                    Ok(text) if !entry.binary => room.hub.broadcast(MessageRef::Text(text)),
-                    _ => room.hub.broadcast(MessageRef::Binary(&entry.data)),
+                let stored = Stored {
+                    room: name,
+                    epoch: &room.cursor.epoch,
+                    seq: entry.seq,
+                    binary: entry.binary,
+                    data: &entry.data,
                 };
+                inner.settings.envelope.broadcast(&room.hub, &stored);
                 inner.counters.delivered.fetch_add(1, Ordering::Relaxed);
                 room.cursor.seq = entry.seq;
                 room.cursor.id.clone_from(&entry.id);

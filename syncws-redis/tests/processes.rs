@@ -8,10 +8,9 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::thread;
 use std::time::Duration;
 
-use chat::{ChatClient, ChatServer, Line};
+use chat::{ChatClient, ChatServer, Line, say_many};
 use support::{Persistence, Redis};
 
 #[test]
@@ -68,21 +67,6 @@ fn the_page_and_a_room_are_served_and_messages_come_back_with_their_offset() {
     let log = carol.wait(Duration::from_secs(10), |l| !l.lines.is_empty());
     assert_eq!(log.messages(), [(1, "in the kitchen".to_owned())]);
     assert_eq!(alice.log().messages().len(), 1, "nothing of the other room");
-}
-
-/// Each client says `count` messages, `prefix-i`, as fast as it can.
-fn say_many(clients: &[&ChatClient], prefix: &str, count: usize) {
-    thread::scope(|scope| {
-        for (n, client) in clients.iter().enumerate() {
-            scope.spawn(move || {
-                for i in 0..count {
-                    if client.say(&format!("{prefix}{n}-{i}")).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
 }
 
 #[test]

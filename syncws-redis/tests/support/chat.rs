@@ -105,9 +105,25 @@ impl ChatServer {
         assert!(status.success(), "kill {signal} {}", self.pid());
     }
 
-    /// SIGSTOP: the process does nothing until thawed.
+    /// SIGSTOP: the process does nothing until thawed. Returns once every
+    /// thread of it is stopped (kill(2) returns before they are).
     pub fn freeze(&self) {
         self.signal("-STOP");
+        let tasks = format!("/proc/{}/task", self.pid());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let stopped = || {
+            std::fs::read_dir(&tasks).unwrap().all(|task| {
+                let stat = std::fs::read_to_string(task.unwrap().path().join("stat"));
+                // The state follows the command name's closing parenthesis.
+                stat.map_or(true, |s| {
+                    s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('T'))
+                })
+            })
+        };
+        while !stopped() {
+            assert!(Instant::now() < deadline, "{} did not stop", self.pid());
+            thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// SIGCONT.
@@ -293,4 +309,28 @@ pub fn breaks(messages: &[(u64, String)]) -> Vec<(u64, u64)> {
         .filter(|pair| pair[1].0 != pair[0].0 + 1)
         .map(|pair| (pair[0].0, pair[1].0))
         .collect()
+}
+
+/// Each client says `count` messages, `{prefix}{n}-{i}` (`n` the client's
+/// index), as fast as it can, all at once; a client whose connection
+/// failed stops.
+pub fn say_many(clients: &[&ChatClient], prefix: &str, count: usize) {
+    thread::scope(|scope| {
+        for (n, client) in clients.iter().enumerate() {
+            scope.spawn(move || {
+                for i in 0..count {
+                    if client.say(&format!("{prefix}{n}-{i}")).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// The offsets of `log` are 1, 2, 3... with no hole and no repeat.
+pub fn assert_from_one_without_holes(log: &Log, who: &str) {
+    let offsets: Vec<u64> = log.messages().iter().map(|(o, _)| *o).collect();
+    let expected: Vec<u64> = (1..=offsets.len() as u64).collect();
+    assert_eq!(offsets, expected, "{who}: a hole or a repeat");
 }

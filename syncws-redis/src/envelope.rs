@@ -8,7 +8,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use syncws::{Hub, Message, MessageRef};
+use syncws::{Hub, Message, MessageRef, Sender};
 
 use crate::types::{Epoch, Offset};
 
@@ -77,5 +77,14 @@ impl Wrapping {
             Some(message) => hub.broadcast(&message),
             None => hub.broadcast(stored.message()),
         };
+    }
+
+    /// Send a stored message to one member, in its envelope (a member
+    /// resuming from the history).
+    pub(crate) fn send(&self, sender: &Sender, stored: &Stored<'_>) -> syncws::Result<()> {
+        match stored.wrapped(self) {
+            Some(message) => sender.send_message(&message),
+            None => sender.send_message(stored.message()),
+        }
     }
 }

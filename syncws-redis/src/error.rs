@@ -20,6 +20,17 @@ pub enum Error {
     Join(syncws::Error),
     /// The cluster has been shut down.
     Stopped,
+    /// A member cannot resume where it asked ([`Room::join_after`](crate::Room::join_after)):
+    /// messages after its offset are gone from the history
+    /// ([`Loss::Trimmed`](crate::Loss::Trimmed)), or the room's epoch is
+    /// no longer the offset's ([`Loss::NewEpoch`](crate::Loss::NewEpoch)).
+    /// It was sent what came before the loss, and is not a member: it may
+    /// join again ([`Room::join`](crate::Room::join)) from the room's
+    /// present, knowing what it missed.
+    Lost(crate::Loss),
+    /// An offset that is not one: text that does not read as `EPOCH:SEQ`,
+    /// or a `seq` the room has not reached in its epoch.
+    InvalidOffset(String),
 }
 
 /// A result with the cluster's [`Error`].
@@ -52,6 +63,8 @@ impl fmt::Display for Error {
             Error::Redis(e) => write!(f, "Redis error: {e}"),
             Error::Join(e) => write!(f, "cannot join the room: {e}"),
             Error::Stopped => f.write_str("the cluster has been shut down"),
+            Error::Lost(loss) => write!(f, "cannot resume: {loss}"),
+            Error::InvalidOffset(why) => write!(f, "invalid offset: {why}"),
         }
     }
 }
@@ -61,7 +74,7 @@ impl std::error::Error for Error {
         match self {
             Error::Unavailable(e) | Error::Redis(e) => Some(e),
             Error::Join(e) => Some(e),
-            Error::Stopped => None,
+            Error::Stopped | Error::Lost(_) | Error::InvalidOffset(_) => None,
         }
     }
 }

@@ -42,6 +42,7 @@ mod envelope;
 mod error;
 mod keys;
 mod reader;
+mod resume;
 mod types;
 
 pub use cluster::{Cluster, ClusterBuilder, Room, RoomMembership};

@@ -12,14 +12,15 @@ use syncws::{CloseCode, Sender};
 
 use crate::cluster::{Cursor, Inner, LocalRoom, random_bytes};
 use crate::envelope::Stored;
+use crate::resume::settle;
 use crate::types::{Epoch, Loss, LossPolicy};
 
 /// One message read from a room's stream.
-struct Entry {
-    id: String,
-    seq: u64,
-    binary: bool,
-    data: Vec<u8>,
+pub(crate) struct Entry {
+    pub(crate) id: String,
+    pub(crate) seq: u64,
+    pub(crate) binary: bool,
+    pub(crate) data: Vec<u8>,
 }
 
 /// What a reported loss leaves to do once the rooms' lock is released.
@@ -214,7 +215,9 @@ fn check_rooms(inner: &Inner, c: &mut Connection) -> RedisResult<()> {
                 seq: 0,
                 id: "0-0".into(),
             };
-            report(inner, room, loss)
+            let report = report(inner, room, loss);
+            settle(&name, room);
+            report
         };
         report.run();
     }
@@ -248,9 +251,10 @@ fn report(inner: &Inner, room: &mut LocalRoom, loss: Loss) -> Report {
 fn read_once(inner: &Inner, c: &mut Connection, woken: &Receiver<()>) -> RedisResult<()> {
     let reading: Vec<(String, String, String, u64)> = {
         let mut rooms = inner.rooms();
-        rooms.retain(|_, room| !room.hub.is_empty());
+        rooms.retain(|_, room| !room.hub.is_empty() || !room.waiting.is_empty() || room.held > 0);
         rooms
             .iter()
+            .filter(|(_, room)| room.held == 0)
             .map(|(name, room)| {
                 (
                     name.clone(),
@@ -299,7 +303,8 @@ fn deliver(inner: &Inner, name: &str, generation: u64, entries: &[Entry]) {
             let Some(room) = rooms.get_mut(name) else {
                 return;
             };
-            if room.generation != generation {
+            // Held by a resuming member catching up: read again later.
+            if room.generation != generation || room.held > 0 {
                 return;
             }
             let mut loss = None;
@@ -329,9 +334,15 @@ fn deliver(inner: &Inner, name: &str, generation: u64, entries: &[Entry]) {
                 inner.counters.delivered.fetch_add(1, Ordering::Relaxed);
                 room.cursor.seq = entry.seq;
                 room.cursor.id.clone_from(&entry.id);
+                // A member resuming at this offset joins before the next.
+                settle(name, room);
                 next += 1;
             }
-            loss.map(|loss| report(inner, room, loss))
+            let report = loss.map(|loss| report(inner, room, loss));
+            // After the report: a member waiting at the offset the cursor
+            // jumped to has lost nothing, and joins the room's new hub.
+            settle(name, room);
+            report
         };
         if let Some(report) = report {
             report.run();
@@ -366,7 +377,7 @@ fn parse_xread(reply: Value) -> Vec<(String, Vec<Entry>)> {
     out
 }
 
-fn parse_entry(item: &Value) -> Option<Entry> {
+pub(crate) fn parse_entry(item: &Value) -> Option<Entry> {
     let Value::Array(pair) = item else {
         return None;
     };

@@ -7,7 +7,11 @@
 //! ```
 //!
 //! `/` is the page; `/room/NAME` a WebSocket that is a member of room
-//! NAME. On open the server sends `{"type":"welcome","id":"<id>"}`; every
+//! NAME; `/room/NAME?after=EPOCH:SEQ` one that resumes after that offset
+//! (what it missed comes first, from the history), or is told it cannot:
+//! an error, then a close with 1013. On open the server sends
+//! `{"type":"welcome","id":"<id>","after":"EPOCH:SEQ"}` (where it joined:
+//! its position is this epoch and the offset of each message since); every
 //! text message is published to the room and reaches every member on
 //! every server, once Redis has stored it, as
 //! `{"type":"message","room":"NAME","from":"<id>","offset":N,"text":"..."}`;
@@ -25,8 +29,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use syncws::server::Route;
-use syncws::{Message, MessageRef, Server, WebSocket};
-use syncws_redis::{Cluster, Delivery, Room};
+use syncws::{CloseCode, Message, MessageRef, Server, WebSocket};
+use syncws_redis::{Cluster, Delivery, Offset, Room};
 
 const PAGE: &str = include_str!("page.html");
 
@@ -114,18 +118,39 @@ fn chat(cluster: &Cluster, mut ws: WebSocket) {
         return;
     }
     let id = format!("{}:{}", cluster.node_id(), ws.id().map_or(0, |id| id.0));
+    let after = request
+        .query()
+        .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("after=")))
+        .map(|after| percent_decoded(after).parse::<Offset>());
     let room = cluster.room(&name);
-    let _membership = match room.join(ws.sender()) {
+    // The welcome tells where the member joined: its position is this
+    // epoch and the offset of each message since. It comes first.
+    let welcome = |after: &Offset| {
+        Message::from(format!(
+            r#"{{"type":"welcome","id":{},"after":{}}}"#,
+            json::string(&id),
+            json::string(&after.to_string())
+        ))
+    };
+    let joined = match after {
+        None => room.join_greeted(ws.sender(), None, welcome),
+        Some(Ok(after)) => room.join_greeted(ws.sender(), Some(&after), welcome),
+        Some(Err(e)) => Err(e),
+    };
+    let _membership = match joined {
         Ok(membership) => membership,
+        Err(e @ syncws_redis::Error::Lost(_)) => {
+            // What the history held before the loss was sent; the rest is
+            // gone, as for a loss the server reports: 1013, join again.
+            let _ = ws.send_text(&error(&e.to_string()));
+            let _ = ws.close(CloseCode::TryAgainLater, "cannot resume");
+            return;
+        }
         Err(e) => {
             let _ = ws.send_text(&error(&format!("cannot join: {e}")));
             return;
         }
     };
-    let welcome = format!(r#"{{"type":"welcome","id":{}}}"#, json::string(&id));
-    if ws.send_text(&welcome).is_err() {
-        return;
-    }
     let sender = ws.sender();
     let _ = ws.run_with(|message| {
         let answer = said(&room, &id, message);

@@ -301,6 +301,27 @@ impl ChatClient {
     }
 }
 
+/// Connect to `url` where no welcome is expected: what it received until
+/// the server closed it (bounded).
+pub fn refusal(url: &str) -> Log {
+    let mut ws = syncws::connect(url).expect("connect");
+    ws.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut log = Log::default();
+    for _ in 0..1000 {
+        match ws.read_message() {
+            Ok(Message::Text(text)) => log.lines.push(parse(&text)),
+            Ok(Message::Binary(_)) => log.lines.push(Line::Other("<binary>".into())),
+            Err(Error::Closed(frame)) => {
+                log.close = Some(frame.code);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    log.ended = true;
+    log
+}
+
 /// Offsets received that are not one after the other (a hole or a repeat):
 /// each as (previous, next).
 pub fn breaks(messages: &[(u64, String)]) -> Vec<(u64, u64)> {

@@ -91,6 +91,9 @@ pub(crate) fn run(cluster: Weak<Inner>, woken: Receiver<()>, stop: Receiver<()>)
     let mut failures: u32 = 0;
     let mut run_id: Option<String> = None;
     let mut connected_before = false;
+    let mut batch = Batch {
+        count: cluster.upgrade().map_or(1, |inner| inner.settings.batch),
+    };
     loop {
         let Some(inner) = cluster.upgrade() else {
             return;
@@ -128,10 +131,14 @@ pub(crate) fn run(cluster: Weak<Inner>, woken: Receiver<()>, stop: Receiver<()>)
             }
         }
         let c = connection.as_mut().expect("connected above");
-        let step = check_rooms(&inner, c).and_then(|()| read_once(&inner, c, &woken));
+        let step = check_rooms(&inner, c).and_then(|()| read_once(&inner, c, &woken, batch.count));
         match step {
-            Ok(()) => failures = 0,
+            Ok(read) => {
+                failures = 0;
+                batch.succeeded(read, inner.settings.batch);
+            }
             Err(e) => {
+                batch.failed(&e);
                 log::info!("syncws-redis: lost Redis ({e}); reconnecting");
                 connection = None;
                 *crate::cluster::lock(&inner.reader_id) = None;
@@ -246,9 +253,50 @@ fn report(inner: &Inner, room: &mut LocalRoom, loss: Loss) -> Report {
     }
 }
 
+/// How many entries an XREAD asks for. A reply Redis cannot hold in the
+/// reader's output buffer (`client-output-buffer-limit`, when set for
+/// normal clients: large messages in a burst) makes Redis close the
+/// connection, and the same XREAD would be closed again forever: the room
+/// would stall with no word. So a failed read divides the count by 4
+/// (down to 1), and each full reply doubles it back towards the setting.
+struct Batch {
+    count: usize,
+}
+
+impl Batch {
+    fn failed(&mut self, e: &redis::RedisError) {
+        if self.count == 1 {
+            log::warn!(
+                "syncws-redis: a read of one entry per room failed ({e}); if Redis's \
+                 client-output-buffer-limit for normal clients is below one message per \
+                 room, this server's rooms stall until it is raised"
+            );
+        } else {
+            self.count = (self.count / 4).max(1);
+            log::info!(
+                "syncws-redis: a read failed ({e}); reading {} entries at a time \
+                 (a client-output-buffer-limit below the replies?)",
+                self.count
+            );
+        }
+    }
+
+    fn succeeded(&mut self, read: usize, setting: usize) {
+        if read >= self.count {
+            self.count = (self.count * 2).min(setting);
+        }
+    }
+}
+
 /// One XREAD over every room with members here, and delivery of what it
-/// returns; or a wait for a room to be joined when there is none.
-fn read_once(inner: &Inner, c: &mut Connection, woken: &Receiver<()>) -> RedisResult<()> {
+/// returns (how many entries); or a wait for a room to be joined when
+/// there is none.
+fn read_once(
+    inner: &Inner,
+    c: &mut Connection,
+    woken: &Receiver<()>,
+    batch: usize,
+) -> RedisResult<usize> {
     let reading: Vec<(String, String, String, u64)> = {
         let mut rooms = inner.rooms();
         rooms.retain(|_, room| !room.hub.is_empty() || !room.waiting.is_empty() || room.held > 0);
@@ -267,13 +315,13 @@ fn read_once(inner: &Inner, c: &mut Connection, woken: &Receiver<()>) -> RedisRe
     };
     if reading.is_empty() {
         let _ = woken.recv_timeout(inner.settings.block);
-        return Ok(());
+        return Ok(0);
     }
     let _ = woken.try_recv();
     let mut xread = redis::cmd("XREAD");
     xread
         .arg("COUNT")
-        .arg(inner.settings.batch)
+        .arg(batch)
         .arg("BLOCK")
         .arg(inner.settings.block.as_millis() as u64)
         .arg("STREAMS");
@@ -284,12 +332,14 @@ fn read_once(inner: &Inner, c: &mut Connection, woken: &Receiver<()>) -> RedisRe
         xread.arg(id);
     }
     let reply: Value = xread.query(c)?;
+    let mut read = 0;
     for (stream, entries) in parse_xread(reply) {
+        read = read.max(entries.len());
         if let Some((name, _, _, generation)) = reading.iter().find(|r| r.1 == stream) {
             deliver(inner, name, *generation, &entries);
         }
     }
-    Ok(())
+    Ok(read)
 }
 
 /// Hand a room's entries to its members in order. An offset that is not

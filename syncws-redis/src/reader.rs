@@ -501,6 +501,28 @@ mod tests {
     }
 
     #[test]
+    fn failed_reads_shrink_the_batch_to_one_and_full_replies_grow_it_back() {
+        let e = redis::RedisError::from(std::io::Error::other("closed"));
+        let mut batch = Batch { count: 512 };
+        let mut counts = Vec::new();
+        for _ in 0..6 {
+            batch.failed(&e);
+            counts.push(batch.count);
+        }
+        assert_eq!(counts, [128, 32, 8, 2, 1, 1]);
+        // A reply that is not full leaves it; full ones double it, up to
+        // the setting.
+        batch.succeeded(0, 512);
+        assert_eq!(batch.count, 1);
+        let mut counts = Vec::new();
+        for _ in 0..11 {
+            batch.succeeded(batch.count, 512);
+            counts.push(batch.count);
+        }
+        assert_eq!(counts, [2, 4, 8, 16, 32, 64, 128, 256, 512, 512, 512]);
+    }
+
+    #[test]
     fn a_block_that_ran_out_reads_nothing() {
         assert!(parse_xread(Value::Nil).is_empty());
     }

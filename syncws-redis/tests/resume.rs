@@ -211,7 +211,9 @@ fn a_position_of_another_epoch_or_none_at_all_is_refused() {
         "{:?}",
         ahead.errors()
     );
+    assert_eq!(ahead.close, Some(CloseCode::Policy));
     let nonsense = chat::refusal(&resume_url(&a, "yesterday"));
+    assert_eq!(nonsense.close, Some(CloseCode::Policy));
     assert!(
         nonsense.errors()[0].starts_with("cannot join: invalid offset: \"yesterday\""),
         "{:?}",

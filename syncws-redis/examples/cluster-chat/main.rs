@@ -9,7 +9,8 @@
 //! `/` is the page; `/room/NAME` a WebSocket that is a member of room
 //! NAME; `/room/NAME?after=EPOCH:SEQ` one that resumes after that offset
 //! (what it missed comes first, from the history), or is told it cannot:
-//! an error, then a close with 1013. On open the server sends
+//! an error, then a close with 1013 (1008 for a position that is not one;
+//! 1013 too when Redis cannot be reached to join). On open the server sends
 //! `{"type":"welcome","id":"<id>","after":"EPOCH:SEQ"}` (where it joined:
 //! its position is this epoch and the offset of each message since); every
 //! text message is published to the room and reaches every member on
@@ -148,6 +149,13 @@ fn chat(cluster: &Cluster, mut ws: WebSocket) {
         }
         Err(e) => {
             let _ = ws.send_text(&error(&format!("cannot join: {e}")));
+            // A position that is not one is the client's to fix; anything
+            // else (Redis out of reach) may go away: try again later.
+            let code = match e {
+                syncws_redis::Error::InvalidOffset(_) => CloseCode::Policy,
+                _ => CloseCode::TryAgainLater,
+            };
+            let _ = ws.close(code, "cannot join");
             return;
         }
     };

@@ -8,6 +8,7 @@
 mod chat;
 mod support;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use chat::{ChatClient, ChatServer, Log, breaks, say_many};
 use support::{Member, Persistence, Redis};
 use syncws::{CloseCode, Message, MessageRef};
-use syncws_redis::{Cluster, Delivery, Offset};
+use syncws_redis::{Cluster, ClusterBuilder, Delivery, Loss, LossPolicy, Offset};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -226,11 +227,11 @@ fn a_position_of_another_epoch_or_none_at_all_is_refused() {
     assert_eq!(log.messages(), [(4, "four".to_owned())]);
 }
 
-/// A server of the test's process whose connections resume after the
-/// offset in their query (`?after=EPOCH:SEQ`), greeted with "joined"; its
-/// cluster's envelope puts each message's seq before it.
-fn resuming_node(redis: &Redis) -> (Cluster, syncws::ServerHandle) {
-    let cluster = Cluster::builder(&redis.url())
+/// A server of the test's process whose connections join the room, or
+/// resume after the offset in their query (`?after=EPOCH:SEQ`), greeted
+/// with "joined"; its cluster's envelope puts each message's seq before it.
+fn resuming_node(builder: ClusterBuilder) -> (Cluster, syncws::ServerHandle) {
+    let cluster = builder
         .envelope(|d: &Delivery<'_>| {
             let text = d.message.as_text().unwrap_or_default();
             Message::from(format!("{} {text}", d.offset.seq))
@@ -242,9 +243,12 @@ fn resuming_node(redis: &Redis) -> (Cluster, syncws::ServerHandle) {
         .unwrap()
         .start(move |mut ws| {
             let query = ws.request().and_then(|r| r.query()).unwrap_or_default();
-            let after: Offset = query.strip_prefix("after=").unwrap().parse().unwrap();
+            let after = query
+                .strip_prefix("after=")
+                .map(|a| a.parse::<Offset>().unwrap());
             let room = for_handler.room("lobby");
-            let joined = room.join_greeted(ws.sender(), Some(&after), |_| Message::from("joined"));
+            let greeting = |_: &Offset| Message::from("joined");
+            let joined = room.join_greeted(ws.sender(), after.as_ref(), greeting);
             let Ok(_membership) = joined else { return };
             let _ = ws.run_with(|_| Ok(()));
         })
@@ -268,7 +272,7 @@ fn join_after_resumes_at_any_offset_of_a_history_written_in_bursts() {
         })
         .collect();
     let epoch = published[0].epoch.clone();
-    let (cluster, server) = resuming_node(&redis);
+    let (cluster, server) = resuming_node(Cluster::builder(&redis.url()));
     let members: Vec<(u64, Member)> = [0, 1, 2, 37, 150, 298, 299, 300]
         .into_iter()
         .map(|after| {
@@ -293,4 +297,56 @@ fn join_after_resumes_at_any_offset_of_a_history_written_in_bursts() {
         );
     }
     assert_eq!(cluster.stats().losses, 0);
+}
+
+#[test]
+fn a_member_ahead_of_its_new_servers_reader_joins_when_the_reader_gets_there() {
+    let Some(redis) = redis() else { return };
+    let publishing = Cluster::connect(&redis.url()).unwrap();
+    let room = publishing.room("lobby");
+    // The node's reader is held in its loss callback until the test lets
+    // it go: a server that lags behind the room, deterministically.
+    let (release, released) = crossbeam_channel::bounded::<()>(1);
+    let policy = LossPolicy::Callback(Arc::new(move |_: &Loss, _: &[syncws::Sender]| {
+        let _ = released.recv_timeout(WAIT);
+    }));
+    let (_cluster, server) = resuming_node(Cluster::builder(&redis.url()).loss_policy(policy));
+    let resident = Member::connect(&format!("ws://{}/lobby", server.local_addr()));
+    let first = room.publish(MessageRef::Text("first")).unwrap().offset;
+    resident.wait(WAIT, |r| r.messages.len() == 1);
+    // A hole in the room (offset 2 is never stored): the reader reports it
+    // and stops there, in the callback.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut c = client.get_connection_with_timeout(WAIT).unwrap();
+    redis::cmd("INCR")
+        .arg("syncws:{lobby}:seq")
+        .query::<u64>(&mut c)
+        .unwrap();
+    for i in 3..=6 {
+        room.publish(MessageRef::Text(&format!("m{i}"))).unwrap();
+    }
+    // Resume after 5, on the lagging server: 6 is sent from the history,
+    // then the member waits for the reader to deliver up to 6.
+    let url = format!("ws://{}/lobby?after={}:5", server.local_addr(), first.epoch);
+    let resumed = Member::connect(&url);
+    let got = resumed.wait(WAIT, |r| !r.messages.is_empty());
+    assert_eq!(got.messages, ["6 m6"]);
+    assert_eq!(
+        resident.snapshot().messages,
+        ["1 first"],
+        "the reader is held"
+    );
+    release.send(()).unwrap();
+    room.publish(MessageRef::Text("live")).unwrap();
+    let got = resumed.wait(WAIT, |r| r.messages.len() >= 2);
+    assert_eq!(
+        got.messages,
+        ["6 m6", "7 live"],
+        "no repeat of 6, nothing before"
+    );
+    let got = resident.wait(WAIT, |r| r.messages.len() >= 6);
+    assert_eq!(
+        got.messages,
+        ["1 first", "3 m3", "4 m4", "5 m5", "6 m6", "7 live"]
+    );
 }

@@ -109,6 +109,7 @@ fn a_server_killed_mid_stream_leaves_the_others_with_one_order() {
 
 /// Freeze server 1 (SIGSTOP) with two members; publish `count` through
 /// server 0; thaw it. The members of server 1, and the publisher's log.
+#[cfg(target_os = "linux")] // freeze() reads /proc
 fn freeze_publish_thaw(redis: &Redis, extra: &[&str], count: usize) -> (Vec<Log>, Log) {
     let servers: Vec<ChatServer> = (0..2)
         .map(|_| ChatServer::start(&redis.url(), extra))
@@ -146,6 +147,7 @@ fn freeze_publish_thaw(redis: &Redis, extra: &[&str], count: usize) -> (Vec<Log>
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn a_frozen_server_thawed_delivers_everything_it_missed_in_order() {
     let Some(redis) = redis() else { return };
     let (logs, published) = freeze_publish_thaw(&redis, &[], 300);
@@ -157,6 +159,7 @@ fn a_frozen_server_thawed_delivers_everything_it_missed_in_order() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn a_frozen_server_thawed_after_its_history_was_trimmed_reports_the_loss() {
     let Some(redis) = redis() else { return };
     // Redis trims approximately (whole nodes of 100 entries): 600 messages

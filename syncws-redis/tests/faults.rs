@@ -15,9 +15,9 @@ mod support;
 
 use std::net::SocketAddr;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chat::{ChatClient, ChatServer, Log, assert_from_one_without_holes, say_many};
+use chat::{ChatClient, ChatServer, Log, Publisher, assert_from_one_without_holes, say_many};
 use proxy::Proxy;
 use support::{Persistence, Redis};
 use syncws::CloseCode;
@@ -110,9 +110,9 @@ fn a_server_killed_mid_stream_leaves_the_others_with_one_order() {
 /// Freeze server 1 (SIGSTOP) with two members; publish `count` through
 /// server 0; thaw it. The members of server 1, and the publisher's log.
 #[cfg(target_os = "linux")] // freeze() reads /proc
-fn freeze_publish_thaw(redis: &Redis, extra: &[&str], count: usize) -> (Vec<Log>, Log) {
+fn freeze_publish_thaw(redis: &Redis, count: usize) -> (Vec<Log>, Log) {
     let servers: Vec<ChatServer> = (0..2)
-        .map(|_| ChatServer::start(&redis.url(), extra))
+        .map(|_| ChatServer::start(&redis.url(), &[]))
         .collect();
     let publisher = ChatClient::join(&servers[0].url("lobby"));
     let frozen = [
@@ -150,7 +150,7 @@ fn freeze_publish_thaw(redis: &Redis, extra: &[&str], count: usize) -> (Vec<Log>
 #[cfg(target_os = "linux")]
 fn a_frozen_server_thawed_delivers_everything_it_missed_in_order() {
     let Some(redis) = redis() else { return };
-    let (logs, published) = freeze_publish_thaw(&redis, &[], 300);
+    let (logs, published) = freeze_publish_thaw(&redis, 300);
     for (i, log) in logs.iter().enumerate() {
         assert_eq!(log.close, None, "member {i}");
         assert_eq!(log.messages(), published.messages(), "member {i}");
@@ -162,16 +162,26 @@ fn a_frozen_server_thawed_delivers_everything_it_missed_in_order() {
 #[cfg(target_os = "linux")]
 fn a_frozen_server_thawed_after_its_history_was_trimmed_reports_the_loss() {
     let Some(redis) = redis() else { return };
+    let servers: Vec<ChatServer> = (0..2)
+        .map(|_| ChatServer::start(&redis.url(), &[]))
+        .collect();
+    let frozen = [
+        ChatClient::join(&servers[1].url("lobby")),
+        ChatClient::join(&servers[1].url("lobby")),
+    ];
     // Redis trims approximately (whole nodes of 100 entries): 600 messages
     // leave far fewer than 600 in a history capped at 50.
-    let (logs, published) = freeze_publish_thaw(&redis, &["--max-len", "50"], 600);
-    for (i, log) in logs.iter().enumerate() {
-        let log = if log.ended {
-            log.clone()
-        } else {
-            panic!("member {i} not closed: {} messages", log.messages().len())
-        };
-        assert_reported_loss(&log, &format!("member {i}"), published.messages().len());
+    let publisher = Publisher::new(&redis.url(), "lobby", 50);
+    publisher.say_many("before", 5);
+    for member in &frozen {
+        assert!(has_all(&member.wait(WAIT, |l| has_all(l, 5)), 5));
+    }
+    servers[1].freeze();
+    publisher.say_many("p", 600);
+    servers[1].thaw();
+    for (i, member) in frozen.iter().enumerate() {
+        let log = member.wait(WAIT, |l| l.ended);
+        assert_reported_loss(&log, &format!("member {i}"), 605);
         assert!(log.messages().len() >= 5, "member {i}: what came before");
     }
 }
@@ -238,18 +248,15 @@ fn a_cut_to_redis_fails_publishes_keeps_members_and_recovers_from_history() {
 #[test]
 fn a_cut_longer_than_the_history_closes_the_members_with_1013() {
     let Some(redis) = redis() else { return };
-    let setup = cut_setup(&redis, &["--max-len", "50"]);
-    let publisher = ChatClient::join(&setup.direct.url("lobby"));
+    let setup = cut_setup(&redis, &[]);
     let behind = ChatClient::join(&setup.behind.url("lobby"));
-    say_many(&[&publisher], "before", 5);
+    let publisher = Publisher::new(&redis.url(), "lobby", 50);
+    publisher.say_many("before", 5);
     assert!(has_all(&behind.wait(WAIT, |l| has_all(l, 5)), 5));
     setup.proxy.cut();
-    say_many(&[&publisher], "cut", 600);
-    let published = publisher.wait(WAIT, |l| has_all(l, 605));
-    assert_eq!(published.messages().len(), 605);
-    let deadline = Instant::now() + WAIT;
+    publisher.say_many("cut", 600);
     setup.proxy.restore();
-    let log = behind.wait(deadline - Instant::now(), |l| l.ended);
+    let log = behind.wait(WAIT, |l| l.ended);
     assert_reported_loss(&log, "the member behind the cut", 605);
     assert!(log.messages().len() >= 5);
 }

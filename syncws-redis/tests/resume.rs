@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use chat::{ChatClient, ChatServer, Log, breaks, say_many};
+use chat::{ChatClient, ChatServer, Log, Publisher, breaks, say_many};
 use support::{Member, Persistence, Redis};
 use syncws::{CloseCode, Message, MessageRef};
 use syncws_redis::{Cluster, ClusterBuilder, Delivery, Loss, LossPolicy, Offset};
@@ -162,16 +162,16 @@ fn resuming_while_the_room_is_busy_leaves_no_hole_and_no_repeat() {
 #[test]
 fn a_position_trimmed_from_the_history_is_refused_with_1013() {
     let Some(redis) = redis() else { return };
-    let a = ChatServer::start(&redis.url(), &["--max-len", "50"]);
-    let b = ChatServer::start(&redis.url(), &["--max-len", "50"]);
-    let publisher = ChatClient::join(&a.url("lobby"));
+    let a = ChatServer::start(&redis.url(), &[]);
+    let b = ChatServer::start(&redis.url(), &[]);
     let member = ChatClient::join(&a.url("lobby"));
-    say_many(&[&publisher], "early", 5);
+    // A history capped at 50 (approximately: whole nodes of 100 entries).
+    let publisher = Publisher::new(&redis.url(), "lobby", 50);
+    publisher.say_many("early", 5);
     member.wait(WAIT, |l| count(l) >= 5);
     let at = position(&member);
     drop(member);
-    say_many(&[&publisher], "many", 600);
-    publisher.wait(WAIT, |l| count(l) >= 605);
+    publisher.say_many("many", 600);
     let back = chat::refusal(&resume_url(&b, &at));
     let errors = back.errors();
     assert_eq!(errors.len(), 1, "{:?}", back.lines);

@@ -349,6 +349,37 @@ pub fn say_many(clients: &[&ChatClient], prefix: &str, count: usize) {
     });
 }
 
+/// Publishes to a chat room from the test's process, storing what a chat
+/// server stores (the sender's id, a newline, the text), under a history
+/// cap of its own (the publisher's cap is what trims). It has no member:
+/// no loss can close it, unlike a chat client whose own server may fall
+/// behind a short history under a burst.
+pub struct Publisher {
+    room: syncws_redis::Room,
+}
+
+impl Publisher {
+    pub fn new(redis: &str, room: &str, max_len: usize) -> Publisher {
+        let cluster = syncws_redis::Cluster::builder(redis)
+            .max_len(max_len)
+            .connect()
+            .expect("a publishing cluster");
+        Publisher {
+            room: cluster.room(room),
+        }
+    }
+
+    /// Publish `{prefix}-{i}` for i in 0..count, one after the other.
+    pub fn say_many(&self, prefix: &str, count: usize) {
+        for i in 0..count {
+            let stored = format!("test-publisher\n{prefix}-{i}");
+            self.room
+                .publish(syncws::MessageRef::Text(&stored))
+                .expect("published");
+        }
+    }
+}
+
 /// The offsets of `log` are 1, 2, 3... with no hole and no repeat.
 pub fn assert_from_one_without_holes(log: &Log, who: &str) {
     let offsets: Vec<u64> = log.messages().iter().map(|(o, _)| *o).collect();

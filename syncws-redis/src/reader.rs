@@ -380,8 +380,10 @@ fn deliver(inner: &Inner, name: &str, generation: u64, entries: &[Entry]) {
                     binary: entry.binary,
                     data: &entry.data,
                 };
-                inner.settings.envelope.broadcast(&room.hub, &stored);
+                // Counted first: a member that has the message sees it in
+                // the stats too (tests/cluster.rs checks both at once).
                 inner.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                inner.settings.envelope.broadcast(&room.hub, &stored);
                 room.cursor.seq = entry.seq;
                 room.cursor.id.clone_from(&entry.id);
                 // A member resuming at this offset joins before the next.

@@ -285,8 +285,9 @@ fn a_slow_member_is_closed_with_1008_and_the_others_get_everything() {
         .max_len(1000);
     let node = Node::start(builder, ROOM);
     let fast = Member::connect(&node.url());
-    // Joined, then never read until the end.
-    let mut slow = support::open(&node.url());
+    // Joined, then never read until the end; uncompressed, so that the
+    // payloads below take their size in its socket buffers.
+    let mut slow = support::open_uncompressed(&node.url());
     let room = node.cluster.room(ROOM);
     // 37.5 MiB: more than the slow member's socket buffers and its 16 MiB
     // queue hold.

@@ -11,10 +11,16 @@
 //! (what it missed comes first, from the history), or is told it cannot:
 //! an error, then a close with 1013 (1008 for a position that is not one;
 //! 1013 too when Redis cannot be reached to join). On open the server sends
-//! `{"type":"welcome","id":"<id>","after":"EPOCH:SEQ"}` (where it joined:
-//! its position is this epoch and the offset of each message since); every
-//! text message is published to the room and reaches every member on
-//! every server, once Redis has stored it, as
+//! `{"type":"welcome","id":"<id>","after":"EPOCH:SEQ"}`: its global id
+//! (`NODE-N`, which reaches it from any server) and where it joined (its
+//! position is this epoch and the offset of each message since). A text
+//! message that is a JSON object with `"to"`,
+//! `{"to":"<id>","text":"..."}`, goes to that connection wherever it is,
+//! as `{"type":"direct","from":"<id>","text":"..."}`, or is answered with
+//! an error (no live server has the id, its server has no such
+//! connection, or did not answer in time). Every other text message is
+//! published to the room and reaches every member on every server, once
+//! Redis has stored it, as
 //! `{"type":"message","room":"NAME","from":"<id>","offset":N,"text":"..."}`;
 //! a publish that fails is answered `{"type":"error","text":"..."}`; a loss
 //! the server cannot make good closes the member with 1013. One line on
@@ -28,12 +34,19 @@ mod json;
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use syncws::server::Route;
 use syncws::{CloseCode, Message, MessageRef, Server, WebSocket};
-use syncws_redis::{Cluster, Delivery, Offset, Room};
+use syncws_redis::{Cluster, Delivery, GlobalId, Offset, Room};
 
 const PAGE: &str = include_str!("page.html");
+
+/// How long a direct message waits for the answer of its connection's
+/// server. The sender's reading thread waits (its room's messages do not:
+/// they are queued by the cluster's reader), and a server that died is
+/// "no answer" until its heartbeat expires, then "no live node".
+const DIRECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 struct Options {
     bind: String,
@@ -80,10 +93,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         builder = builder.max_len(max_len);
     }
     let cluster = builder.connect()?;
+    let for_handler = cluster.clone();
     let server = Server::bind(&options.bind)?
         .page("/", "text/html; charset=utf-8", PAGE)
-        .websocket(Route::prefix("/room/"), move |ws| chat(&cluster, ws))
+        .websocket(Route::prefix("/room/"), move |ws| chat(&for_handler, ws))
         .serve()?;
+    // Direct messages reach this server's connections from now on: before
+    // the line that says it is ready.
+    cluster.serve(&server);
     println!("listening on {}", server.local_addr());
     std::io::stdout().flush()?;
     server.join();
@@ -118,7 +135,10 @@ fn chat(cluster: &Cluster, mut ws: WebSocket) {
         let _ = ws.send_text(&error("no room: connect to /room/NAME"));
         return;
     }
-    let id = format!("{}:{}", cluster.node_id(), ws.id().map_or(0, |id| id.0));
+    // A server's connection always has one.
+    let Some(id) = cluster.global_id(&ws) else {
+        return;
+    };
     let after = request
         .query()
         .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("after=")))
@@ -129,7 +149,7 @@ fn chat(cluster: &Cluster, mut ws: WebSocket) {
     let welcome = |after: &Offset| {
         Message::from(format!(
             r#"{{"type":"welcome","id":{},"after":{}}}"#,
-            json::string(&id),
+            json::string(&id.to_string()),
             json::string(&after.to_string())
         ))
     };
@@ -161,7 +181,7 @@ fn chat(cluster: &Cluster, mut ws: WebSocket) {
     };
     let sender = ws.sender();
     let _ = ws.run_with(|message| {
-        let answer = said(&room, &id, message);
+        let answer = said(cluster, &room, &id, message);
         match answer {
             Some(answer) => sender.send_text(&answer),
             None => Ok(()),
@@ -169,24 +189,53 @@ fn chat(cluster: &Cluster, mut ws: WebSocket) {
     });
 }
 
-/// Publish what a member said; what to answer it, if anything.
-fn said(room: &Room, id: &str, message: MessageRef<'_>) -> Option<String> {
+/// Publish what a member said, or send it to the connection it names;
+/// what to answer it, if anything.
+fn said(cluster: &Cluster, room: &Room, id: &GlobalId, message: MessageRef<'_>) -> Option<String> {
     let MessageRef::Text(text) = message else {
         return Some(error("text messages only"));
     };
-    let members = json::object(text);
-    let to = members.as_deref().and_then(|m| json::get(m, "to"));
-    if to.is_some() {
-        // TODO(issue 18, item 3): send `{"type":"direct",...}` to the
-        // connection with this global id, wherever it is, once the
-        // cluster has global ids and send_to (another branch).
-        return Some(error("direct messages not available yet"));
+    if let Some(members) = json::object(text) {
+        if let Some(to) = json::get(&members, "to") {
+            let text = json::get(&members, "text").and_then(json::Value::as_str);
+            return direct(cluster, id, to, text);
+        }
     }
-    match room.publish(MessageRef::Text(&stored(id, text))) {
+    match room.publish(MessageRef::Text(&stored(&id.to_string(), text))) {
         // The member sees its message when Redis hands it back, in the
         // room's order, like every other member.
         Ok(_) => None,
         Err(e) => Some(error(&format!("not published: {e}"))),
+    }
+}
+
+/// Send `text` to the connection `to` names, wherever it is, and wait for
+/// its server's answer: nothing to say to the sender once it is queued
+/// there, an error otherwise.
+fn direct(
+    cluster: &Cluster,
+    from: &GlobalId,
+    to: &json::Value,
+    text: Option<&str>,
+) -> Option<String> {
+    let Some(to) = to.as_str() else {
+        return Some(error(r#"not sent: "to" is not a string"#));
+    };
+    let to = match to.parse::<GlobalId>() {
+        Ok(to) => to,
+        Err(e) => return Some(error(&format!("not sent: {e}"))),
+    };
+    let Some(text) = text else {
+        return Some(error(r#"not sent: no "text""#));
+    };
+    let message = format!(
+        r#"{{"type":"direct","from":{},"text":{}}}"#,
+        json::string(&from.to_string()),
+        json::string(text)
+    );
+    match cluster.send_to_confirmed(&to, MessageRef::Text(&message), DIRECT_TIMEOUT) {
+        Ok(()) => None,
+        Err(e) => Some(error(&format!("not sent: {e}"))),
     }
 }
 

@@ -152,6 +152,10 @@ pub enum Line {
         from: String,
         text: String,
     },
+    Direct {
+        from: String,
+        text: String,
+    },
     Error(String),
     Other(String),
 }
@@ -186,6 +190,17 @@ impl Log {
             .collect()
     }
 
+    /// The direct messages' senders and texts, in the order received.
+    pub fn directs(&self) -> Vec<(String, String)> {
+        self.lines
+            .iter()
+            .filter_map(|line| match line {
+                Line::Direct { from, text } => Some((from.clone(), text.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn has_text(&self, text: &str) -> bool {
         self.lines
             .iter()
@@ -213,6 +228,10 @@ fn parse(text: &str) -> Line {
             offset: json::get(&members, "offset")
                 .and_then(json::Value::as_u64)
                 .expect("an offset"),
+            from: field("from").unwrap_or_default().to_owned(),
+            text: field("text").unwrap_or_default().to_owned(),
+        },
+        Some("direct") => Line::Direct {
             from: field("from").unwrap_or_default().to_owned(),
             text: field("text").unwrap_or_default().to_owned(),
         },

@@ -9,6 +9,7 @@
 //! cluster-bench --socketio PATH/server.js [--servers 1,2,4] [--members 8]
 //!     [--publishers 1] [--messages 2000] [--samples 400] [--size 64]
 //! cluster-bench --serve --bind ADDR --redis URL   (a syncws-redis server)
+//! cluster-bench --alone ...   (syncws-redis only: to profile it)
 //! ```
 //!
 //! It starts its own `redis-server` on a free port, and for each server
@@ -57,6 +58,8 @@ struct Options {
     messages: usize,
     samples: usize,
     size: usize,
+    /// Measure syncws-redis alone (to profile it).
+    alone: bool,
 }
 
 fn options() -> Result<Options, String> {
@@ -71,11 +74,13 @@ fn options() -> Result<Options, String> {
         messages: 2000,
         samples: 400,
         size: 64,
+        alone: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        if flag == "--serve" {
-            o.serve = true;
+        if flag == "--serve" || flag == "--alone" {
+            o.serve |= flag == "--serve";
+            o.alone |= flag == "--alone";
             continue;
         }
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
@@ -197,7 +202,12 @@ fn run(o: &Options) -> Result<(), String> {
     let mut rows = Vec::new();
     for (i, &n) in o.servers.iter().enumerate() {
         let mut pair = Vec::new();
-        for kind in [Kind::Syncws, Kind::SocketIo] {
+        let kinds: &[Kind] = if o.alone {
+            &[Kind::Syncws]
+        } else {
+            &[Kind::Syncws, Kind::SocketIo]
+        };
+        for &kind in kinds {
             let servers = (0..n)
                 .map(|_| match kind {
                     Kind::Syncws => processes::server(
@@ -235,7 +245,7 @@ fn run(o: &Options) -> Result<(), String> {
         "| servers | deliveries/s, syncws-redis ÷ Socket.IO | p99, syncws-redis ÷ Socket.IO |"
     );
     println!("|---|---|---|");
-    for (n, pair) in &rows {
+    for (n, pair) in rows.iter().filter(|(_, pair)| pair.len() == 2) {
         println!(
             "| {n} | {:.2}× | {:.2}× |",
             pair[0].per_second / pair[1].per_second.max(1.0),

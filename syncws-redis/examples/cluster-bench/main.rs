@@ -10,6 +10,7 @@
 //!     [--publishers 1] [--messages 2000] [--samples 400] [--size 64]
 //! cluster-bench --serve --bind ADDR --redis URL   (a syncws-redis server)
 //! cluster-bench --alone ...   (syncws-redis only: to profile it)
+//! cluster-bench --one-by-one ...   (the servers publish with Room::publish)
 //! ```
 //!
 //! It starts its own `redis-server` on a free port, and for each server
@@ -44,8 +45,8 @@ use std::time::{Duration, Instant};
 use client::{Client, Kind};
 use processes::Process;
 use syncws::server::Route;
-use syncws::{DeflateConfig, Server, WebSocket};
-use syncws_redis::Cluster;
+use syncws::{DeflateConfig, Message, MessageRef, Server, WebSocket};
+use syncws_redis::{Cluster, PublishId};
 
 struct Options {
     serve: bool,
@@ -60,6 +61,9 @@ struct Options {
     size: usize,
     /// Measure syncws-redis alone (to profile it).
     alone: bool,
+    /// The syncws-redis server publishes each message alone
+    /// (`Room::publish`), not in batches.
+    one_by_one: bool,
 }
 
 fn options() -> Result<Options, String> {
@@ -75,12 +79,14 @@ fn options() -> Result<Options, String> {
         samples: 400,
         size: 64,
         alone: false,
+        one_by_one: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        if flag == "--serve" || flag == "--alone" {
+        if ["--serve", "--alone", "--one-by-one"].contains(&flag.as_str()) {
             o.serve |= flag == "--serve";
             o.alone |= flag == "--alone";
+            o.one_by_one |= flag == "--one-by-one";
             continue;
         }
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
@@ -123,10 +129,17 @@ fn main() {
 /// message is published to it. Exits when standard input closes.
 fn serve(o: &Options) -> Result<(), String> {
     let cluster = Cluster::connect(&o.redis).map_err(|e| e.to_string())?;
+    let one_by_one = o.one_by_one;
     let server = Server::bind(&o.bind)
         .map_err(|e| e.to_string())?
         .deflate(DeflateConfig::default().enabled(false))
-        .websocket(Route::prefix("/room/"), move |ws| member(&cluster, ws))
+        .websocket(Route::prefix("/room/"), move |ws| {
+            if one_by_one {
+                member(&cluster, ws);
+            } else {
+                batching_member(&cluster, ws);
+            }
+        })
         .serve()
         .map_err(|e| e.to_string())?;
     println!("listening on {}", server.local_addr());
@@ -149,6 +162,52 @@ fn member(cluster: &Cluster, mut ws: WebSocket) {
         }
         Ok(())
     });
+}
+
+/// Messages one batch holds at most (and waiting ones, at most).
+const BATCH: usize = 64;
+
+/// As `member`, with a group commit: the connection's thread hands what it
+/// reads to a publisher thread of the connection's, which stores in one
+/// batch (`Room::publish_batch`, one round trip) whatever came while the
+/// previous batch was stored. One publisher per connection, so its
+/// messages keep their order.
+fn batching_member(cluster: &Cluster, mut ws: WebSocket) {
+    let Some(request) = ws.request() else { return };
+    let room = cluster.room(request.path().trim_start_matches("/room/"));
+    let Ok(_membership) = room.join(ws.sender()) else {
+        return;
+    };
+    let (queue, queued) = crossbeam_channel::bounded::<Message>(BATCH);
+    let publisher = thread::Builder::new()
+        .name("bench-publisher".into())
+        .stack_size(64 << 10)
+        .spawn(move || {
+            while let Ok(first) = queued.recv() {
+                let mut batch = vec![first];
+                while batch.len() < BATCH {
+                    match queued.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let batch: Vec<(PublishId, MessageRef)> = batch
+                    .iter()
+                    .map(|m| (PublishId::random(), m.borrowed()))
+                    .collect();
+                if let Err(e) = room.publish_batch(&batch) {
+                    eprintln!("cluster-bench server: not published: {e}");
+                }
+            }
+        });
+    let Ok(publisher) = publisher else { return };
+    let _ = ws.run_with(|message| {
+        // Waits while BATCH messages wait: the connection stops reading.
+        let _ = queue.send(message.to_message());
+        Ok(())
+    });
+    drop(queue);
+    let _ = publisher.join();
 }
 
 /// Nanoseconds since the run started: the one clock of every payload.
@@ -212,7 +271,18 @@ fn run(o: &Options) -> Result<(), String> {
                 .map(|_| match kind {
                     Kind::Syncws => processes::server(
                         &me,
-                        &["--serve", "--bind", "127.0.0.1:0", "--redis", &url],
+                        &[
+                            "--serve",
+                            "--bind",
+                            "127.0.0.1:0",
+                            "--redis",
+                            &url,
+                            if o.one_by_one {
+                                "--one-by-one"
+                            } else {
+                                "--serve"
+                            },
+                        ],
                     ),
                     Kind::SocketIo => processes::server(
                         Path::new("node"),

@@ -8,13 +8,15 @@ use std::thread;
 use std::time::Duration;
 
 use redis::{Connection, RedisResult, Script};
-use syncws::{Backoff, Hub, MessageRef, Sender};
+use syncws::{Backoff, Hub, Message, MessageRef, Sender};
 
 use crate::attach;
+use crate::envelope::{Delivery, Wrapping};
 use crate::error::{Error, Result};
 use crate::keys::{self, RoomKeys};
 use crate::node::{self, NodeState};
 use crate::reader;
+use crate::resume::Waiting;
 use crate::types::{Epoch, LossPolicy, Offset, PublishId, Published, Stats, hex};
 
 /// Connections kept open for publishing, at most.
@@ -48,6 +50,7 @@ pub(crate) struct Settings {
     pub(crate) attach_lease: Duration,
     /// Forwarded messages an attacher may leave unread.
     pub(crate) attach_backlog: usize,
+    pub(crate) envelope: Wrapping,
 }
 
 impl ClusterBuilder {
@@ -102,6 +105,34 @@ impl ClusterBuilder {
         self
     }
 
+    /// What members receive for each stored message (default: the message
+    /// as it was published): `envelope` is called once per message and
+    /// server, with the room and the offset, and its result goes to every
+    /// member there, live or resuming from the history
+    /// ([`Room::join_after`]). It runs on the reader thread with the rooms
+    /// locked: it must be quick and must not call into the cluster.
+    ///
+    /// ```no_run
+    /// use syncws::Message;
+    /// use syncws_redis::{Cluster, Delivery};
+    ///
+    /// // Each member learns each message's place, to resume from it.
+    /// let cluster = Cluster::builder("redis://127.0.0.1:6379/")
+    ///     .envelope(|d: &Delivery<'_>| {
+    ///         let text = d.message.as_text().unwrap_or("<binary>");
+    ///         Message::from(format!("{} {text}", d.offset))
+    ///     })
+    ///     .connect()?;
+    /// # Ok::<(), syncws_redis::Error>(())
+    /// ```
+    pub fn envelope<F>(mut self, envelope: F) -> Self
+    where
+        F: Fn(&Delivery<'_>) -> Message + Send + Sync + 'static,
+    {
+        self.settings.envelope = Wrapping(Some(Arc::new(envelope)));
+        self
+    }
+
     /// The delays between the reader's attempts to reach Redis again
     /// (default from 100 ms, doubling, up to 5 s).
     pub fn reconnect_backoff(mut self, backoff: Backoff) -> Self {
@@ -137,6 +168,7 @@ impl ClusterBuilder {
             publish: keys::publish_script(),
             position: keys::position_script(),
             renew: keys::renew_script(),
+            seek: keys::seek_script(),
         });
         // Fails here rather than in the first publish.
         inner.with_connection(|c| redis::cmd("PING").query::<String>(c))?;
@@ -221,6 +253,7 @@ impl Cluster {
                 inbox_limit: node::DEFAULT_INBOX_LIMIT,
                 attach_lease: attach::DEFAULT_LEASE,
                 attach_backlog: attach::DEFAULT_BACKLOG,
+                envelope: Wrapping::default(),
             },
         }
     }
@@ -259,9 +292,9 @@ impl Cluster {
 /// A room of the cluster, seen from this server.
 #[derive(Debug, Clone)]
 pub struct Room {
-    name: String,
-    keys: RoomKeys,
-    cluster: Cluster,
+    pub(crate) name: String,
+    pub(crate) keys: RoomKeys,
+    pub(crate) cluster: Cluster,
 }
 
 impl Room {
@@ -274,7 +307,10 @@ impl Room {
     /// receives every message of the room, in the room's order, until the
     /// returned [`RoomMembership`] is dropped, its connection ends, it is
     /// closed with 1008 for reading too slowly, or a loss is reported to it
-    /// (by default a close with 1013).
+    /// (by default a close with 1013). The first message it receives is
+    /// the one after [`RoomMembership::joined_after`]; a member that comes
+    /// back with the offset of the last message it received resumes there
+    /// with [`join_after`](Self::join_after), on any server.
     ///
     /// # Errors
     /// When this server has no member in the room yet, it asks Redis for
@@ -282,34 +318,85 @@ impl Room {
     /// [`Error::Join`] when the member's writer thread cannot start (the
     /// connection is closed with 1013); [`Error::Stopped`].
     pub fn join(&self, sender: Sender) -> Result<RoomMembership> {
+        self.enter(sender, |_| None)
+    }
+
+    /// As [`join`](Self::join) (`after` None) or
+    /// [`join_after`](Self::join_after), with a first message for the
+    /// member, made from the offset it joins after: it reaches the member
+    /// before any message of the room (a welcome that tells the member its
+    /// position, say). For a join it is sent with this server's rooms
+    /// locked, as the connection's first message (a small one goes out at
+    /// once); for a resume, before the history.
+    ///
+    /// ```no_run
+    /// use syncws::{Message, Server};
+    /// use syncws_redis::Cluster;
+    ///
+    /// let cluster = Cluster::connect("redis://127.0.0.1:6379/")?;
+    /// let server = Server::bind("127.0.0.1:0")?.start(move |mut ws| {
+    ///     let welcome = |after: &_| Message::from(format!("welcome; you are after {after}"));
+    ///     let Ok(_membership) = cluster.room("lobby").join_greeted(ws.sender(), None, welcome)
+    ///     else {
+    ///         return;
+    ///     };
+    ///     let _ = ws.run_with(|_| Ok(()));
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`join`](Self::join) or [`join_after`](Self::join_after);
+    /// [`Error::Join`] when the greeting cannot be sent.
+    pub fn join_greeted(
+        &self,
+        sender: Sender,
+        after: Option<&Offset>,
+        greeting: impl FnOnce(&Offset) -> Message,
+    ) -> Result<RoomMembership> {
+        match after {
+            None => self.enter(sender, |at| Some(greeting(at))),
+            Some(after) => self.resume(sender, after, |at| Some(greeting(at))),
+        }
+    }
+
+    fn enter<G>(&self, sender: Sender, greeting: G) -> Result<RoomMembership>
+    where
+        G: FnOnce(&Offset) -> Option<Message>,
+    {
         let inner = &self.cluster.inner;
         inner.check_running()?;
         {
             let rooms = inner.rooms();
             if let Some(room) = rooms.get(&self.name) {
-                return self.member(room.hub.join(sender));
+                let after = room.cursor.offset();
+                greet(&sender, greeting(&after))?;
+                return self.member(room.hub.join(sender), after);
             }
         }
         let cursor = inner.position(&self.keys)?;
-        let membership = {
+        let (membership, after) = {
             let mut rooms = inner.rooms();
-            let room = rooms.entry(self.name.clone()).or_insert_with(|| LocalRoom {
-                keys: self.keys.clone(),
-                hub: inner.new_hub(),
-                cursor,
-                generation: inner.next_generation.fetch_add(1, Ordering::Relaxed),
-                checked: true,
-            });
-            room.hub.join(sender)
+            let room = rooms
+                .entry(self.name.clone())
+                .or_insert_with(|| inner.new_room(&self.keys, cursor, true));
+            let after = room.cursor.offset();
+            greet(&sender, greeting(&after))?;
+            (room.hub.join(sender), after)
         };
         inner.wake_reader();
-        self.member(membership)
+        self.member(membership, after)
     }
 
-    fn member(&self, joined: syncws::Result<syncws::Membership>) -> Result<RoomMembership> {
+    pub(crate) fn member(
+        &self,
+        joined: syncws::Result<syncws::Membership>,
+        after: Offset,
+    ) -> Result<RoomMembership> {
         Ok(RoomMembership {
             _membership: joined.map_err(Error::Join)?,
             room: self.name.clone(),
+            joined_after: after,
             _cluster: Arc::downgrade(&self.cluster.inner),
         })
     }
@@ -358,7 +445,68 @@ impl Room {
     ) -> Result<Published> {
         let inner = &self.cluster.inner;
         inner.check_running()?;
-        let message = message.into();
+        let invocation = self.publishing(id, message.into());
+        let reply = inner.with_connection(|c| invocation.invoke(c))?;
+        Ok(self.published(reply))
+    }
+
+    /// Store each message of `batch` as [`publish_with_id`](Self::publish_with_id)
+    /// does, in the batch's order, with one round trip to Redis: the
+    /// publish scripts sent together on one connection. Returns once Redis
+    /// has them all, their offsets in order (consecutive unless another
+    /// publisher's messages came in between, or some were duplicates).
+    ///
+    /// For a publisher that has several messages at hand (what a
+    /// connection sent while its previous batch was stored): a publish
+    /// waits for Redis's answer, so one at a time a publisher is bound by
+    /// one round trip per message. Each message still carries its own
+    /// [`PublishId`], so a retried batch stores nothing twice. Keep
+    /// batches small enough to go out within the cluster's timeout.
+    ///
+    /// ```no_run
+    /// use syncws::MessageRef;
+    /// use syncws_redis::{Cluster, PublishId};
+    ///
+    /// let room = Cluster::connect("redis://127.0.0.1:6379/")?.room("ticks");
+    /// let batch: Vec<(PublishId, MessageRef)> = ["a", "b", "c"]
+    ///     .iter()
+    ///     .map(|t| (PublishId::random(), MessageRef::Text(t)))
+    ///     .collect();
+    /// let published = room.publish_batch(&batch)?;
+    /// assert_eq!(published.len(), 3);
+    /// // Retried (its reply lost, say): stored once.
+    /// assert!(room.publish_batch(&batch)?.iter().all(|p| p.duplicate));
+    /// # Ok::<(), syncws_redis::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`publish_with_id`](Self::publish_with_id); on an error, any
+    /// part of the batch may be stored (a prefix, unless Redis refused one
+    /// script and ran the next): retry the whole batch with the same ids.
+    pub fn publish_batch(&self, batch: &[(PublishId, MessageRef<'_>)]) -> Result<Vec<Published>> {
+        let inner = &self.cluster.inner;
+        inner.check_running()?;
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let invocations: Vec<_> = batch
+            .iter()
+            .map(|(id, message)| self.publishing(id, *message))
+            .collect();
+        let mut pipe = redis::pipe();
+        // The script is loaded first, in the same round trip: Redis may
+        // have lost it (a restart), and a pipeline does not load it.
+        pipe.load_script(&inner.publish).ignore();
+        for invocation in &invocations {
+            pipe.invoke_script(invocation);
+        }
+        let replies: Vec<(String, u64, u8)> = inner.with_connection(|c| pipe.query(c))?;
+        Ok(replies.into_iter().map(|r| self.published(r)).collect())
+    }
+
+    /// The publish script's invocation for one message.
+    fn publishing(&self, id: &PublishId, message: MessageRef<'_>) -> redis::ScriptInvocation<'_> {
+        let inner = &self.cluster.inner;
         let kind = match message {
             MessageRef::Text(_) => "t",
             MessageRef::Binary(_) => "b",
@@ -378,21 +526,25 @@ impl Room {
             .arg(id.as_str())
             .arg(kind)
             .arg(message.as_bytes());
-        let (epoch, seq, duplicate): (String, u64, u8) =
-            inner.with_connection(|c| invocation.invoke(c))?;
+        invocation
+    }
+
+    /// The publish script's reply (epoch, offset, duplicate), counted.
+    fn published(&self, (epoch, seq, duplicate): (String, u64, u8)) -> Published {
+        let counters = &self.cluster.inner.counters;
         let counter = if duplicate == 1 {
-            &inner.counters.duplicates
+            &counters.duplicates
         } else {
-            &inner.counters.published
+            &counters.published
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        Ok(Published {
+        Published {
             offset: Offset {
                 epoch: Epoch(epoch),
                 seq,
             },
             duplicate: duplicate == 1,
-        })
+        }
     }
 
     /// How many connections of this server are members.
@@ -411,6 +563,7 @@ impl Room {
 pub struct RoomMembership {
     _membership: syncws::Membership,
     room: String,
+    joined_after: Offset,
     _cluster: Weak<Inner>,
 }
 
@@ -418,6 +571,15 @@ impl RoomMembership {
     /// The room's name.
     pub fn room(&self) -> &str {
         &self.room
+    }
+
+    /// Where the member joined: the first message it receives is the one
+    /// after this offset (`seq` 0: the epoch's first). With the offsets of
+    /// what it receives after it (an [`envelope`](crate::ClusterBuilder::envelope)
+    /// tells them), a member knows its position, to resume from with
+    /// [`Room::join_after`].
+    pub fn joined_after(&self) -> &Offset {
+        &self.joined_after
     }
 
     /// Leave the room now.
@@ -434,6 +596,15 @@ pub(crate) struct Cursor {
     pub(crate) id: String,
 }
 
+impl Cursor {
+    pub(crate) fn offset(&self) -> Offset {
+        Offset {
+            epoch: Epoch(self.epoch.clone()),
+            seq: self.seq,
+        }
+    }
+}
+
 /// A room that has members on this server.
 pub(crate) struct LocalRoom {
     pub(crate) keys: RoomKeys,
@@ -444,6 +615,12 @@ pub(crate) struct LocalRoom {
     pub(crate) generation: u64,
     /// False after the reader lost Redis, until the room's epoch is checked.
     pub(crate) checked: bool,
+    /// Members resuming at an offset this server has not delivered yet:
+    /// they join the hub once it has (see resume.rs).
+    pub(crate) waiting: Vec<Waiting>,
+    /// Resuming members catching up with the reader, which delivers
+    /// nothing of the room while there are any (see resume.rs).
+    pub(crate) held: usize,
 }
 
 #[derive(Default)]
@@ -491,6 +668,15 @@ pub(crate) struct Inner {
     publish: Script,
     position: Script,
     renew: Script,
+    pub(crate) seek: Script,
+}
+
+/// Send a member its first message, if it has one.
+pub(crate) fn greet(sender: &Sender, greeting: Option<Message>) -> Result<()> {
+    match greeting {
+        Some(message) => sender.send_message(&message).map_err(Error::Join),
+        None => Ok(()),
+    }
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -534,6 +720,20 @@ impl Inner {
 
     pub(crate) fn new_hub(&self) -> Hub {
         Hub::with_member_limits(self.settings.member_messages, self.settings.member_bytes)
+    }
+
+    /// A room with no member yet, read from `cursor` on; `checked` false
+    /// has the reader check its epoch before it reads it.
+    pub(crate) fn new_room(&self, keys: &RoomKeys, cursor: Cursor, checked: bool) -> LocalRoom {
+        LocalRoom {
+            keys: keys.clone(),
+            hub: self.new_hub(),
+            cursor,
+            generation: self.next_generation.fetch_add(1, Ordering::Relaxed),
+            checked,
+            waiting: Vec::new(),
+            held: 0,
+        }
     }
 
     /// A new connection, with the cluster's timeouts.

@@ -64,6 +64,17 @@ pub enum Error {
         /// The close frame it ended with, if any.
         close: Option<syncws::CloseFrame>,
     },
+    /// A member cannot resume where it asked ([`Room::join_after`](crate::Room::join_after)):
+    /// messages after its offset are gone from the history
+    /// ([`Loss::Trimmed`](crate::Loss::Trimmed)), or the room's epoch is
+    /// no longer the offset's ([`Loss::NewEpoch`](crate::Loss::NewEpoch)).
+    /// It was sent what came before the loss, and is not a member: it may
+    /// join again ([`Room::join`](crate::Room::join)) from the room's
+    /// present, knowing what it missed.
+    Lost(crate::Loss),
+    /// An offset that is not one: text that does not read as `EPOCH:SEQ`,
+    /// or a `seq` the room has not reached in its epoch.
+    InvalidOffset(String),
 }
 
 /// A result with the cluster's [`Error`].
@@ -115,6 +126,8 @@ impl fmt::Display for Error {
             Error::Ended { id, close: None } => {
                 write!(f, "connection {id} ended without a close frame")
             }
+            Error::Lost(loss) => write!(f, "cannot resume: {loss}"),
+            Error::InvalidOffset(why) => write!(f, "invalid offset: {why}"),
         }
     }
 }
@@ -133,7 +146,9 @@ impl std::error::Error for Error {
             | Error::AttachedElsewhere(_)
             | Error::NotDetached(_)
             | Error::LeaseLost(_)
-            | Error::Ended { .. } => None,
+            | Error::Ended { .. }
+            | Error::Lost(_)
+            | Error::InvalidOffset(_) => None,
         }
     }
 }

@@ -111,3 +111,71 @@ return redis.call('GET', KEYS[1])
 ",
     )
 }
+
+/// Where to resume a room after offset `s`: KEYS epoch, seq, stream; ARGV
+/// candidate epoch, `s`. Returns `{epoch, last offset, the stream id of the
+/// last entry whose offset is at most s, or 0-0 when there is none}`:
+/// reading after that id gives the entries after `s` that the history
+/// still holds.
+///
+/// Offsets grow with stream ids, so the entry is found by a binary search
+/// on the ids' milliseconds (one `XRANGE … COUNT 1` a step, some 40 at
+/// most) and a scan of the entries of that one millisecond: the script
+/// never reads the history it skips.
+pub(crate) fn seek_script() -> Script {
+    Script::new(
+        r"
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[1], epoch)
+end
+local seq = tonumber(redis.call('GET', KEYS[2]) or '0')
+local s = tonumber(ARGV[2])
+local function n_of(entry)
+  local f = entry[2]
+  for i = 1, #f, 2 do
+    if f[i] == 'n' then return tonumber(f[i + 1]) end
+  end
+  return 0
+end
+local function first_from(id)
+  return redis.call('XRANGE', KEYS[3], id, '+', 'COUNT', 1)[1]
+end
+local function ms_of(id)
+  return tonumber(string.match(id, '^(%d+)'))
+end
+local function id_at(ms, part)
+  return string.format('%.0f', ms) .. '-' .. part
+end
+local first = first_from('-')
+if not first or n_of(first) > s then
+  return {epoch, seq, '0-0'}
+end
+local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)[1]
+if n_of(last) <= s then
+  return {epoch, seq, last[1]}
+end
+-- The first entry from lo-0 has an offset <= s; the first from hi-0 has
+-- one > s, or there is none. So the last entry <= s is in millisecond lo.
+local lo, hi = ms_of(first[1]), ms_of(last[1]) + 1
+while hi - lo > 1 do
+  local mid = math.floor((lo + hi) / 2)
+  local e = first_from(id_at(mid, '0'))
+  if e and n_of(e) <= s then lo = mid else hi = mid end
+end
+local found = first[1]
+local from, to = id_at(lo, '0'), id_at(lo, '18446744073709551615')
+while true do
+  local page = redis.call('XRANGE', KEYS[3], from, to, 'COUNT', 100)
+  if #page == 0 then break end
+  for _, e in ipairs(page) do
+    if n_of(e) > s then return {epoch, seq, found} end
+    found = e[1]
+  end
+  from = '(' .. page[#page][1]
+end
+return {epoch, seq, found}
+",
+    )
+}

@@ -10,8 +10,13 @@
 //! sequence. When a server cannot deliver part of that sequence (the
 //! history was trimmed before it read it, or Redis lost the room), the loss
 //! is reported to the members concerned by the [`LossPolicy`] (close with
-//! 1013 by default) and counted in [`Stats`]. See README.md for the
-//! guarantees and the Redis settings they need.
+//! 1013 by default) and counted in [`Stats`]. A member that comes back,
+//! to any server, with the offset of the last message it received resumes
+//! there ([`Room::join_after`]): what it missed comes first, from the
+//! history, or it is told it cannot ([`Error::Lost`]). An [`Envelope`]
+//! ([`ClusterBuilder::envelope`]) makes what members receive, with each
+//! message's offset. See README.md for the guarantees and the Redis
+//! settings they need.
 //!
 //! Every connection of a node's server (see [`Cluster::serve`]) also has a
 //! [`GlobalId`]: [`Cluster::send_to`] reaches it from any node, or answers
@@ -49,6 +54,7 @@
 mod attach;
 mod cluster;
 mod direct;
+mod envelope;
 mod error;
 mod id;
 mod inbox;
@@ -56,10 +62,12 @@ mod keys;
 mod listing;
 mod node;
 mod reader;
+mod resume;
 mod types;
 
 pub use attach::Attachment;
 pub use cluster::{Cluster, ClusterBuilder, Room, RoomMembership};
+pub use envelope::{Delivery, Envelope};
 pub use error::{Error, Result};
 pub use id::GlobalId;
 pub use listing::{ListedConnection, Listing};

@@ -8,17 +8,19 @@ use std::thread;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use redis::{Connection, RedisResult, Value};
-use syncws::{CloseCode, MessageRef, Sender};
+use syncws::{CloseCode, Sender};
 
 use crate::cluster::{Cursor, Inner, LocalRoom, random_bytes};
+use crate::envelope::Stored;
+use crate::resume::settle;
 use crate::types::{Epoch, Loss, LossPolicy};
 
 /// One message read from a room's stream.
-struct Entry {
-    id: String,
-    seq: u64,
-    binary: bool,
-    data: Vec<u8>,
+pub(crate) struct Entry {
+    pub(crate) id: String,
+    pub(crate) seq: u64,
+    pub(crate) binary: bool,
+    pub(crate) data: Vec<u8>,
 }
 
 /// What a reported loss leaves to do once the rooms' lock is released.
@@ -89,6 +91,9 @@ pub(crate) fn run(cluster: Weak<Inner>, woken: Receiver<()>, stop: Receiver<()>)
     let mut failures: u32 = 0;
     let mut run_id: Option<String> = None;
     let mut connected_before = false;
+    let mut batch = Batch {
+        count: cluster.upgrade().map_or(1, |inner| inner.settings.batch),
+    };
     loop {
         let Some(inner) = cluster.upgrade() else {
             return;
@@ -126,10 +131,14 @@ pub(crate) fn run(cluster: Weak<Inner>, woken: Receiver<()>, stop: Receiver<()>)
             }
         }
         let c = connection.as_mut().expect("connected above");
-        let step = check_rooms(&inner, c).and_then(|()| read_once(&inner, c, &woken));
+        let step = check_rooms(&inner, c).and_then(|()| read_once(&inner, c, &woken, batch.count));
         match step {
-            Ok(()) => failures = 0,
+            Ok(read) => {
+                failures = 0;
+                batch.succeeded(read, inner.settings.batch);
+            }
             Err(e) => {
+                batch.failed(&e);
                 log::info!("syncws-redis: lost Redis ({e}); reconnecting");
                 connection = None;
                 *crate::cluster::lock(&inner.reader_id) = None;
@@ -213,7 +222,9 @@ fn check_rooms(inner: &Inner, c: &mut Connection) -> RedisResult<()> {
                 seq: 0,
                 id: "0-0".into(),
             };
-            report(inner, room, loss)
+            let report = report(inner, room, loss);
+            settle(&name, room);
+            report
         };
         report.run();
     }
@@ -242,14 +253,56 @@ fn report(inner: &Inner, room: &mut LocalRoom, loss: Loss) -> Report {
     }
 }
 
+/// How many entries an XREAD asks for. A reply Redis cannot hold in the
+/// reader's output buffer (`client-output-buffer-limit`, when set for
+/// normal clients: large messages in a burst) makes Redis close the
+/// connection, and the same XREAD would be closed again forever: the room
+/// would stall with no word. So a failed read divides the count by 4
+/// (down to 1), and each full reply doubles it back towards the setting.
+struct Batch {
+    count: usize,
+}
+
+impl Batch {
+    fn failed(&mut self, e: &redis::RedisError) {
+        if self.count == 1 {
+            log::warn!(
+                "syncws-redis: a read of one entry per room failed ({e}); if Redis's \
+                 client-output-buffer-limit for normal clients is below one message per \
+                 room, this server's rooms stall until it is raised"
+            );
+        } else {
+            self.count = (self.count / 4).max(1);
+            log::info!(
+                "syncws-redis: a read failed ({e}); reading {} entries at a time \
+                 (a client-output-buffer-limit below the replies?)",
+                self.count
+            );
+        }
+    }
+
+    fn succeeded(&mut self, read: usize, setting: usize) {
+        if read >= self.count {
+            self.count = (self.count * 2).min(setting);
+        }
+    }
+}
+
 /// One XREAD over every room with members here, and delivery of what it
-/// returns; or a wait for a room to be joined when there is none.
-fn read_once(inner: &Inner, c: &mut Connection, woken: &Receiver<()>) -> RedisResult<()> {
+/// returns (how many entries); or a wait for a room to be joined when
+/// there is none.
+fn read_once(
+    inner: &Inner,
+    c: &mut Connection,
+    woken: &Receiver<()>,
+    batch: usize,
+) -> RedisResult<usize> {
     let reading: Vec<(String, String, String, u64)> = {
         let mut rooms = inner.rooms();
-        rooms.retain(|_, room| !room.hub.is_empty());
+        rooms.retain(|_, room| !room.hub.is_empty() || !room.waiting.is_empty() || room.held > 0);
         rooms
             .iter()
+            .filter(|(_, room)| room.held == 0)
             .map(|(name, room)| {
                 (
                     name.clone(),
@@ -262,13 +315,13 @@ fn read_once(inner: &Inner, c: &mut Connection, woken: &Receiver<()>) -> RedisRe
     };
     if reading.is_empty() {
         let _ = woken.recv_timeout(inner.settings.block);
-        return Ok(());
+        return Ok(0);
     }
     let _ = woken.try_recv();
     let mut xread = redis::cmd("XREAD");
     xread
         .arg("COUNT")
-        .arg(inner.settings.batch)
+        .arg(batch)
         .arg("BLOCK")
         .arg(inner.settings.block.as_millis() as u64)
         .arg("STREAMS");
@@ -279,12 +332,14 @@ fn read_once(inner: &Inner, c: &mut Connection, woken: &Receiver<()>) -> RedisRe
         xread.arg(id);
     }
     let reply: Value = xread.query(c)?;
+    let mut read = 0;
     for (stream, entries) in parse_xread(reply) {
+        read = read.max(entries.len());
         if let Some((name, _, _, generation)) = reading.iter().find(|r| r.1 == stream) {
             deliver(inner, name, *generation, &entries);
         }
     }
-    Ok(())
+    Ok(read)
 }
 
 /// Hand a room's entries to its members in order. An offset that is not
@@ -298,7 +353,8 @@ fn deliver(inner: &Inner, name: &str, generation: u64, entries: &[Entry]) {
             let Some(room) = rooms.get_mut(name) else {
                 return;
             };
-            if room.generation != generation {
+            // Held by a resuming member catching up: read again later.
+            if room.generation != generation || room.held > 0 {
                 return;
             }
             let mut loss = None;
@@ -317,16 +373,28 @@ fn deliver(inner: &Inner, name: &str, generation: u64, entries: &[Entry]) {
                     room.cursor.seq = entry.seq - 1;
                     break;
                 }
-                match std::str::from_utf8(&entry.data) {
-                    Ok(text) if !entry.binary => room.hub.broadcast(MessageRef::Text(text)),
-                    _ => room.hub.broadcast(MessageRef::Binary(&entry.data)),
+                let stored = Stored {
+                    room: name,
+                    epoch: &room.cursor.epoch,
+                    seq: entry.seq,
+                    binary: entry.binary,
+                    data: &entry.data,
                 };
+                // Counted first: a member that has the message sees it in
+                // the stats too (tests/cluster.rs checks both at once).
                 inner.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                inner.settings.envelope.broadcast(&room.hub, &stored);
                 room.cursor.seq = entry.seq;
                 room.cursor.id.clone_from(&entry.id);
+                // A member resuming at this offset joins before the next.
+                settle(name, room);
                 next += 1;
             }
-            loss.map(|loss| report(inner, room, loss))
+            let report = loss.map(|loss| report(inner, room, loss));
+            // After the report: a member waiting at the offset the cursor
+            // jumped to has lost nothing, and joins the room's new hub.
+            settle(name, room);
+            report
         };
         if let Some(report) = report {
             report.run();
@@ -361,7 +429,7 @@ fn parse_xread(reply: Value) -> Vec<(String, Vec<Entry>)> {
     out
 }
 
-fn parse_entry(item: &Value) -> Option<Entry> {
+pub(crate) fn parse_entry(item: &Value) -> Option<Entry> {
     let Value::Array(pair) = item else {
         return None;
     };
@@ -432,6 +500,28 @@ mod tests {
         assert_eq!(entries[0].data, b"hi");
         assert!(!entries[0].binary && entries[1].binary);
         assert_eq!(entries[1].id, "2-0");
+    }
+
+    #[test]
+    fn failed_reads_shrink_the_batch_to_one_and_full_replies_grow_it_back() {
+        let e = redis::RedisError::from(std::io::Error::other("closed"));
+        let mut batch = Batch { count: 512 };
+        let mut counts = Vec::new();
+        for _ in 0..6 {
+            batch.failed(&e);
+            counts.push(batch.count);
+        }
+        assert_eq!(counts, [128, 32, 8, 2, 1, 1]);
+        // A reply that is not full leaves it; full ones double it, up to
+        // the setting.
+        batch.succeeded(0, 512);
+        assert_eq!(batch.count, 1);
+        let mut counts = Vec::new();
+        for _ in 0..11 {
+            batch.succeeded(batch.count, 512);
+            counts.push(batch.count);
+        }
+        assert_eq!(counts, [2, 4, 8, 16, 32, 64, 128, 256, 512, 512, 512]);
     }
 
     #[test]

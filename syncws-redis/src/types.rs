@@ -30,6 +30,19 @@ impl fmt::Display for Epoch {
 /// A message's place in its room: the epoch, and its number in it (from
 /// 1, one more for each message stored). Within an epoch, the order of
 /// offsets is the order every member on every server receives.
+///
+/// Written and read as `EPOCH:SEQ`, for a client to keep and give back to
+/// resume ([`Room::join_after`](crate::Room::join_after)):
+///
+/// ```
+/// use syncws_redis::Offset;
+///
+/// let offset: Offset = "0123456789abcdef:42".parse()?;
+/// assert_eq!(offset.seq, 42);
+/// assert_eq!(offset.to_string(), "0123456789abcdef:42");
+/// assert!("lobby".parse::<Offset>().is_err());
+/// # Ok::<(), syncws_redis::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Offset {
     /// The room's epoch when the message was stored.
@@ -41,6 +54,27 @@ pub struct Offset {
 impl fmt::Display for Offset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.epoch, self.seq)
+    }
+}
+
+impl std::str::FromStr for Offset {
+    type Err = crate::Error;
+
+    /// `EPOCH:SEQ`: an epoch of 1 to 64 ASCII letters and digits, and a
+    /// decimal `seq`.
+    fn from_str(text: &str) -> Result<Offset, crate::Error> {
+        let invalid = || crate::Error::InvalidOffset(format!("{text:?} is not EPOCH:SEQ"));
+        let (epoch, seq) = text.split_once(':').ok_or_else(invalid)?;
+        let epoch_fits =
+            (1..=64).contains(&epoch.len()) && epoch.bytes().all(|b| b.is_ascii_alphanumeric());
+        let seq_fits = !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit());
+        if !epoch_fits || !seq_fits {
+            return Err(invalid());
+        }
+        Ok(Offset {
+            epoch: Epoch(epoch.to_owned()),
+            seq: seq.parse().map_err(|_| invalid())?,
+        })
     }
 }
 

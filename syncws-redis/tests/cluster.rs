@@ -138,6 +138,41 @@ fn a_retried_publish_is_stored_and_delivered_once() {
     }
 }
 
+#[test]
+fn a_batch_is_stored_in_its_order_and_a_retried_batch_once() {
+    let Some(binary) = support::redis_binary() else {
+        return;
+    };
+    let redis = Redis::start(binary, Persistence::None);
+    let nodes = nodes(&redis, 2);
+    let members = members(&nodes);
+    let room = nodes[0].cluster.room(ROOM);
+    let texts = ["one", "two", "three", "four"];
+    let batch: Vec<(PublishId, MessageRef)> = texts
+        .iter()
+        .map(|t| (PublishId::random(), MessageRef::Text(t)))
+        .collect();
+    let first = room.publish_batch(&batch).unwrap();
+    let seqs: Vec<u64> = first.iter().map(|p| p.offset.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    assert!(first.iter().all(|p| !p.duplicate));
+    // Its reply lost, say: retried from another node, nothing is stored.
+    let again = nodes[1].cluster.room(ROOM).publish_batch(&batch).unwrap();
+    assert!(again.iter().all(|p| p.duplicate));
+    let offsets =
+        |ps: &[syncws_redis::Published]| ps.iter().map(|p| p.offset.clone()).collect::<Vec<_>>();
+    assert_eq!(offsets(&again), offsets(&first));
+    assert!(room.publish_batch(&[]).unwrap().is_empty());
+    let last = room.publish(MessageRef::Text("end")).unwrap();
+    assert_eq!(last.offset.seq, 5);
+    for member in &members {
+        let got = member.wait(Duration::from_secs(10), |r| {
+            r.messages.last().is_some_and(|m| m == "end")
+        });
+        assert_eq!(got.messages, ["one", "two", "three", "four", "end"]);
+    }
+}
+
 /// What every member must show after Redis went away mid-stream: the
 /// messages it got are in the room's order, never twice; either it got
 /// every message whose publish returned Ok, or it was closed with 1013
@@ -285,8 +320,9 @@ fn a_slow_member_is_closed_with_1008_and_the_others_get_everything() {
         .max_len(1000);
     let node = Node::start(builder, ROOM);
     let fast = Member::connect(&node.url());
-    // Joined, then never read until the end.
-    let mut slow = support::open(&node.url());
+    // Joined, then never read until the end; uncompressed, so that the
+    // payloads below take their size in its socket buffers.
+    let mut slow = support::open_uncompressed(&node.url());
     let room = node.cluster.room(ROOM);
     // 37.5 MiB: more than the slow member's socket buffers and its 16 MiB
     // queue hold.

@@ -244,7 +244,7 @@ fn a_frozen_node_is_named_as_not_answering_and_is_listed_again_once_thawed() {
     // Node b reaches Redis through a proxy the test pauses: frozen, its
     // heartbeat still there (15 s), nothing it reads or answers gets
     // through.
-    let proxy = Proxy::start(redis.port);
+    let proxy = Proxy::to_port(redis.port);
     let b = Addressed::start(Cluster::builder(&proxy.url()).timeout(Duration::from_secs(2)));
     let (_a1, a1) = support::open_addressed(&a.url("/"));
     let (_b1, b1) = support::open_addressed(&b.url("/"));

@@ -210,7 +210,21 @@ pub struct Member {
 
 /// Connect and wait for "joined".
 pub fn open(url: &str) -> WebSocket {
-    let mut ws = syncws::connect(url).expect("connect to the node");
+    welcomed(syncws::connect(url).expect("connect to the node"))
+}
+
+/// As `open`, without permessage-deflate: what the node sends takes on the
+/// wire the bytes it has (a test that fills socket buffers needs that; a
+/// repeated payload compressed would fit in them).
+pub fn open_uncompressed(url: &str) -> WebSocket {
+    let ws = syncws::ClientBuilder::new(url)
+        .deflate(syncws::DeflateConfig::default().enabled(false))
+        .connect()
+        .expect("connect to the node");
+    welcomed(ws)
+}
+
+fn welcomed(mut ws: WebSocket) -> WebSocket {
     ws.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     match ws.read_message() {
         Ok(Message::Text(text)) => assert_eq!(text, "joined"),

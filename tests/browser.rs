@@ -472,6 +472,7 @@ fn echo_page_shows_the_response_to_what_was_sent() {
 /// (deflate on by default) accepts it: the page's socket reports it in
 /// `WebSocket.extensions`, and messages long enough to be compressed
 /// (the threshold is 32 bytes) flow both ways.
+#[cfg(feature = "deflate")]
 #[test]
 fn echo_page_negotiates_permessage_deflate() {
     let _one = one_browser();

@@ -111,10 +111,16 @@ fn headers_protocols_and_origin_reach_the_server() {
         &binary,
         &[&args[..], &["--origin", "https://app.test", &url]].concat(),
     );
-    assert!(line_with(&err, "connected").contains("(subprotocol chat.v2, permessage-deflate)"));
+    // Offered by default (with the `deflate` feature).
+    let deflate = cfg!(feature = "deflate");
+    let agreed = match deflate {
+        true => "(subprotocol chat.v2, permessage-deflate)",
+        false => "(subprotocol chat.v2)",
+    };
+    assert!(line_with(&err, "connected").contains(agreed));
     assert_eq!(
         line_with(&out, "x-test"),
-        "x-test=forty two protocol=chat.v2 origin=https://app.test deflate=true"
+        format!("x-test=forty two protocol=chat.v2 origin=https://app.test deflate={deflate}")
     );
     let mut input = client.0.stdin.take().unwrap();
     writeln!(input, "and back").unwrap();

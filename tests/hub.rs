@@ -309,6 +309,7 @@ fn a_member_that_never_reads_is_evicted_by_its_byte_limit() {
 
 /// A chat message: similar to the others, so that compressing one refers
 /// back to earlier ones.
+#[cfg(feature = "deflate")]
 fn chat(i: usize) -> Message {
     Message::from(format!(
         r#"{{"type":"message","room":"general","id":{i},"user":{{"id":{},"name":"user{}"}},"text":"message number {i} says hello to everyone in the room","ts":{}}}"#,
@@ -318,6 +319,7 @@ fn chat(i: usize) -> Message {
     ))
 }
 
+#[cfg(feature = "deflate")]
 #[test]
 fn compressed_broadcasts_interleaved_with_a_members_own_sends_all_inflate() {
     // Broadcasts are compressed once, standing alone; the member's own

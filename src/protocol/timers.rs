@@ -65,26 +65,27 @@ impl Timers {
     #[cfg(feature = "deflate")]
     /// The decompressor holds a zlib context, `seen` compressed messages
     /// having arrived: look at `now + after` whether it may hibernate,
-    /// unless a look is due already.
+    /// unless that look is set for `seen` already.
     pub fn schedule_hibernation(&mut self, now: Instant, after: Duration, seen: u64) {
-        if self.hibernate.is_none() {
+        if !self.hibernation_scheduled_for(seen) {
             self.hibernate = Some((now + after, seen));
         }
     }
 
     #[cfg(feature = "deflate")]
-    /// Whether a look at hibernation is scheduled.
+    /// Whether a look at hibernation is set for when `seen` compressed
+    /// messages had arrived.
     #[inline]
-    pub fn hibernation_scheduled(&self) -> bool {
-        self.hibernate.is_some()
+    pub fn hibernation_scheduled_for(&self, seen: u64) -> bool {
+        matches!(self.hibernate, Some((_, at)) if at == seen)
     }
 
     #[cfg(feature = "deflate")]
     /// [`Wake::Hibernate`] came at `now`, `seen` compressed messages having
     /// arrived: true if none arrived since it was scheduled (hibernate
-    /// now); otherwise it is looked at again `after` from now. So a
-    /// decompressor hibernates between one and two idle times after its
-    /// last message, and the clock is read once per idle time, not per
+    /// now); otherwise it is looked at again `after` from now. A driver
+    /// that schedules after every compressed message (before it waits for
+    /// more) makes a decompressor hibernate one idle time after its last
     /// message.
     pub fn hibernation_woke(&mut self, now: Instant, after: Duration, seen: u64) -> bool {
         match self.hibernate.take() {

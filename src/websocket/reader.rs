@@ -139,7 +139,12 @@ impl WebSocket {
         // The socket's timeout fired without a deadline of ours being due.
         let mut woke_early = false;
         #[cfg(feature = "deflate")]
-        if self.inner.receiver.inflate_has_context() && !self.inner.timers.hibernation_scheduled() {
+        if self.inner.receiver.inflate_has_context()
+            && !self
+                .inner
+                .timers
+                .hibernation_scheduled_for(self.inner.receiver.compressed_messages())
+        {
             self.schedule_hibernation();
         }
         loop {
@@ -178,8 +183,9 @@ impl WebSocket {
         }
     }
 
-    /// The decompressor holds a zlib context: look after the idle time
-    /// whether it may hibernate. (The compressor, which other threads use,
+    /// The decompressor holds a zlib context and a compressed message
+    /// arrived since the look was set: look the idle time from now (one
+    /// clock read per message that arrives before a wait, none per read). (The compressor, which other threads use,
     /// is looked after by `hibernation.rs`.)
     #[cfg(feature = "deflate")]
     #[cold]
@@ -199,8 +205,10 @@ impl WebSocket {
         {
             let seen = self.inner.receiver.compressed_messages();
             let after = self.inner.hibernate_after;
-            if self.inner.timers.hibernation_woke(now, after, seen) {
-                self.inner.receiver.hibernate_inflate();
+            if self.inner.timers.hibernation_woke(now, after, seen)
+                && self.inner.receiver.hibernate_inflate()
+            {
+                super::hibernation::freed();
             }
         }
         #[cfg(not(feature = "deflate"))]

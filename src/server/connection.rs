@@ -12,7 +12,6 @@ use crate::Sender as WebSocketSender;
 use crate::error::{Error, HandshakeError};
 use crate::protocol::Role;
 use crate::protocol::address::Address;
-use crate::protocol::extension::permessage_deflate::Negotiated;
 use crate::protocol::handshake::{
     Headers, Request, Response, check_upgrade, encode_accept_response, parse_request,
 };
@@ -100,8 +99,10 @@ struct Accepted {
     /// Taken by the `WebSocket`.
     protocol: Option<String>,
     upgrade: Upgrade,
-    /// permessage-deflate as agreed; taken by the `WebSocket`.
-    deflate: Option<Negotiated>,
+    /// The client's `Sec-WebSocket-Key`, for the `101`.
+    key: String,
+    /// The handshake's deadline for writes, for the `101`.
+    bounded: Bounded,
 }
 
 /// Serve the connection numbered `n` on its own thread.
@@ -121,7 +122,11 @@ pub(crate) fn serve(shared: &Arc<Shared>, job: Job) {
     } = job;
     // (`admission` counts it against the connection limit until it is
     // dropped, when this returns.)
-    if let Some((opened, accepted)) = handshake(shared, stream, peer, start, &mut admission) {
+    let Some((mut opened, mut accepted)) = handshake(shared, stream, peer, start, &mut admission)
+    else {
+        return;
+    };
+    if send_upgrade(shared, &mut opened, &mut accepted).is_some() {
         run_websocket(shared, ConnectionId(n), opened, accepted);
     }
 }
@@ -184,8 +189,9 @@ fn handshake(
         protocol: accepted.protocol.take(),
         request: accepted.request.take(),
         budget: shared.settings.message_budget.clone(),
-        deflate: accepted.deflate.take(),
+        deflate: None,
     });
+    accepted.bounded = bounded;
     Some((opened, Box::new(accepted)))
 }
 
@@ -338,32 +344,45 @@ fn answer_request(
     // stop from now on finds it open (or, before it is listed, it sees the
     // stop when it is), and closes it with 1001.
     admission.handshake_over();
-    let deflate = shared.websockets[route_index]
-        .route
-        .negotiate_deflate(&request, &shared.settings.deflate);
-    let extensions = deflate
-        .as_ref()
-        .map(|(agreed, _)| agreed.response.to_string());
-    if send_switching(
-        stream,
-        bounded,
-        &key,
-        protocol.as_deref(),
-        extensions.as_deref(),
-        &upgrade.headers,
-    )
-    .is_err()
-    {
-        return None;
-    }
     Some(Accepted {
         route: route_index,
         request: Some(request),
         rest,
         protocol,
         upgrade,
-        deflate: deflate.map(|(agreed, config)| Negotiated::new(agreed.params, config)),
+        key,
+        bounded: Bounded {
+            deadline: None,
+            set: false,
+        },
     })
+}
+
+/// Agree on permessage-deflate and send `101 Switching Protocols`; `None`
+/// if it could not be sent. (Called by `serve`, after the handshake's
+/// other calls have returned, not from under their frames: an idle
+/// connection's deepest stack point is here, 8,200 bytes below the top
+/// of the stack when it was called by `answer_request`, and past 8 KiB a
+/// connection thread touches a third page.)
+#[inline(never)]
+fn send_upgrade(shared: &Shared, opened: &mut Opened, accepted: &mut Accepted) -> Option<()> {
+    let request = opened.request.as_ref()?;
+    let (stream, bounded) = (&opened.transport, &mut accepted.bounded);
+    let deflate = shared.websockets[accepted.route]
+        .route
+        .negotiate_deflate(request, &shared.settings.deflate);
+    send_switching(
+        stream,
+        bounded,
+        &accepted.key,
+        opened.protocol.as_deref(),
+        deflate.as_deref().map(|(answer, _)| answer.as_str()),
+        &accepted.upgrade.headers,
+    )
+    .ok()?;
+    opened.write_timeout_set = bounded.set;
+    opened.deflate = deflate.map(|agreed| agreed.1);
+    Some(())
 }
 
 /// What a running connection's thread keeps for when its handler returns.

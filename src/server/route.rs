@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::protocol::config::KeepAlive;
-use crate::protocol::extension::permessage_deflate::{self, DeflateAgreement, DeflateConfig};
+use crate::protocol::extension::permessage_deflate::{self, DeflateConfig, Negotiated};
 use crate::protocol::extension::{self};
 use crate::protocol::handshake::{Headers, Request, Response};
 use crate::server::ConnectionEnd;
@@ -281,15 +281,17 @@ impl Route {
     }
 
     /// Answer the client's permessage-deflate offers (RFC 7692 §5) with
-    /// this route's settings, or `server`'s: the agreement, or `None` to
-    /// go without (nothing offered, nothing acceptable, or a header that
+    /// this route's settings, or `server`'s: the `Sec-WebSocket-Extensions`
+    /// answer and the agreement (boxed: this runs at a connection's
+    /// deepest stack point, see `send_upgrade`), or `None` to go without (nothing offered, nothing acceptable, or a header that
     /// is not the grammar's, which is declined rather than refused, as a
     /// client that cannot be understood can still be served).
+    #[inline(never)]
     pub(crate) fn negotiate_deflate(
         &self,
         request: &Request,
         server: &DeflateConfig,
-    ) -> Option<(DeflateAgreement, DeflateConfig)> {
+    ) -> Option<Box<(String, Negotiated)>> {
         if !cfg!(feature = "deflate") {
             return None;
         }
@@ -305,7 +307,11 @@ impl Route {
                 return None;
             }
         };
-        permessage_deflate::negotiate(config, &offers).map(|agreed| (agreed, config.clone()))
+        let agreed = permessage_deflate::negotiate(config, &offers)?;
+        Some(Box::new((
+            agreed.response.to_string(),
+            Negotiated::new(agreed.params, config.clone()),
+        )))
     }
 
     pub(crate) fn keep_alive_override(&self) -> Option<Option<KeepAlive>> {

@@ -206,12 +206,16 @@ impl Writer {
     /// Send one data message of one frame (compressed if deflate was
     /// agreed and it is long enough): `send_message` for the common case,
     /// without the walk over a list of frames.
-    #[inline]
     pub(crate) fn send_frame(&self, opcode: OpCode, payload: &[u8]) -> Result<()> {
         if payload.len() >= self.compress_from {
             return self.send_compressed(opcode, &[payload]);
         }
-        self.send_frame_uncompressed(opcode, payload)
+        self.send_frame_as_it_is(opcode, payload)
+    }
+
+    /// [`send_frame`](Self::send_frame), never compressed.
+    pub(crate) fn send_frame_uncompressed(&self, opcode: OpCode, payload: &[u8]) -> Result<()> {
+        self.send_frame_as_it_is(opcode, payload)
     }
 
     /// Send one data message of a frame for each of `pieces`; with
@@ -237,6 +241,9 @@ impl Writer {
     /// is compressed under the lock: with context takeover, the order of
     /// compression is the order on the wire. (No wait for the network
     /// under it: the frames are queued, and written as any others.)
+    // Cold for the layout of `send_frame`, whose uncompressed path is what
+    // every connection without deflate runs.
+    #[cold]
     #[inline(never)]
     fn send_compressed(&self, opcode: OpCode, pieces: &[&[u8]]) -> Result<()> {
         let mut st = self.lock();
@@ -268,11 +275,13 @@ impl Writer {
         self.broadcast_window.map(|bits| (bits, self.compress_from))
     }
 
-    /// [`send_frame`](Self::send_frame), never compressed. (Inlined into
-    /// it: out of line, the lock guard's drop went out of line too, 28
-    /// instructions more per 32-byte echo.)
+    /// The body of both: one function each, as `send_frame` was before
+    /// deflate. (A call from `send_frame` to a function of its own cost 28
+    /// instructions per 32-byte echo, its lock guard dropped out of line;
+    /// `send_frame` inlined into its callers grew the reading thread's
+    /// frames, an idle connection touched a stack page more.)
     #[inline(always)]
-    pub(crate) fn send_frame_uncompressed(&self, opcode: OpCode, payload: &[u8]) -> Result<()> {
+    fn send_frame_as_it_is(&self, opcode: OpCode, payload: &[u8]) -> Result<()> {
         let frame = OutFrame {
             fin: true,
             rsv: 0,

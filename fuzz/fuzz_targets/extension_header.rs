@@ -86,7 +86,11 @@ fuzz_target!(|data: &[u8]| {
     };
     assert!(!offers.is_empty());
     let formatted = extension::format(&offers);
-    assert_eq!(extension::parse([formatted.as_str()]).as_ref(), Ok(&offers), "{formatted}");
+    assert_eq!(
+        extension::parse([formatted.as_str()]).as_ref(),
+        Ok(&offers),
+        "{formatted}"
+    );
     for offer in &offers {
         let alone = offer.to_string();
         assert_eq!(extension::parse([alone.as_str()]), Ok(vec![offer.clone()]));

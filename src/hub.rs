@@ -41,7 +41,7 @@ use frames::Frames;
 pub const DEFAULT_MEMBER_QUEUE: usize = 1024;
 /// Default limit on the bytes waiting to be written to one member: 16 MiB.
 pub const DEFAULT_MEMBER_QUEUE_BYTES: usize = 16 << 20;
-/// Time an evicted member's close frame gets to go out.
+/// Time an evicted member's close frame gets to go out and be answered.
 const EVICT_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Stack of a member's writing thread: it only moves bytes.
 const MEMBER_STACK: usize = 64 << 10;
@@ -270,8 +270,9 @@ fn spawn_writer(writer: MemberWriter) -> std::io::Result<()> {
 /// Close a member that reads too slowly, on a thread of its own: its
 /// writer may be blocked on the full socket, and the broadcaster must not
 /// wait. What was queued goes first; the close frame gets a second to go
-/// out, then the connection is dropped, which also frees the member's
-/// writer.
+/// out and be answered, then the connection is dropped, which also frees
+/// the member's writer (and its reader, which may be blocked in a read
+/// with no deadline: it cannot see a close frame this thread sent).
 fn evict(sender: Sender) {
     EVICTED.note(|left_out| {
         log::info!(
@@ -282,7 +283,7 @@ fn evict(sender: Sender) {
         .name("syncws-hub-evict".into())
         .stack_size(MEMBER_STACK)
         .spawn(move || {
-            sender.close_or_abort(
+            sender.close_within(
                 CloseCode::Policy,
                 "too slow: outgoing queue full",
                 EVICT_CLOSE_TIMEOUT,

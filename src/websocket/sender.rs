@@ -207,6 +207,13 @@ impl Sender {
         self.writer.flush_queued()
     }
 
+    /// Queue a close frame, wait up to `timeout` for it to be written and
+    /// answered, and drop the connection if it was not.
+    pub(crate) fn close_within(&self, code: CloseCode, reason: &str, timeout: std::time::Duration) {
+        self.writer
+            .close_within(code, reason, std::time::Instant::now() + timeout);
+    }
+
     /// Queue a close frame, wait up to `timeout` for it to be written, and
     /// drop the connection if it was not.
     pub(crate) fn close_or_abort(

@@ -442,6 +442,8 @@ impl Writer {
     pub(crate) fn close_received(&self, frame: Option<CloseFrame>) -> CloseFrame {
         let mut st = self.lock();
         let (frame, queued) = st.session.close_received(frame);
+        // For `wait_over`: the close handshake is complete.
+        self.progress.notify_all();
         if queued > 0 {
             st.appended += queued as u64;
             let _ = self.finish_send(st, false);
@@ -512,6 +514,37 @@ impl Writer {
         let _ = self.send_close(code, reason, false);
         if !self.wait_written(deadline) {
             self.abort();
+        }
+    }
+
+    /// [`close_or_abort`](Self::close_or_abort), and drop the connection
+    /// too if the peer has not answered by `deadline`. (The answer is the
+    /// reading thread's to receive, but that thread may be blocked in a
+    /// read with no deadline, which a close frame sent from another thread
+    /// cannot shorten: so the closing thread keeps the deadline.)
+    pub(crate) fn close_within(&self, code: CloseCode, reason: &str, deadline: Instant) {
+        let _ = self.send_close(code, reason, false);
+        if !self.wait_written(deadline) || !self.wait_over(deadline) {
+            self.abort();
+        }
+    }
+
+    /// Wait until the connection is over (closed or failed), or the
+    /// deadline passes. True if it is over.
+    fn wait_over(&self, deadline: Instant) -> bool {
+        let mut st = self.lock();
+        loop {
+            if matches!(st.session.state(), State::Closed { .. } | State::Failed(_)) {
+                return true;
+            }
+            let (next, in_time) = self.progress.wait_until(st, deadline);
+            if !in_time {
+                return matches!(
+                    next.session.state(),
+                    State::Closed { .. } | State::Failed(_)
+                );
+            }
+            st = next;
         }
     }
 

@@ -57,6 +57,8 @@ mod hub;
 pub mod protocol;
 mod reconnect;
 pub mod server;
+#[cfg(feature = "deflate")]
+mod stack;
 mod sync;
 mod throttle;
 mod transport;

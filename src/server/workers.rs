@@ -202,6 +202,8 @@ fn work(shared: &Arc<Shared>, mut job: Job, idle_list: &IdleList) {
     let idle = &shared.idle_threads;
     let (most_idle, keep) = shared.settings.idle_threads;
     let me = Arc::new(Waiter::default());
+    #[cfg(feature = "deflate")]
+    crate::stack::mark_own();
     loop {
         name_thread("syncws-", Some(job.n));
         connection::serve(shared, job);

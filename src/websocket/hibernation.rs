@@ -137,9 +137,10 @@ fn run(registrations: Receiver<Watched>) {
 /// is given back with the next batch.
 pub(crate) fn freed() {
     FREED.store(true, Ordering::Relaxed);
-    if let Some(watcher) = lock(&WATCHER).as_ref() {
-        let _ = watcher.send((Weak::new(), Instant::now()));
-    }
+    // The thread may have ended (every compressor hibernated first): a
+    // registration of nothing starts it again, and it stays until the
+    // memory is given back.
+    watch(Weak::new(), Instant::now());
 }
 
 /// Give the memory freed by hibernating contexts back to the system.

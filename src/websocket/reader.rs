@@ -209,6 +209,8 @@ impl WebSocket {
                 && self.inner.receiver.hibernate_inflate()
             {
                 super::hibernation::freed();
+                // Compressing (an echo's) went deep; this is near the top.
+                crate::stack::give_back_below_caller();
             }
         }
         #[cfg(not(feature = "deflate"))]
